@@ -1,0 +1,66 @@
+/*
+Copyright 2026 The mcpproxy-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+// Condition types of an UpstreamServer.
+const (
+	// ConditionReady is True when the server is usable: authenticated (or needing no auth) and connected.
+	ConditionReady = "Ready"
+	// ConditionAuthenticated is True when a usable access token is held.
+	ConditionAuthenticated = "Authenticated"
+	// ConditionConnected is True when a live MCP session is open.
+	ConditionConnected = "Connected"
+	// ConditionAuthorizationRequired is True when only a person can help: run status.authorization.loginCommand.
+	ConditionAuthorizationRequired = "AuthorizationRequired"
+)
+
+// Condition reasons. Each is CamelCase, as Kubernetes requires.
+const (
+	ReasonReady                  = "Ready"
+	ReasonTokenValid             = "TokenValid"
+	ReasonTokenRefreshed         = "TokenRefreshed"
+	ReasonNoAuthRequired         = "NoAuthRequired"
+	ReasonNoToken                = "NoToken"
+	ReasonTokenExpired           = "TokenExpired"
+	ReasonRefreshFailing         = "RefreshFailing"
+	ReasonRefreshTokenRejected   = "RefreshTokenRejected"
+	ReasonLoggedOut              = "LoggedOut"
+	ReasonLoginCompleted         = "LoginCompleted"
+	ReasonHandOverRejected       = "HandOverRejected"
+	ReasonTokenStoreError        = "TokenStoreError"
+	ReasonDiscoveryFailed        = "DiscoveryFailed"
+	ReasonConfigInvalid          = "ConfigInvalid"
+	ReasonConnected              = "Connected"
+	ReasonConnectFailed          = "ConnectFailed"
+	ReasonDisconnected           = "Disconnected"
+	ReasonSuspended              = "Suspended"
+	ReasonTargetChanged          = "TargetChanged"
+	ReasonAuthorizationNotNeeded = "AuthorizationNotNeeded"
+	ReasonReconciling            = "Reconciling"
+)
+
+// Annotations that ask the controller to act once. Their values are timestamps (RFC 3339);
+// a new value is a new request.
+const (
+	// AnnotationRefreshRequestedAt asks for a refresh now, bypassing backoff.
+	AnnotationRefreshRequestedAt = "mcpproxy.dev/refresh-requested-at"
+	// AnnotationLogoutRequestedAt asks to revoke and forget the stored token.
+	AnnotationLogoutRequestedAt = "mcpproxy.dev/logout-requested-at"
+)
+
+// Finalizer is set on every UpstreamServer so deletion closes the session and revokes the token.
+const Finalizer = "mcp.mcpproxy.dev/token-cleanup"

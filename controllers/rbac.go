@@ -1,0 +1,14 @@
+// Package controllers holds the UpstreamServer reconciler: it owns each server's token and
+// MCP connection, one reconcile per server at a time.
+package controllers
+
+// The manager's permissions, least privilege. Secrets are read only for login hand-overs and
+// clientSecretRefs; the cache watches only hand-over Secrets (by label), never all Secret data.
+
+// +kubebuilder:rbac:groups=mcp.mcpproxy.dev,resources=upstreamservers,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=mcp.mcpproxy.dev,resources=upstreamservers/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=mcp.mcpproxy.dev,resources=upstreamservers/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;delete
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
