@@ -1,0 +1,63 @@
+package oauthserver
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+)
+
+// ErrNoRedirect is returned by FollowAuthorize when the server answered
+// with a page instead of a redirect, e.g. for an unknown client.
+var ErrNoRedirect = errors.New("authorization server did not redirect")
+
+var consentIDField = regexp.MustCompile(`name="consent_id" value="([^"]+)"`)
+
+// FollowAuthorize plays the user's browser for authURL: it GETs it without
+// following the redirect and, if a consent page comes back, presses
+// Approve. It returns the redirect back to the client (carrying code,
+// state and iss, or error), without calling it, so tests of other packages
+// can finish a login headlessly and deliver the redirect themselves.
+func (s *Server) FollowAuthorize(authURL string) (*url.URL, error) {
+	return s.answerAuthorize(authURL, "approve")
+}
+
+// DenyAuthorize is FollowAuthorize pressing Deny on the consent page; in
+// auto-approve mode there is no page and it approves like FollowAuthorize.
+func (s *Server) DenyAuthorize(authURL string) (*url.URL, error) {
+	return s.answerAuthorize(authURL, "deny")
+}
+
+func (s *Server) answerAuthorize(authURL, decision string) (*url.URL, error) {
+	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := hc.Get(authURL)
+	if err != nil {
+		return nil, fmt.Errorf("requesting authorization: %w", err)
+	}
+	page, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("reading authorization answer: %w", err)
+	}
+	if resp.StatusCode == http.StatusOK {
+		m := consentIDField.FindSubmatch(page)
+		if m == nil {
+			return nil, fmt.Errorf("%w: no consent form in the page", ErrNoRedirect)
+		}
+		resp, err = hc.PostForm(authURL, url.Values{"consent_id": {string(m[1])}, "decision": {decision}})
+		if err != nil {
+			return nil, fmt.Errorf("submitting consent: %w", err)
+		}
+		resp.Body.Close()
+	}
+	if resp.StatusCode != http.StatusFound {
+		return nil, fmt.Errorf("%w: status %d", ErrNoRedirect, resp.StatusCode)
+	}
+	loc, err := resp.Location()
+	if err != nil {
+		return nil, fmt.Errorf("reading redirect: %w", err)
+	}
+	return loc, nil
+}

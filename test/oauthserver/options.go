@@ -1,0 +1,122 @@
+package oauthserver
+
+import (
+	"io"
+	"log/slog"
+	"time"
+)
+
+// PRMMode says where the protected resource metadata (RFC 9728) is served,
+// so tests can make a client walk each discovery path.
+type PRMMode int
+
+const (
+	// PRMWellKnownPath serves the metadata at
+	// /.well-known/oauth-protected-resource/mcp (path-suffixed, the default).
+	PRMWellKnownPath PRMMode = iota
+	// PRMRoot serves it only at /.well-known/oauth-protected-resource.
+	PRMRoot
+	// PRMHeaderOnly serves it only at a non-well-known path that clients can
+	// learn solely from the WWW-Authenticate header.
+	PRMHeaderOnly
+)
+
+// String names the mode as the -prm flag spells it.
+func (m PRMMode) String() string {
+	switch m {
+	case PRMRoot:
+		return "root"
+	case PRMHeaderOnly:
+		return "header"
+	default:
+		return "path"
+	}
+}
+
+// Options configure a Server. The zero value is a strict server with
+// consent pages, dynamic client registration, rotating refresh tokens and
+// authentication on /mcp.
+type Options struct {
+	// IssuerPath, e.g. "/tenant1", puts the issuer and its endpoints under a
+	// path, so clients must use path-insertion metadata discovery.
+	IssuerPath string
+	// BaseURL is the external base URL, needed only when you serve Handler
+	// yourself instead of calling Start.
+	BaseURL string
+	// AccessTokenTTL is the lifetime of access tokens (default 1h).
+	AccessTokenTTL time.Duration
+	// RefreshTokenTTL is the lifetime of each refresh token (default 30 days).
+	RefreshTokenTTL time.Duration
+	// RefreshReuseGrace is how long a rotated refresh token still works
+	// (answering with the grant's current refresh token) before a replay
+	// counts as theft and revokes the grant. Zero means no grace.
+	RefreshReuseGrace time.Duration
+	// NoRefreshToken stops the token endpoint from issuing refresh tokens.
+	NoRefreshToken bool
+	// NoRotation keeps the same refresh token across refreshes.
+	NoRotation bool
+	// AutoApprove answers /authorize with an immediate redirect instead of
+	// a consent page.
+	AutoApprove bool
+	// NoDCR disables /register (it answers 404 and is not advertised).
+	NoDCR bool
+	// NoAuth makes /mcp and /sse public: no token needed.
+	NoAuth bool
+	// AllowMissingResource lets an authorization request omit the RFC 8707
+	// resource parameter, binding the grant to the MCP URL. Without it, such
+	// grants get tokens whose audience is the issuer, which /mcp rejects.
+	AllowMissingResource bool
+	// Clients pre-registers clients, client ID to secret; an empty secret
+	// makes a public client. Pre-registered clients may use any loopback
+	// redirect URI and any of RedirectURIs.
+	Clients map[string]string
+	// RedirectURIs are extra redirect URIs allowed for pre-registered clients.
+	RedirectURIs []string
+	// Scopes are the scopes supported (default mcp, profile, offline_access).
+	Scopes []string
+	// RequiredScope is needed for every MCP request (default "mcp").
+	RequiredScope string
+	// WhoamiScope is needed to call the whoami tool (default "profile").
+	WhoamiScope string
+	// Subject is the user every grant is issued to (default "test-user").
+	Subject string
+	// PRMMode says where protected resource metadata is served.
+	PRMMode PRMMode
+	// HideResourceMetadata leaves resource_metadata out of WWW-Authenticate
+	// challenges, so clients must probe the well-known URLs. It is ignored
+	// in PRMHeaderOnly mode, where the header is the only way.
+	HideResourceMetadata bool
+	// Now is the clock used for every expiry decision (default time.Now).
+	Now func() time.Time
+	// Logger receives request logs; it never sees a secret (default: discard).
+	Logger *slog.Logger
+}
+
+// withDefaults fills in the documented defaults.
+func (o Options) withDefaults() Options {
+	if o.AccessTokenTTL <= 0 {
+		o.AccessTokenTTL = time.Hour
+	}
+	if o.RefreshTokenTTL <= 0 {
+		o.RefreshTokenTTL = 30 * 24 * time.Hour
+	}
+	if o.RequiredScope == "" {
+		o.RequiredScope = "mcp"
+	}
+	if o.WhoamiScope == "" {
+		o.WhoamiScope = "profile"
+	}
+	if len(o.Scopes) == 0 {
+		o.Scopes = []string{o.RequiredScope, o.WhoamiScope, "offline_access"}
+	}
+	if o.Subject == "" {
+		o.Subject = "test-user"
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return o
+}

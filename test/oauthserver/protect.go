@@ -1,0 +1,167 @@
+package oauthserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// tokenVerdict classifies a presented access token, for the challenge and
+// the counters.
+type tokenVerdict int
+
+const (
+	tokenValid tokenVerdict = iota
+	tokenInvalid
+	tokenExpired
+	tokenWrongAudience
+)
+
+// checkAccessToken verifies signature, issuer, expiry (on the injected
+// clock), audience and revocation, in that order.
+func (s *Server) checkAccessToken(tok, resource string) (accessClaims, tokenVerdict) {
+	c, err := s.signer.verify(tok)
+	if err != nil {
+		return c, tokenInvalid
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.Issuer != s.issuerLocked() {
+		return c, tokenInvalid
+	}
+	if s.now().Unix() >= c.Expiry {
+		return c, tokenExpired
+	}
+	if c.Audience != resource {
+		return c, tokenWrongAudience
+	}
+	gid, ok := s.access[c.ID]
+	if g := s.grants[gid]; !ok || g == nil || g.revoked {
+		return c, tokenInvalid
+	}
+	return c, tokenValid
+}
+
+// protect puts the outage switch and bearer authentication in front of the
+// MCP handler for resource path res.
+func (s *Server) protect(res string, next http.Handler) http.Handler {
+	authed := sdkAuth(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.serveOutage(w) {
+			return
+		}
+		if s.opts.NoAuth {
+			ctx := context.WithValue(r.Context(), identityKey{}, identity{Subject: "anonymous"})
+			next.ServeHTTP(w, r.WithContext(ctx))
+			return
+		}
+		tok, ok := bearerToken(r)
+		if !ok {
+			s.count(func(st *Stats) { st.MCPNoToken++ })
+			// RFC 6750 §3.1: no error code when no credentials were sent.
+			s.challenge(w, res, http.StatusUnauthorized, "", s.opts.RequiredScope)
+			return
+		}
+		claims, verdict := s.checkAccessToken(tok, s.URL()+res)
+		switch verdict {
+		case tokenExpired:
+			s.count(func(st *Stats) { st.MCPExpiredToken++ })
+			s.challenge(w, res, http.StatusUnauthorized, "invalid_token", s.opts.RequiredScope)
+			return
+		case tokenWrongAudience:
+			s.count(func(st *Stats) { st.MCPWrongAudience++ })
+			s.challenge(w, res, http.StatusUnauthorized, "invalid_token", s.opts.RequiredScope)
+			return
+		case tokenInvalid:
+			s.count(func(st *Stats) { st.MCPInvalidToken++ })
+			s.challenge(w, res, http.StatusUnauthorized, "invalid_token", s.opts.RequiredScope)
+			return
+		}
+		scopes := splitScopes(claims.Scope)
+		if !slices.Contains(scopes, s.opts.RequiredScope) {
+			s.count(func(st *Stats) { st.MCPInsufficientScope++ })
+			s.challenge(w, res, http.StatusForbidden, "insufficient_scope", s.opts.RequiredScope)
+			return
+		}
+		if r.Method == http.MethodPost && !slices.Contains(scopes, s.opts.WhoamiScope) {
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4<<20))
+			if err != nil {
+				http.Error(w, "reading body", http.StatusBadRequest)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			if callsTool(body, "whoami") {
+				s.count(func(st *Stats) { st.MCPInsufficientScope++ })
+				// Step-up: name every scope the call needs, not only the
+				// missing one, so the client can ask for exactly this set.
+				s.challenge(w, res, http.StatusForbidden, "insufficient_scope",
+					s.opts.RequiredScope+" "+s.opts.WhoamiScope)
+				return
+			}
+		}
+		s.count(func(st *Stats) { st.MCPValidToken++ })
+		id := identity{Subject: claims.Subject, ClientID: claims.ClientID, Scopes: scopes}
+		authed.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
+	})
+}
+
+// count updates the counters under the lock.
+func (s *Server) count(f func(*Stats)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f(&s.stats)
+}
+
+// challenge answers 401 or 403 with an RFC 6750 / RFC 9728 Bearer challenge.
+func (s *Server) challenge(w http.ResponseWriter, res string, status int, errCode, scope string) {
+	var params []string
+	if errCode != "" {
+		params = append(params, fmt.Sprintf("error=%q", errCode))
+	}
+	if rm := s.resourceMetadataParam(res); rm != "" {
+		params = append(params, fmt.Sprintf("resource_metadata=%q", rm))
+	}
+	params = append(params, fmt.Sprintf("scope=%q", scope))
+	w.Header().Set("WWW-Authenticate", "Bearer "+strings.Join(params, ", "))
+	http.Error(w, http.StatusText(status), status)
+}
+
+// bearerToken extracts the RFC 6750 §2.1 header credential; query and
+// form tokens are deliberately not accepted.
+func bearerToken(r *http.Request) (string, bool) {
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+		return "", false
+	}
+	return strings.TrimSpace(tok), true
+}
+
+// rpcCall is the part of a JSON-RPC message that says which tool is called.
+type rpcCall struct {
+	Method string `json:"method"`
+	Params struct {
+		Name string `json:"name"`
+	} `json:"params"`
+}
+
+// callsTool reports whether a JSON-RPC message or batch calls tool name.
+func callsTool(body []byte, name string) bool {
+	var one rpcCall
+	if json.Unmarshal(body, &one) == nil {
+		return one.Method == "tools/call" && one.Params.Name == name
+	}
+	var batch []rpcCall
+	if json.Unmarshal(body, &batch) == nil {
+		for _, c := range batch {
+			if c.Method == "tools/call" && c.Params.Name == name {
+				return true
+			}
+		}
+	}
+	return false
+}
