@@ -82,7 +82,7 @@ func precheckFile(path string) error {
 	switch {
 	case err0 != nil && err1 != nil:
 		if errors.Is(err0, io.EOF) || errors.Is(err1, io.EOF) {
-			return corrupt(fmt.Sprintf("truncated to %d bytes", size))
+			return corrupt(fmt.Sprintf("only %d bytes: truncated, or not a token store", size))
 		}
 		return corrupt(fmt.Sprintf("not a valid bbolt database (meta 0: %v; meta 1: %v)", err0, err1))
 	case err0 != nil:

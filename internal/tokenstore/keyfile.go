@@ -39,13 +39,15 @@ func keyID(key []byte) string {
 	return hex.EncodeToString(sum[:4])
 }
 
-// parseKeyFile accepts either exactly 32 raw bytes, or text with one key per
+// parseKeyFile accepts either exactly 32 raw bytes (no newline), or text with one key per
 // line, base64 (standard or URL alphabet) or hex, blank lines and '#'
 // comments ignored. The first key seals new values; the others only open old
 // ones. Errors name line numbers, never key material.
 func parseKeyFile(data []byte) (*keyring, error) {
 	var keys [][]byte
-	if len(data) == keySize && !isText(data) {
+	// 32 bytes without a newline cannot be a text key (base64 of 32 bytes
+	// is 43-44 characters, hex 64), so it is a raw key.
+	if len(data) == keySize && bytes.IndexByte(data, '\n') < 0 {
 		keys = append(keys, bytes.Clone(data))
 	} else {
 		sc := bufio.NewScanner(bytes.NewReader(data))
@@ -87,15 +89,6 @@ func parseKeyFile(data []byte) (*keyring, error) {
 		}
 	}
 	return kr, nil
-}
-
-func isText(b []byte) bool {
-	for _, c := range b {
-		if c < 0x20 && c != '\n' && c != '\r' && c != '\t' || c >= 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 func decodeKey(s string) ([]byte, bool) {
