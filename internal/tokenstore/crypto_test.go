@@ -325,3 +325,44 @@ func TestParseKeyFile(t *testing.T) {
 		t.Errorf("missing key file: %v", err)
 	}
 }
+
+func TestResealThenDropOldKey(t *testing.T) {
+	dir := t.TempDir()
+	path, keyFile := filepath.Join(dir, "tokens.db"), filepath.Join(dir, "key")
+	k1, k2, k3 := newKey(t), newKey(t), newKey(t)
+	writeKeyFile(t, keyFile, k1)
+	s := openTest(t, path, Options{KeyFile: keyFile})
+	a, b, lost := testKey("a"), testKey("b"), testKey("lost")
+	revA, _ := s.Save(a, testRecord(a), 0)
+	_, _ = s.Save(b, testRecord(b), 0)
+	_ = s.Close()
+
+	// One record sealed with a key nobody has any more.
+	writeKeyFile(t, keyFile, k3)
+	s = openTest(t, path, Options{KeyFile: keyFile})
+	if _, err := s.Save(lost, testRecord(lost), 0); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close()
+
+	writeKeyFile(t, keyFile, k2, k1)
+	s = openTest(t, path, Options{KeyFile: keyFile})
+	n, err := s.Reseal()
+	if n != 2 || !errors.Is(err, ErrCorruptRecord) || !strings.Contains(err.Error(), "team-a/lost") {
+		t.Fatalf("Reseal = %d, %v; want 2 and an error for the lost record", n, err)
+	}
+	if n, err := s.Reseal(); n != 0 || !errors.Is(err, ErrCorruptRecord) {
+		t.Fatalf("second Reseal = %d, %v", n, err)
+	}
+	_ = s.Close()
+
+	writeKeyFile(t, keyFile, k2)
+	s = openTest(t, path, Options{KeyFile: keyFile})
+	r, err := s.Load(a)
+	if err != nil || r.Revision != revA || r.RefreshToken != secretRefresh {
+		t.Fatalf("Load after reseal and dropping the old key = %v, %v", r, err)
+	}
+	if _, err := s.Load(b); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -64,6 +64,15 @@ func toPayload(r *Record) payload {
 	}
 }
 
+// encodePayload is the plaintext that seal encrypts.
+func encodePayload(r *Record) ([]byte, error) {
+	b, err := json.Marshal(toPayload(r))
+	if err != nil {
+		return nil, fmt.Errorf("encoding token record: %w", err)
+	}
+	return b, nil
+}
+
 func (p *payload) record(rev uint64) *Record {
 	return &Record{
 		AccessToken: p.AccessToken, RefreshToken: p.RefreshToken, TokenType: p.TokenType,

@@ -17,7 +17,11 @@ const childEnv = "TOKENSTORE_TEST_CHILD"
 func TestMain(m *testing.M) {
 	switch os.Getenv(childEnv) {
 	case "":
-		os.Exit(m.Run())
+		code := m.Run()
+		if benchTemplate.dir != "" {
+			_ = os.RemoveAll(benchTemplate.dir)
+		}
+		os.Exit(code)
 	case "lock":
 		os.Exit(childLock())
 	case "crash":

@@ -2,7 +2,7 @@ package tokenstore
 
 import (
 	"bytes"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -52,9 +52,9 @@ func (s *Store) Save(k Key, r *Record, expectRevision uint64) (uint64, error) {
 	if err := checkRecordBinding(k, r); err != nil {
 		return 0, err
 	}
-	plain, err := json.Marshal(toPayload(r))
+	plain, err := encodePayload(r)
 	if err != nil {
-		return 0, fmt.Errorf("encoding token record %s: %w", k, err)
+		return 0, fmt.Errorf("saving token %s: %w", k, err)
 	}
 	defer clear(plain)
 	var rev uint64
@@ -150,7 +150,8 @@ func (s *Store) DeleteServer(namespace, name string) (int, error) {
 func (s *Store) Status(k Key, now time.Time) TokenState {
 	r, err := s.Load(k)
 	if err != nil {
-		if cre, ok := err.(*CorruptRecordError); ok {
+		var cre *CorruptRecordError
+		if errors.As(err, &cre) {
 			return TokenState{Present: true, Revision: cre.Revision, Err: err}
 		}
 		if isNotFound(err) {
