@@ -74,7 +74,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		// Without RFC 8707 the token is meant for the issuer itself, as with
 		// real servers that need an explicit audience.
 		req.resource = s.Issuer()
-	case res == s.MCPURL() || res == s.SSEURL():
+	case s.knownResource(res):
 		req.resource = res
 	default:
 		fail("invalid_target", "unknown resource")

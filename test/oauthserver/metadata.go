@@ -87,11 +87,32 @@ func (s *Server) resourceMetadataParam(res string) string {
 	return s.URL() + s.prmPath(res)
 }
 
+// resourceID is the resource identifier advertised for path res. The root
+// metadata document describes the origin itself (RFC 9728 §3.3 requires
+// the resource to match the URL the document was found from).
+func (s *Server) resourceID(res string) string {
+	if s.opts.PRMMode == PRMRoot && res == "/mcp" {
+		return s.URL()
+	}
+	return s.URL() + res
+}
+
+// audienceOK reports whether a token for aud may call path res: the
+// endpoint's own URL, or the origin when the root document advertises it.
+func (s *Server) audienceOK(aud, res string) bool {
+	return aud == s.URL()+res || (s.opts.PRMMode == PRMRoot && aud == s.URL())
+}
+
+// knownResource reports whether an RFC 8707 resource names something here.
+func (s *Server) knownResource(r string) bool {
+	return s.audienceOK(r, "/mcp") || s.audienceOK(r, "/sse")
+}
+
 func (s *Server) handlePRM(res string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Access-Control-Allow-Origin", "*")
 		writeJSON(w, http.StatusOK, map[string]any{
-			"resource":                 s.URL() + res,
+			"resource":                 s.resourceID(res),
 			"authorization_servers":    []string{s.Issuer()},
 			"scopes_supported":         s.opts.Scopes,
 			"bearer_methods_supported": []string{"header"},

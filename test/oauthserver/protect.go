@@ -24,22 +24,22 @@ const (
 
 // checkAccessToken verifies signature, issuer, expiry (on the injected
 // clock), audience and revocation, in that order.
-func (s *Server) checkAccessToken(tok, resource string) (accessClaims, tokenVerdict) {
+func (s *Server) checkAccessToken(tok, res string) (accessClaims, tokenVerdict) {
 	c, err := s.signer.verify(tok)
 	if err != nil {
 		return c, tokenInvalid
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if c.Issuer != s.issuerLocked() {
+	if c.Issuer != s.Issuer() {
 		return c, tokenInvalid
 	}
 	if s.now().Unix() >= c.Expiry {
 		return c, tokenExpired
 	}
-	if c.Audience != resource {
+	if !s.audienceOK(c.Audience, res) {
 		return c, tokenWrongAudience
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	gid, ok := s.access[c.ID]
 	if g := s.grants[gid]; !ok || g == nil || g.revoked {
 		return c, tokenInvalid
@@ -67,7 +67,7 @@ func (s *Server) protect(res string, next http.Handler) http.Handler {
 			s.challenge(w, res, http.StatusUnauthorized, "", s.opts.RequiredScope)
 			return
 		}
-		claims, verdict := s.checkAccessToken(tok, s.URL()+res)
+		claims, verdict := s.checkAccessToken(tok, res)
 		switch verdict {
 		case tokenExpired:
 			s.count(func(st *Stats) { st.MCPExpiredToken++ })
