@@ -90,7 +90,7 @@ func Discover(ctx context.Context, cfg Config) (*Discovery, error) {
 		case err != nil:
 			return nil, err
 		default:
-			if !sameResource(prm.Resource, expected) {
+			if !resourceCovers(prm.Resource, expected) {
 				return nil, fmt.Errorf("oauth: metadata at %s names resource %q, expected %q: %w",
 					Redact(prmURL), Redact(prm.Resource), Redact(expected), ErrResourceMismatch)
 			}

@@ -99,7 +99,9 @@ func DecodeAuthServerMetadata(data []byte) (*AuthServerMetadata, error) {
 }
 
 // SupportsS256 reports whether PKCE S256 is advertised.
-func (m AuthServerMetadata) SupportsS256() bool { return contains(m.CodeChallengeMethodsSupported, "S256") }
+func (m AuthServerMetadata) SupportsS256() bool {
+	return contains(m.CodeChallengeMethodsSupported, "S256")
+}
 
 // decodeObject decodes a JSON object into raw members.
 func decodeObject(data []byte) (map[string]json.RawMessage, error) {

@@ -36,11 +36,25 @@ func canonicalURL(raw string) (string, error) {
 	return u.String(), nil
 }
 
-// sameResource reports whether two resource identifiers are the same canonical URI.
-func sameResource(a, b string) bool {
-	ca, err1 := canonicalURL(a)
-	cb, err2 := canonicalURL(b)
-	return err1 == nil && err2 == nil && ca == cb
+// resourceCovers reports whether the protected resource metadata's resource identifies
+// serverURL: the same canonical URI, or the same origin with a path that is a
+// segment-wise prefix of the server's path. RFC 9728 §3.3 makes a document served at the
+// root well-known URL describe the origin, so an origin-wide resource must be accepted.
+func resourceCovers(resource, serverURL string) bool {
+	cr, err1 := canonicalURL(resource)
+	cs, err2 := canonicalURL(serverURL)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	if cr == cs {
+		return true
+	}
+	ur, _ := url.Parse(cr)
+	us, _ := url.Parse(cs)
+	if ur.Scheme != us.Scheme || ur.Host != us.Host || ur.RawQuery != "" {
+		return false
+	}
+	return ur.Path == "" || strings.HasPrefix(us.Path, ur.Path+"/")
 }
 
 // originAndPath splits raw into "scheme://host" and its path without trailing slash.
