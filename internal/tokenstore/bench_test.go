@@ -165,3 +165,18 @@ func BenchmarkLoad(b *testing.B) {
 		})
 	})
 }
+
+// BenchmarkOpen opens a store of 10,000 servers, including the consistency
+// check and the schema transaction.
+func BenchmarkOpen(b *testing.B) {
+	path, _ := benchFile(b)
+	for b.Loop() {
+		s, err := Open(path, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = s.Close()
+	}
+	fi, _ := os.Stat(path)
+	b.ReportMetric(float64(fi.Size())/(1<<20), "file-MiB")
+}

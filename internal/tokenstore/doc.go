@@ -25,4 +25,27 @@
 //     untouched; a damaged or undecryptable record gets a
 //     *CorruptRecordError for that record alone.
 //   - Secrets never reach fmt, logr, slog or error messages.
+//
+// # Key file
+//
+// One key per line, base64 or hex (or a file of exactly 32 raw bytes);
+// blank lines and '#' comments are ignored. The first key seals, all keys
+// open. To rotate: put a new key first, restart, call Reseal, then remove
+// the old key.
+//
+// # Performance
+//
+// go test -bench . -benchtime 2s, 10,000 servers stored (16 MiB file), on 2
+// shared vCPUs (load average about 13 from other builds) with ext4 on a
+// virtual disk; ranges are over two runs:
+//
+//	Save, fsync, 1 goroutine        3.3-4.4 ms/op   (~250 saves/s; one fsync each)
+//	Save, fsync, 32 goroutines      0.28-0.29 ms/op (~3,500 saves/s; shared fsyncs)
+//	Save, NoSync, 1 goroutine       71-73 µs/op
+//	Save, NoSync, 32 goroutines     54-63 µs/op
+//	Load, 1 goroutine               18-22 µs/op     (JSON decoding is a third of it)
+//	Load, parallel                  30-37 µs/op     (both cores already busy)
+//	Open (page check, schema tx)    22-30 ms
+//
+// A controller refreshing 10,000 tokens an hour needs about 3 saves a second.
 package tokenstore

@@ -189,7 +189,7 @@ func syncDir(dir string) error {
 
 func warnLoosePermissions(path string, log logr.Logger) {
 	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		log.Info("Token encryption key file is readable by group or others; restrict it to mode 0600 (or defaultMode 0400 for a Secret volume)",
+		log.Info("Found token encryption key file readable by group or others; restrict it to mode 0600 (or defaultMode 0400 for a Secret volume)",
 			"keyFile", path, "mode", fi.Mode().Perm().String())
 	}
 }
