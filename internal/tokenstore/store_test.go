@@ -315,3 +315,41 @@ func TestClosed(t *testing.T) {
 		t.Errorf("Load after Close = %v", err)
 	}
 }
+
+func TestCloseDuringSaves(t *testing.T) {
+	s, path := newTestStore(t)
+	var wg sync.WaitGroup
+	acked := make([]uint64, 32)
+	for i := range acked {
+		wg.Go(func() {
+			k := testKey(fmt.Sprintf("c-%d", i))
+			var rev uint64
+			for {
+				next, err := s.Save(k, testRecord(k), rev)
+				if errors.Is(err, ErrClosed) {
+					return
+				}
+				if err != nil {
+					t.Errorf("Save: %v", err)
+					return
+				}
+				rev = next
+				acked[i] = rev
+			}
+		})
+	}
+	time.Sleep(50 * time.Millisecond)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	s = openTest(t, path, Options{})
+	for i, rev := range acked {
+		if rev == 0 {
+			continue
+		}
+		if r, err := s.Load(testKey(fmt.Sprintf("c-%d", i))); err != nil || r.Revision != rev {
+			t.Errorf("server %d: Load = %v, %v; want revision %d", i, r, err, rev)
+		}
+	}
+}
