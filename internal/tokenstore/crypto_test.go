@@ -351,6 +351,9 @@ func TestResealThenDropOldKey(t *testing.T) {
 	if n != 2 || !errors.Is(err, ErrCorruptRecord) || !strings.Contains(err.Error(), "team-a/lost") {
 		t.Fatalf("Reseal = %d, %v; want 2 and an error for the lost record", n, err)
 	}
+	if !strings.Contains(err.Error(), lost.String()) {
+		t.Errorf("Reseal error does not name %s: %v", lost, err)
+	}
 	if n, err := s.Reseal(); n != 0 || !errors.Is(err, ErrCorruptRecord) {
 		t.Fatalf("second Reseal = %d, %v", n, err)
 	}

@@ -3,6 +3,7 @@ package tokenstore
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Sentinel errors. Test for them with errors.Is; the typed errors below match
@@ -71,11 +72,19 @@ type CorruptRecordError struct {
 	Reason string
 	// Err is the underlying error, if any.
 	Err error
+
+	// storedKey names the record when Key.Binding is unknown (the header
+	// could not be parsed), so the message shows the real binding hash.
+	storedKey string
 }
 
 // Error describes the problem; it contains no secret.
 func (e *CorruptRecordError) Error() string {
-	msg := fmt.Sprintf("%v: %s: %s", ErrCorruptRecord, e.Key, e.Reason)
+	name := e.Key.String()
+	if i := strings.LastIndexByte(e.storedKey, keySep); i >= 0 {
+		name = e.storedKey[:i] + "@" + e.storedKey[i+1:]
+	}
+	msg := fmt.Sprintf("%v: %s: %s", ErrCorruptRecord, name, e.Reason)
 	if e.KeyID != "" {
 		msg += fmt.Sprintf(" (key ID %s)", e.KeyID)
 	}

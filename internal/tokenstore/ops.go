@@ -201,7 +201,7 @@ func (s *Store) ListServer(namespace, name string) ([]StoredBinding, error) {
 			}
 			sb := StoredBinding{Key: Key{Namespace: namespace, Name: name}, Hash: hash}
 			if h, _, _, err := decodeHeader(v); err != nil {
-				sb.Err = &CorruptRecordError{Key: sb.Key, Reason: "cannot parse stored value", Err: err}
+				sb.Err = &CorruptRecordError{Key: sb.Key, Reason: "cannot parse stored value", Err: err, storedKey: string(k)}
 			} else {
 				sb.Key.Binding, sb.Revision, sb.KeyID = h.binding, h.revision, h.keyID
 			}

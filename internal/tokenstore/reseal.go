@@ -39,6 +39,10 @@ func (s *Store) Reseal() (int, error) {
 			}
 			r, err := s.keys.open(key, it.k, it.v)
 			if err != nil {
+				var cre *CorruptRecordError
+				if errors.As(err, &cre) {
+					cre.storedKey = string(it.k)
+				}
 				bad = append(bad, err)
 				continue
 			}

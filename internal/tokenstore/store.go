@@ -3,6 +3,7 @@ package tokenstore
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -70,9 +71,18 @@ func Open(path string, opts Options) (*Store, error) {
 	if timeout <= 0 {
 		timeout = DefaultOpenTimeout
 	}
+	_, statErr := os.Stat(path)
 	db, err := openBolt(path, &bolt.Options{Timeout: timeout, NoSync: opts.NoSync, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		return nil, err
+	}
+	if errors.Is(statErr, fs.ErrNotExist) && !opts.NoSync {
+		// bbolt fsyncs the file, not the directory entry naming it: without
+		// this, a crash could lose a new store with its acknowledged saves.
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("syncing token store directory: %w", err)
+		}
 	}
 	s := &Store{db: db, log: log, path: path, ops: make(chan *writeOp, 1024), done: make(chan struct{})}
 	if err := s.init(opts); err != nil {
