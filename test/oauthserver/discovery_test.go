@@ -191,3 +191,42 @@ func TestDiscoveryWithSDKClient(t *testing.T) {
 		})
 	}
 }
+
+// TestStepUpWithSDKClient shows the 403 insufficient_scope challenge is
+// usable: the SDK's client logs in with scope mcp, is refused whoami, asks
+// for the scopes the challenge names, and succeeds.
+func TestStepUpWithSDKClient(t *testing.T) {
+	s := start(t, Options{AutoApprove: true})
+	h, err := auth.NewAuthorizationCodeHandler(&auth.AuthorizationCodeHandlerConfig{
+		RedirectURL: testRedirect,
+		AuthorizationCodeFetcher: func(_ context.Context, args *auth.AuthorizationArgs) (*auth.AuthorizationResult, error) {
+			loc, err := s.FollowAuthorize(args.URL)
+			if err != nil {
+				return nil, err
+			}
+			q := loc.Query()
+			return &auth.AuthorizationResult{Code: q.Get("code"), State: q.Get("state"), Iss: q.Get("iss")}, nil
+		},
+		DynamicClientRegistrationConfig: &auth.DynamicClientRegistrationConfig{Metadata: &oauthex.ClientRegistrationMetadata{
+			RedirectURIs: []string{testRedirect}, TokenEndpointAuthMethod: "none",
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "sdk", Version: "v1"}, nil).Connect(ctx,
+		&mcp.StreamableClientTransport{Endpoint: s.MCPURL(), OAuthHandler: h, MaxRetries: -1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "whoami", Arguments: map[string]any{}})
+	if err != nil || res.IsError {
+		t.Fatalf("whoami after step-up: %v %+v", err, res)
+	}
+	if st := s.Stats(); st.Authorizations != 2 || st.MCPInsufficientScope != 1 {
+		t.Fatalf("want one step-up login after one 403: %+v", st)
+	}
+}

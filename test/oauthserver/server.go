@@ -1,7 +1,6 @@
 package oauthserver
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -77,8 +76,9 @@ func (s *Server) Start(addr string) error {
 	return nil
 }
 
-// Close stops the listener and ends open connections, including hanging
-// SSE streams and injected slow answers.
+// Close stops the listener and cuts open connections at once, including
+// hanging SSE streams and injected slow answers: a test server owes its
+// clients no graceful drain.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() { close(s.closed) })
 	s.mu.Lock()
@@ -87,13 +87,7 @@ func (s *Server) Close() error {
 	if srv == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
-		// Long-lived SSE streams do not end on Shutdown; cut them.
-		return srv.Close()
-	}
-	return nil
+	return srv.Close()
 }
 
 // URL is the base URL, e.g. http://127.0.0.1:41234.
