@@ -18,13 +18,13 @@ import (
 //	POST /admin/mcp-outage?mode=503|drop|none&for=30s
 //	POST /admin/reset
 func (s *Server) adminRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /admin/stats", loopbackOnly(func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /admin/stats", s.loopbackOnly(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Stats())
 	}))
-	mux.HandleFunc("GET /admin/issued", loopbackOnly(func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /admin/issued", s.loopbackOnly(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.IssuedSecrets())
 	}))
-	mux.HandleFunc("POST /admin/fail-token", loopbackOnly(func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /admin/fail-token", s.loopbackOnly(func(w http.ResponseWriter, r *http.Request) {
 		n, err := strconv.Atoi(r.FormValue("n"))
 		if r.FormValue("n") == "" {
 			n, err = 1, nil
@@ -46,11 +46,11 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 		s.FailNextTokenRequests(n, f)
 		w.WriteHeader(http.StatusNoContent)
 	}))
-	mux.HandleFunc("POST /admin/revoke-all", loopbackOnly(func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /admin/revoke-all", s.loopbackOnly(func(w http.ResponseWriter, r *http.Request) {
 		s.RevokeAll()
 		w.WriteHeader(http.StatusNoContent)
 	}))
-	mux.HandleFunc("POST /admin/mcp-outage", loopbackOnly(func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /admin/mcp-outage", s.loopbackOnly(func(w http.ResponseWriter, r *http.Request) {
 		mode := OutageMode(r.FormValue("mode"))
 		if mode == "none" {
 			mode = OutageNone
@@ -63,16 +63,21 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 		s.SetMCPOutage(mode, d)
 		w.WriteHeader(http.StatusNoContent)
 	}))
-	mux.HandleFunc("POST /admin/reset", loopbackOnly(func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /admin/reset", s.loopbackOnly(func(w http.ResponseWriter, r *http.Request) {
 		s.Reset()
 		w.WriteHeader(http.StatusNoContent)
 	}))
 }
 
-// loopbackOnly refuses admin requests from other hosts: the admin API
-// hands out every secret and needs no credentials.
-func loopbackOnly(h http.HandlerFunc) http.HandlerFunc {
+// loopbackOnly refuses admin requests from other hosts, unless
+// Options.AdminAnyHost: the admin API hands out every secret and needs no
+// credentials.
+func (s *Server) loopbackOnly(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if s.opts.AdminAnyHost {
+			h(w, r)
+			return
+		}
 		host, _, err := net.SplitHostPort(r.RemoteAddr)
 		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
 			http.Error(w, "admin endpoints answer loopback clients only", http.StatusForbidden)

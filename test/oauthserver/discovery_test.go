@@ -2,7 +2,9 @@ package oauthserver
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -228,5 +230,19 @@ func TestStepUpWithSDKClient(t *testing.T) {
 	}
 	if st := s.Stats(); st.Authorizations != 2 || st.MCPInsufficientScope != 1 {
 		t.Fatalf("want one step-up login after one 403: %+v", st)
+	}
+}
+
+// TestBaseURL serves Handler without Start, under an external name.
+func TestBaseURL(t *testing.T) {
+	s := New(Options{BaseURL: "http://oauth.example:9000/", IssuerPath: "t1", PRMMode: PRMRoot})
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/.well-known/openid-configuration/t1", nil))
+	var m map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil || m["issuer"] != "http://oauth.example:9000/t1" {
+		t.Fatalf("metadata %d %s", rec.Code, rec.Body)
+	}
+	if s.Resource() != "http://oauth.example:9000" || s.MCPURL() != "http://oauth.example:9000/mcp" {
+		t.Fatalf("Resource %s MCPURL %s", s.Resource(), s.MCPURL())
 	}
 }

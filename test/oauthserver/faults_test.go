@@ -280,6 +280,11 @@ func TestAdminEndpoints(t *testing.T) {
 	if rec.Code != http.StatusForbidden {
 		t.Fatalf("admin from a remote host: %d", rec.Code)
 	}
+	rec = httptest.NewRecorder()
+	New(Options{AdminAnyHost: true}).Handler().ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("admin from a remote host with AdminAnyHost: %d", rec.Code)
+	}
 }
 
 func contains(l []string, v string) bool {

@@ -40,8 +40,9 @@ type Options struct {
 	// IssuerPath, e.g. "/tenant1", puts the issuer and its endpoints under a
 	// path, so clients must use path-insertion metadata discovery.
 	IssuerPath string
-	// BaseURL is the external base URL, needed only when you serve Handler
-	// yourself instead of calling Start.
+	// BaseURL is the external base URL, e.g. http://oauth.test.svc:9000 when
+	// clients reach the server through a name. Default: http://<listen
+	// address> after Start. Needed when you serve Handler yourself.
 	BaseURL string
 	// AccessTokenTTL is the lifetime of access tokens (default 1h).
 	AccessTokenTTL time.Duration
@@ -86,6 +87,9 @@ type Options struct {
 	// challenges, so clients must probe the well-known URLs. It is ignored
 	// in PRMHeaderOnly mode, where the header is the only way.
 	HideResourceMetadata bool
+	// AdminAnyHost serves /admin/ to any client, not only loopback ones;
+	// for a server in a container that tests drive from outside.
+	AdminAnyHost bool
 	// Now is the clock used for every expiry decision (default time.Now).
 	Now func() time.Time
 	// Logger receives request logs; it never sees a secret (default: discard).

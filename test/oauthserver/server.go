@@ -56,14 +56,17 @@ func New(opts Options) *Server {
 }
 
 // Start listens on addr (use "127.0.0.1:0" in tests) and serves in the
-// background until Close. The base URL becomes http://<listen address>.
+// background until Close. Unless Options.BaseURL is set, the base URL
+// becomes http://<listen address>.
 func (s *Server) Start(addr string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", addr, err)
 	}
 	s.mu.Lock()
-	s.baseURL = "http://" + ln.Addr().String()
+	if s.baseURL == "" {
+		s.baseURL = "http://" + ln.Addr().String()
+	}
 	s.httpServer = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	srv := s.httpServer
 	s.mu.Unlock()
@@ -100,8 +103,14 @@ func (s *Server) URL() string {
 // Issuer is the exact issuer identifier: URL plus IssuerPath.
 func (s *Server) Issuer() string { return s.URL() + s.opts.IssuerPath }
 
-// MCPURL is the Streamable HTTP MCP endpoint, also its resource identifier.
+// MCPURL is the Streamable HTTP MCP endpoint. It is also its resource
+// identifier, except in PRMRoot mode; see Resource.
 func (s *Server) MCPURL() string { return s.URL() + "/mcp" }
+
+// Resource is the resource identifier the metadata advertises for /mcp,
+// the audience clients should ask for: MCPURL, or URL in PRMRoot mode,
+// where the root metadata document describes the whole origin.
+func (s *Server) Resource() string { return s.resourceID("/mcp") }
 
 // SSEURL is the legacy SSE MCP endpoint, a resource of its own.
 func (s *Server) SSEURL() string { return s.URL() + "/sse" }

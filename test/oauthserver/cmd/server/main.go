@@ -43,6 +43,8 @@ func run() error {
 		host    = flag.String("host", "127.0.0.1", "address to listen on")
 		verbose = flag.Bool("v", false, "log every request (paths only, never secrets)")
 	)
+	flag.StringVar(&o.BaseURL, "base-url", "", "external base URL when clients reach the server by another name (default http://<host>:<port>)")
+	flag.BoolVar(&o.AdminAnyHost, "admin-any-host", false, "serve /admin/ to non-loopback clients too (for containers)")
 	flag.StringVar(&o.IssuerPath, "issuer-path", "", "issuer path, e.g. /tenant1, forcing path-insertion discovery")
 	flag.DurationVar(&o.AccessTokenTTL, "access-token-ttl", 0, "access token lifetime (default 1h)")
 	flag.DurationVar(&o.RefreshTokenTTL, "refresh-token-ttl", 0, "refresh token lifetime (default 720h)")
