@@ -85,18 +85,25 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f Fault) boo
 		if d <= 0 {
 			d = 5 * time.Second
 		}
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-		case <-s.closed:
-		}
+		s.sleep(r, d)
 		return false
 	default:
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error", "error_description": "unknown injected fault"})
 	}
 	return true
+}
+
+// sleep waits d of wall-clock time, or less if the client hangs up or the
+// server closes. A client that hangs up does not cancel the work that
+// follows, just as a real server finishes a request nobody waits for.
+func (s *Server) sleep(r *http.Request, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.Context().Done():
+	case <-s.closed:
+	}
 }
 
 // OutageMode is how /mcp and /sse misbehave during an injected outage.

@@ -295,3 +295,32 @@ func contains(l []string, v string) bool {
 	}
 	return false
 }
+
+func TestTokenDelayShowsRacingRefreshes(t *testing.T) {
+	s := start(t, Options{AutoApprove: true, TokenDelay: time.Hour, NoRotation: true})
+	c := register(t, s, "none")
+	// The code exchange would be delayed too, so plant a grant directly.
+	s.mu.Lock()
+	g := &grant{id: "g1", clientID: c.id, subject: "test-user", resource: s.issuerLocked() + "/mcp", scopes: []string{"mcp"}}
+	s.grants[g.id] = g
+	resp, err := s.issueTokensLocked(g, g.scopes, true)
+	s.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, release := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.Issuer()+"/token",
+				strings.NewReader(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {resp.RefreshToken}, "client_id": {c.id}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		})
+	}
+	eventually(t, "two refreshes in flight", func() bool { return s.Stats().MaxConcurrentRefreshes == 2 })
+	release()
+	wg.Wait()
+}

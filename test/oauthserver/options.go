@@ -52,6 +52,10 @@ type Options struct {
 	// (answering with the grant's current refresh token) before a replay
 	// counts as theft and revokes the grant. Zero means no grace.
 	RefreshReuseGrace time.Duration
+	// TokenDelay slows every token answer by this much wall-clock time, so
+	// refreshes racing for one grant overlap and show in
+	// Stats.MaxConcurrentRefreshes.
+	TokenDelay time.Duration
 	// NoRefreshToken stops the token endpoint from issuing refresh tokens.
 	NoRefreshToken bool
 	// NoRotation keeps the same refresh token across refreshes.

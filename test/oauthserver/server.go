@@ -51,6 +51,13 @@ func New(opts Options) *Server {
 		s.opts.IssuerPath = ""
 	}
 	s.resetLocked()
+	// Pre-registered secrets were not minted here, but a test asserting
+	// that no secret leaked wants them checked too.
+	for _, secret := range s.opts.Clients {
+		if secret != "" {
+			s.issued = append(s.issued, secret)
+		}
+	}
 	s.mcp, s.sse = s.newMCPHandlers()
 	return s
 }

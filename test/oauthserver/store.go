@@ -54,9 +54,6 @@ func (s *Server) resetLocked() {
 	s.clients = map[string]*client{}
 	for id, secret := range s.opts.Clients {
 		s.clients[id] = &client{id: id, secret: secret, preregistered: true}
-		if secret != "" {
-			s.issued = append(s.issued, secret)
-		}
 	}
 	s.codes = map[string]*authCode{}
 	s.consents = map[string]*authRequest{}

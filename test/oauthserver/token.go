@@ -75,6 +75,9 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if fault != nil && s.applyFault(w, r, *fault) {
 		return
 	}
+	if s.opts.TokenDelay > 0 {
+		s.sleep(r, s.opts.TokenDelay)
+	}
 	for k, v := range r.PostForm {
 		if len(v) > 1 {
 			errInvalidRequest("parameter " + k + " is repeated").write(w)

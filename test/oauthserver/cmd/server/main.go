@@ -49,6 +49,7 @@ func run() error {
 	flag.DurationVar(&o.AccessTokenTTL, "access-token-ttl", 0, "access token lifetime (default 1h)")
 	flag.DurationVar(&o.RefreshTokenTTL, "refresh-token-ttl", 0, "refresh token lifetime (default 720h)")
 	flag.DurationVar(&o.RefreshReuseGrace, "refresh-reuse-grace", 0, "how long a rotated refresh token still works")
+	flag.DurationVar(&o.TokenDelay, "token-delay", 0, "delay every token answer, to make racing refreshes visible")
 	flag.BoolVar(&o.NoRefreshToken, "no-refresh-token", false, "issue no refresh tokens")
 	flag.BoolVar(&o.NoRotation, "no-rotation", false, "keep refresh tokens across refreshes")
 	flag.BoolVar(&o.AutoApprove, "auto-approve", false, "skip the consent page")
