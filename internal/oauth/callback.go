@@ -28,6 +28,7 @@ type callbackServer struct {
 	srv      *http.Server
 	results  chan callbackResult
 	once     sync.Once
+	stopOnce sync.Once
 	validate func(q map[string][]string) (string, error)
 }
 
@@ -111,11 +112,13 @@ func (c *callbackServer) wait(ctx context.Context, timeout time.Duration) (strin
 	}
 }
 
-// Close stops the listener, letting an in-flight page finish.
+// Close stops the listener, letting an in-flight page finish. It is idempotent.
 func (c *callbackServer) Close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := c.srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		_ = c.srv.Close()
-	}
+	c.stopOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := c.srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			_ = c.srv.Close()
+		}
+	})
 }

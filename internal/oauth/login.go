@@ -37,6 +37,18 @@ type LoginResult struct {
 	CorrelationID string
 }
 
+// RefreshRequest returns the request that refreshes this login's token; the caller fills
+// in HTTPClient, Now and Logger.
+func (r *LoginResult) RefreshRequest() RefreshRequest {
+	return RefreshRequest{
+		TokenEndpoint: r.Discovery.Metadata.TokenEndpoint,
+		Resource:      r.Discovery.Resource,
+		Client:        r.Client,
+		RefreshToken:  r.Token.RefreshToken,
+		Scopes:        nil, // the originally granted scope
+	}
+}
+
 // reservedParams are authorization request parameters ExtraParams cannot replace.
 var reservedParams = map[string]bool{
 	"response_type": true, "client_id": true, "redirect_uri": true, "state": true, "scope": true,
@@ -88,13 +100,14 @@ func Login(ctx context.Context, cfg Config, opts LoginOptions) (*LoginResult, er
 			return nil, fmt.Errorf("oauth: opening the browser: %w", scrubbed(err))
 		}
 	} else {
-		log.Info("Open this URL to log in", "url", authURL)
+		log.Info("Open this URL to log in", "url", Redact(authURL))
 	}
 	timeout := opts.Timeout
 	if timeout <= 0 {
 		timeout = DefaultLoginTimeout
 	}
 	code, err := cb.wait(ctx, timeout)
+	cb.Close() // one result only: stop listening before the exchange
 	if err != nil {
 		log.Info("Authorization did not complete", "error", Redact(err.Error()))
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -179,15 +180,26 @@ func lenientInt64(raw json.RawMessage) (int64, bool) {
 	}
 	var f float64
 	if json.Unmarshal(raw, &f) == nil {
-		return int64(f), true
+		return clampInt64(f), true
 	}
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
-		if n, err := strconv.ParseFloat(strings.TrimSpace(s), 64); err == nil {
-			return int64(n), true
+		if n, err := strconv.ParseFloat(strings.TrimSpace(s), 64); err == nil && !math.IsNaN(n) {
+			return clampInt64(n), true
 		}
 	}
 	return 0, false
+}
+
+// clampInt64 converts f to int64 without the undefined overflow of a plain conversion.
+func clampInt64(f float64) int64 {
+	switch {
+	case f >= math.MaxInt64:
+		return math.MaxInt64
+	case f <= math.MinInt64:
+		return math.MinInt64
+	}
+	return int64(f)
 }
 
 // contains reports whether list holds v.

@@ -18,8 +18,9 @@ func loggedIn(t *testing.T, srv *oauthserver.Server) (*LoginResult, RefreshReque
 	if err != nil {
 		t.Fatal(err)
 	}
-	return res, RefreshRequest{TokenEndpoint: res.Discovery.Metadata.TokenEndpoint, Resource: res.Discovery.Resource,
-		Client: res.Client, RefreshToken: res.Token.RefreshToken, Now: clock}
+	req := res.RefreshRequest()
+	req.Now = clock
+	return res, req
 }
 
 func TestRefreshRotation(t *testing.T) {
