@@ -121,6 +121,11 @@ func (s *Server) authenticateClient(r *http.Request) (*client, *oauthError) {
 			return nil, errInvalidClient("malformed basic credentials")
 		}
 		method = "client_secret_basic"
+		if secret == "" {
+			// golang.org/x/oauth2 sends public clients as "id:" in Basic;
+			// that identifies the client without authenticating it.
+			method = "none"
+		}
 	case postSecret != "":
 		id, secret, method = postID, postSecret, "client_secret_post"
 	default:

@@ -150,17 +150,19 @@ func TestClientAuthentication(t *testing.T) {
 		wantStatus int
 		wantError  string
 	}{
-		"basic":                  {basic, basic, 200, ""},
-		"post":                   {post, post, 200, ""},
-		"none":                   {public, public, 200, ""},
-		"pre-registered basic":   {testClient{id: "pre", secret: "pre-secret", method: "client_secret_basic", redirect: "http://127.0.0.1:5555/cb"}, testClient{id: "pre", secret: "pre-secret", method: "client_secret_basic", redirect: "http://127.0.0.1:5555/cb"}, 200, ""},
-		"pre-registered post":    {testClient{id: "pre", secret: "pre-secret", method: "client_secret_post", redirect: "http://localhost:5555/cb"}, testClient{id: "pre", secret: "pre-secret", method: "client_secret_post", redirect: "http://localhost:5555/cb"}, 200, ""},
-		"pre-registered public":  {testClient{id: "pub", method: "none", redirect: "http://[::1]:1/cb"}, testClient{id: "pub", method: "none", redirect: "http://[::1]:1/cb"}, 200, ""},
-		"wrong secret":           {basic, testClient{id: basic.id, secret: "wrong", method: "client_secret_basic", redirect: basic.redirect}, 401, "invalid_client"},
-		"registered method only": {basic, testClient{id: basic.id, secret: basic.secret, method: "client_secret_post", redirect: basic.redirect}, 401, "invalid_client"},
-		"confidential as public": {post, testClient{id: post.id, method: "none", redirect: post.redirect}, 401, "invalid_client"},
-		"public with a secret":   {public, testClient{id: public.id, secret: "x", method: "client_secret_post", redirect: public.redirect}, 401, "invalid_client"},
-		"unknown client":         {public, testClient{id: "ghost", method: "none", redirect: public.redirect}, 401, "invalid_client"},
+		"basic":                                {basic, basic, 200, ""},
+		"post":                                 {post, post, 200, ""},
+		"none":                                 {public, public, 200, ""},
+		"pre-registered basic":                 {testClient{id: "pre", secret: "pre-secret", method: "client_secret_basic", redirect: "http://127.0.0.1:5555/cb"}, testClient{id: "pre", secret: "pre-secret", method: "client_secret_basic", redirect: "http://127.0.0.1:5555/cb"}, 200, ""},
+		"pre-registered post":                  {testClient{id: "pre", secret: "pre-secret", method: "client_secret_post", redirect: "http://localhost:5555/cb"}, testClient{id: "pre", secret: "pre-secret", method: "client_secret_post", redirect: "http://localhost:5555/cb"}, 200, ""},
+		"pre-registered public":                {testClient{id: "pub", method: "none", redirect: "http://[::1]:1/cb"}, testClient{id: "pub", method: "none", redirect: "http://[::1]:1/cb"}, 200, ""},
+		"public as basic with an empty secret": {public, testClient{id: public.id, method: "client_secret_basic", redirect: public.redirect}, 200, ""},
+		"confidential with an empty secret":    {basic, testClient{id: basic.id, method: "client_secret_basic", redirect: basic.redirect}, 401, "invalid_client"},
+		"wrong secret":                         {basic, testClient{id: basic.id, secret: "wrong", method: "client_secret_basic", redirect: basic.redirect}, 401, "invalid_client"},
+		"registered method only":               {basic, testClient{id: basic.id, secret: basic.secret, method: "client_secret_post", redirect: basic.redirect}, 401, "invalid_client"},
+		"confidential as public":               {post, testClient{id: post.id, method: "none", redirect: post.redirect}, 401, "invalid_client"},
+		"public with a secret":                 {public, testClient{id: public.id, secret: "x", method: "client_secret_post", redirect: public.redirect}, 401, "invalid_client"},
+		"unknown client":                       {public, testClient{id: "ghost", method: "none", redirect: public.redirect}, 401, "invalid_client"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
