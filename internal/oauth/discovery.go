@@ -164,7 +164,7 @@ func probeServer(ctx context.Context, hc *http.Client, serverURL string) (*respo
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
-	resp, err := do(ctx, hc, req)
+	resp, err := doStatus(ctx, hc, req)
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +173,7 @@ func probeServer(ctx context.Context, hc *http.Client, serverURL string) (*respo
 		if del, err := http.NewRequest(http.MethodDelete, serverURL, nil); err == nil {
 			del.Header.Set("Mcp-Session-Id", sid)
 			del.Header.Set("MCP-Protocol-Version", mcpProtocolVersion)
-			_, _ = do(ctx, hc, del)
+			_, _ = doStatus(ctx, hc, del)
 		}
 	}
 	return resp, nil

@@ -224,3 +224,22 @@ func TestDiscoverHTTPLimits(t *testing.T) {
 		}
 	})
 }
+
+func TestDiscoverNoAuthWithOpenEventStream(t *testing.T) {
+	r := newRecorder(t)
+	release := make(chan struct{})
+	defer close(release)
+	r.handle("/mcp", func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		select { // a stream that never ends by itself
+		case <-release:
+		case <-req.Context().Done():
+		}
+	})
+	d, err := Discover(context.Background(), Config{ServerURL: r.URL + "/mcp"})
+	if err != nil || !d.NoAuthRequired {
+		t.Fatalf("Discover = %+v, %v", d, err)
+	}
+}

@@ -76,6 +76,21 @@ func do(ctx context.Context, hc *http.Client, req *http.Request) (*response, err
 	return &response{Status: resp.StatusCode, Header: resp.Header, Body: body}, nil
 }
 
+// doStatus sends req with a per-request timeout and returns only status and headers. The
+// body is not read: an MCP server may answer with an event stream that stays open.
+func doStatus(ctx context.Context, hc *http.Client, req *http.Request) (*response, error) {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	req = req.WithContext(ctx)
+	req.Header.Set("User-Agent", userAgent)
+	resp, err := httpClient(hc).Do(req)
+	if err != nil {
+		return nil, scrubbed(err)
+	}
+	resp.Body.Close()
+	return &response{Status: resp.StatusCode, Header: resp.Header}, nil
+}
+
 // get fetches a JSON document.
 func get(ctx context.Context, hc *http.Client, rawURL string) (*response, error) {
 	req, err := http.NewRequest(http.MethodGet, rawURL, nil)

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/http"
@@ -156,7 +157,7 @@ func authorizationURL(d *Discovery, client *ClientRegistration, redirectURI, sta
 // checkCallback validates an authorization response: error, state, then RFC 9207 iss.
 func checkCallback(q url.Values, state, issuer string, issRequired bool) (string, error) {
 	// The state is checked first: an unsolicited response says nothing about this login.
-	if q.Get("state") != state {
+	if subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(state)) != 1 {
 		return "", ErrStateMismatch
 	}
 	if iss, ok := q["iss"]; ok {

@@ -12,7 +12,9 @@ type Token struct {
 	TokenType string
 	// Expiry is when the access token expires; zero means unknown (no expires_in).
 	Expiry time.Time
-	// Scopes is the granted scope; the requested scope when the server omitted it.
+	// Scopes is the granted scope; the requested scope when the server omitted it. After a
+	// refresh that requested no scope and got none back it is empty: the grant's scope is
+	// unchanged and the caller keeps the one it stored.
 	Scopes []string
 }
 
