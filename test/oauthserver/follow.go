@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"time"
 )
 
 // ErrNoRedirect is returned by FollowAuthorize when the server answered
@@ -31,7 +32,10 @@ func (s *Server) DenyAuthorize(authURL string) (*url.URL, error) {
 }
 
 func (s *Server) answerAuthorize(authURL, decision string) (*url.URL, error) {
-	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	hc := &http.Client{
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Timeout:       30 * time.Second, // a test should fail, not hang
+	}
 	resp, err := hc.Get(authURL)
 	if err != nil {
 		return nil, fmt.Errorf("requesting authorization: %w", err)
