@@ -66,43 +66,16 @@ func Discover(ctx context.Context, cfg Config) (*Discovery, error) {
 		return nil, statusError("probing MCP server", probe, nil)
 	}
 
-	expected := serverURL
+	// The resource indicator: configured, else the metadata's resource (below), else the
+	// canonical server URL.
+	d.Resource = serverURL
 	if cfg.Resource != "" {
-		expected = cfg.Resource
+		d.Resource = cfg.Resource
 	}
-	d.Resource = expected
-	if cfg.Resource == "" {
-		d.Resource = serverURL
-	}
-
 	issuer := strings.TrimSpace(cfg.AuthorizationServer)
 	if issuer == "" {
-		prm, prmURL, err := discoverResourceMetadata(ctx, cfg.HTTPClient, log, cfg.ServerURL, challenge.Param("resource_metadata"))
-		switch {
-		case errors.Is(err, ErrMetadataNotFound):
-			if !challenged {
-				return nil, fmt.Errorf("oauth: server answered HTTP %d without an authorization challenge: %w", probe.Status, err)
-			}
-			// 2025-03-26 servers: the MCP server's origin is its own authorization server.
-			origin, _, _ := originAndPath(cfg.ServerURL)
-			issuer = origin
-			log.V(1).Info("Found no protected resource metadata, using the server's origin as issuer", "issuer", issuer)
-		case err != nil:
+		if issuer, err = resolveIssuer(ctx, cfg, d, challenge, challenged, probe.Status); err != nil {
 			return nil, err
-		default:
-			if !resourceCovers(prm.Resource, expected) {
-				return nil, fmt.Errorf("oauth: metadata at %s names resource %q, expected %q: %w",
-					Redact(prmURL), Redact(prm.Resource), Redact(expected), ErrResourceMismatch)
-			}
-			if len(prm.AuthorizationServers) == 0 {
-				return nil, fmt.Errorf("oauth: protected resource metadata at %s lists no authorization server: %w", Redact(prmURL), ErrMetadataNotFound)
-			}
-			d.ResourceMetadataURL = prmURL
-			d.ResourceScopes = prm.ScopesSupported
-			if cfg.Resource == "" {
-				d.Resource = prm.Resource
-			}
-			issuer = prm.AuthorizationServers[0]
 		}
 	}
 
@@ -128,6 +101,41 @@ func Discover(ctx context.Context, cfg Config) (*Discovery, error) {
 	log.Info("Discovered authorization server", "serverURL", Redact(cfg.ServerURL), "issuer", d.Issuer,
 		"resource", Redact(d.Resource), "scopes", strings.Join(d.Scopes, " "), "legacy", d.Legacy)
 	return d, nil
+}
+
+// resolveIssuer reads the protected resource metadata, checks its resource against the
+// expected one (d.Resource so far) and returns the first authorization server. Without any
+// metadata a challenged server is its own authorization server (2025-03-26 behaviour).
+func resolveIssuer(ctx context.Context, cfg Config, d *Discovery, challenge Challenge, challenged bool, status int) (string, error) {
+	log := flowLogger(ctx, cfg.Logger)
+	prm, prmURL, err := discoverResourceMetadata(ctx, cfg.HTTPClient, log, cfg.ServerURL, challenge.Param("resource_metadata"))
+	switch {
+	case errors.Is(err, ErrMetadataNotFound):
+		if !challenged {
+			return "", fmt.Errorf("oauth: server answered HTTP %d without an authorization challenge: %w", status, err)
+		}
+		origin, _, err := originAndPath(cfg.ServerURL)
+		if err != nil {
+			return "", fmt.Errorf("oauth: %w", err)
+		}
+		log.V(1).Info("Found no protected resource metadata, using the server's origin as issuer", "issuer", origin)
+		return origin, nil
+	case err != nil:
+		return "", err
+	}
+	if !resourceCovers(prm.Resource, d.Resource) {
+		return "", fmt.Errorf("oauth: metadata at %s names resource %q, expected %q: %w",
+			Redact(prmURL), Redact(prm.Resource), Redact(d.Resource), ErrResourceMismatch)
+	}
+	if len(prm.AuthorizationServers) == 0 {
+		return "", fmt.Errorf("oauth: protected resource metadata at %s lists no authorization server: %w", Redact(prmURL), ErrMetadataNotFound)
+	}
+	d.ResourceMetadataURL = prmURL
+	d.ResourceScopes = prm.ScopesSupported
+	if cfg.Resource == "" {
+		d.Resource = prm.Resource
+	}
+	return prm.AuthorizationServers[0], nil
 }
 
 // validateAuthServer refuses servers without PKCE S256 or with insecure endpoints.

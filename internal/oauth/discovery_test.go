@@ -243,3 +243,26 @@ func TestDiscoverNoAuthWithOpenEventStream(t *testing.T) {
 		t.Fatalf("Discover = %+v, %v", d, err)
 	}
 }
+
+func TestDiscoverChallengeAmongOthers(t *testing.T) {
+	r := newRecorder(t)
+	r.handle("/mcp", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Add("WWW-Authenticate", `Basic realm="legacy, still here"`)
+		w.Header().Add("WWW-Authenticate", `DPoP algs="ES256", Bearer realm="a, b", scope="s1 s2", resource_metadata="`+r.URL+`/missing"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	})
+	// The header's URL is gone; the well-known path-inserted document is used instead.
+	r.json("/.well-known/oauth-protected-resource/mcp", map[string]any{"resource": r.URL + "/mcp", "authorization_servers": []string{r.URL}})
+	r.json("/.well-known/oauth-authorization-server", asDoc(r.URL))
+	d, err := Discover(context.Background(), Config{ServerURL: r.URL + "/mcp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(d.ChallengeScopes, []string{"s1", "s2"}) || d.ResourceMetadataURL != r.URL+"/.well-known/oauth-protected-resource/mcp" {
+		t.Fatalf("discovery = %+v", d)
+	}
+	want := []string{"/mcp", "/missing", "/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-authorization-server"}
+	if got := r.requested(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("requested %v, want %v", got, want)
+	}
+}
