@@ -1,0 +1,29 @@
+/*
+Copyright 2026 The mcpproxy-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+// The login hand-over: `mcpproxy auth login` writes a Secret of this type in the server's
+// namespace, labelled with the server's name and owned by the UpstreamServer. The controller
+// ingests it into its token store and deletes it.
+const (
+	// HandOverSecretType is the type of a login hand-over Secret.
+	HandOverSecretType = "mcpproxy.dev/login"
+	// HandOverServerLabel names the UpstreamServer a hand-over Secret is for.
+	HandOverServerLabel = "mcpproxy.dev/upstream-server"
+	// HandOverDataKey is the Secret data key holding the JSON hand-over payload.
+	HandOverDataKey = "login.json"
+)

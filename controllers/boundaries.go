@@ -1,0 +1,51 @@
+package controllers
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/mcpproxy/mcpproxy-operator/internal/oauth"
+	"github.com/mcpproxy/mcpproxy-operator/internal/tokenstore"
+)
+
+// TokenStore is the persisted token records, as the reconciler uses them (internal/tokenstore).
+type TokenStore interface {
+	Load(k tokenstore.Key) (*tokenstore.Record, error)
+	Save(k tokenstore.Key, r *tokenstore.Record, expectRevision uint64) (uint64, error)
+	Delete(k tokenstore.Key) error
+	DeleteServer(namespace, name string) (int, error)
+}
+
+// OAuthClient is the network side of OAuth, as the reconciler uses it (internal/oauth).
+type OAuthClient interface {
+	Discover(ctx context.Context, cfg oauth.Config) (*oauth.Discovery, error)
+	Refresh(ctx context.Context, r oauth.RefreshRequest) (*oauth.Token, error)
+	Revoke(ctx context.Context, endpoint string, client oauth.ClientRegistration, token, hint string) error
+}
+
+// HTTPOAuthClient is the OAuthClient that talks to real authorization servers.
+type HTTPOAuthClient struct {
+	// HTTPClient is used for every request; nil means internal/oauth's default with timeouts.
+	HTTPClient *http.Client
+}
+
+// Discover runs MCP authorization discovery.
+func (c HTTPOAuthClient) Discover(ctx context.Context, cfg oauth.Config) (*oauth.Discovery, error) {
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = c.HTTPClient
+	}
+	return oauth.Discover(ctx, cfg)
+}
+
+// Refresh spends a refresh token.
+func (c HTTPOAuthClient) Refresh(ctx context.Context, r oauth.RefreshRequest) (*oauth.Token, error) {
+	if r.HTTPClient == nil {
+		r.HTTPClient = c.HTTPClient
+	}
+	return oauth.Refresh(ctx, r)
+}
+
+// Revoke revokes a token (RFC 7009).
+func (c HTTPOAuthClient) Revoke(ctx context.Context, endpoint string, client oauth.ClientRegistration, token, hint string) error {
+	return oauth.Revoke(ctx, endpoint, client, token, hint, c.HTTPClient)
+}

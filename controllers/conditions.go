@@ -1,0 +1,81 @@
+package controllers
+
+import (
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+)
+
+// setCondition sets one condition, stamping observedGeneration. meta.SetStatusCondition keeps
+// LastTransitionTime when the status did not change, so an unchanged condition causes no write.
+func setCondition(us *mcpv1alpha1.UpstreamServer, now metav1.Time, typ string, status metav1.ConditionStatus, reason, message string) {
+	meta.SetStatusCondition(&us.Status.Conditions, metav1.Condition{
+		Type:               typ,
+		Status:             status,
+		Reason:             reason,
+		Message:            message,
+		ObservedGeneration: us.Generation,
+		LastTransitionTime: now,
+	})
+}
+
+// setAuthenticated records whether a usable access token is held.
+func setAuthenticated(us *mcpv1alpha1.UpstreamServer, now metav1.Time, ok bool, reason, message string) {
+	setCondition(us, now, mcpv1alpha1.ConditionAuthenticated, boolStatus(ok), reason, message)
+}
+
+// setConnected records whether a live MCP session is open.
+func setConnected(us *mcpv1alpha1.UpstreamServer, now metav1.Time, status metav1.ConditionStatus, reason, message string) {
+	setCondition(us, now, mcpv1alpha1.ConditionConnected, status, reason, message)
+}
+
+// setAuthorizationRequired records whether a person must log in; clearing it also clears
+// status.authorization.
+func setAuthorizationRequired(us *mcpv1alpha1.UpstreamServer, now metav1.Time, required bool, reason, message string) {
+	setCondition(us, now, mcpv1alpha1.ConditionAuthorizationRequired, boolStatus(required), reason, message)
+	if !required {
+		us.Status.Authorization = nil
+	}
+}
+
+// setReady derives Ready from the other conditions: (Authenticated or no auth needed) and Connected.
+// Unknown when either input is Unknown.
+func setReady(us *mcpv1alpha1.UpstreamServer, now metav1.Time) {
+	auth := meta.FindStatusCondition(us.Status.Conditions, mcpv1alpha1.ConditionAuthenticated)
+	conn := meta.FindStatusCondition(us.Status.Conditions, mcpv1alpha1.ConditionConnected)
+	switch {
+	case auth == nil || conn == nil || auth.Status == metav1.ConditionUnknown || conn.Status == metav1.ConditionUnknown:
+		msg := "The controller could not tell yet"
+		if conn != nil && conn.Status == metav1.ConditionUnknown {
+			msg = conn.Message
+		}
+		setCondition(us, now, mcpv1alpha1.ConditionReady, metav1.ConditionUnknown, mcpv1alpha1.ReasonReconciling, msg)
+	case auth.Status != metav1.ConditionTrue:
+		setCondition(us, now, mcpv1alpha1.ConditionReady, metav1.ConditionFalse, auth.Reason, auth.Message)
+	case conn.Status != metav1.ConditionTrue:
+		setCondition(us, now, mcpv1alpha1.ConditionReady, metav1.ConditionFalse, conn.Reason, conn.Message)
+	default:
+		setCondition(us, now, mcpv1alpha1.ConditionReady, metav1.ConditionTrue, mcpv1alpha1.ReasonReady, "The server is authenticated and connected")
+	}
+}
+
+func boolStatus(b bool) metav1.ConditionStatus {
+	if b {
+		return metav1.ConditionTrue
+	}
+	return metav1.ConditionFalse
+}
+
+// isTrue reports whether condition typ is True.
+func isTrue(us *mcpv1alpha1.UpstreamServer, typ string) bool {
+	return meta.IsStatusConditionTrue(us.Status.Conditions, typ)
+}
+
+// conditionReason is the reason of condition typ, or "".
+func conditionReason(us *mcpv1alpha1.UpstreamServer, typ string) string {
+	if c := meta.FindStatusCondition(us.Status.Conditions, typ); c != nil {
+		return c.Reason
+	}
+	return ""
+}

@@ -1,0 +1,66 @@
+package controllers
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+)
+
+var (
+	refreshes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mcpproxy_token_refreshes_total",
+		Help: "Token refreshes by result (success, rejected, transient_error, error, save_failed).",
+	}, []string{"result"})
+	refreshDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "mcpproxy_token_refresh_duration_seconds",
+		Help:    "Time spent calling the token endpoint for a refresh.",
+		Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
+	})
+	tokenExpiry = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "mcpproxy_token_expires_in_seconds",
+		Help: "Seconds until each server's access token expires (negative once expired).",
+	}, []string{"namespace", "name"})
+	needsAuthorization = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "mcpproxy_server_authorization_required",
+		Help: "1 when a server needs a person to log in, else 0.",
+	}, []string{"namespace", "name"})
+	connected = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "mcpproxy_server_connected",
+		Help: "1 when the controller holds a live MCP session to the server, else 0.",
+	}, []string{"namespace", "name"})
+	statusPatches = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "mcpproxy_status_patches_total",
+		Help: "Status patches written (only changed statuses are written).",
+	})
+)
+
+func init() {
+	metrics.Registry.MustRegister(refreshes, refreshDuration, tokenExpiry, needsAuthorization, connected, statusPatches)
+}
+
+// observe updates the per-server gauges after a reconcile.
+func (r *UpstreamServerReconciler) observe(us *mcpv1alpha1.UpstreamServer, st *serverState) {
+	if st.record != nil && !st.record.Expiry.IsZero() {
+		tokenExpiry.WithLabelValues(us.Namespace, us.Name).Set(st.record.Expiry.Sub(st.now).Round(time.Second).Seconds())
+	} else {
+		tokenExpiry.DeleteLabelValues(us.Namespace, us.Name)
+	}
+	needsAuthorization.WithLabelValues(us.Namespace, us.Name).Set(boolGauge(isTrue(us, mcpv1alpha1.ConditionAuthorizationRequired)))
+	connected.WithLabelValues(us.Namespace, us.Name).Set(boolGauge(isTrue(us, mcpv1alpha1.ConditionConnected)))
+}
+
+func forgetMetrics(us *mcpv1alpha1.UpstreamServer) {
+	tokenExpiry.DeleteLabelValues(us.Namespace, us.Name)
+	needsAuthorization.DeleteLabelValues(us.Namespace, us.Name)
+	connected.DeleteLabelValues(us.Namespace, us.Name)
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,83 @@
+package mcpconn
+
+import (
+	"context"
+	"sync"
+)
+
+// Pool holds at most one session per key (namespace/name of an UpstreamServer).
+type Pool struct {
+	clientName string
+	notify     func(key string)
+	mu         sync.Mutex
+	sessions   map[string]*Session
+}
+
+// NewPool returns an empty pool. notify(key) is called when a session of key drops or sees a 401.
+func NewPool(clientName string, notify func(key string)) *Pool {
+	return &Pool{clientName: clientName, notify: notify, sessions: map[string]*Session{}}
+}
+
+// Get returns the session of key, or nil.
+func (p *Pool) Get(key string) *Session {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sessions[key]
+}
+
+// Ensure returns a healthy session of key for target, dialing a new one when there is none,
+// when the target changed, or when the old one is unhealthy. An existing session gets token.
+// dialed says whether a new session was opened.
+func (p *Pool) Ensure(ctx context.Context, key string, target Target, token string) (s *Session, dialed bool, err error) {
+	if old := p.Get(key); old != nil {
+		if old.Healthy() && old.target.equal(target) {
+			old.SetToken(token)
+			return old, false, nil
+		}
+		p.Close(key)
+	}
+	s, err = Dial(ctx, target, token, p.clientName, func() {
+		if p.notify != nil {
+			p.notify(key)
+		}
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	p.mu.Lock()
+	if prev := p.sessions[key]; prev != nil {
+		_ = prev.Close()
+	}
+	p.sessions[key] = s
+	p.mu.Unlock()
+	return s, true, nil
+}
+
+// Close closes and forgets the session of key, if any.
+func (p *Pool) Close(key string) {
+	p.mu.Lock()
+	s := p.sessions[key]
+	delete(p.sessions, key)
+	p.mu.Unlock()
+	if s != nil {
+		_ = s.Close()
+	}
+}
+
+// Len is the number of held sessions.
+func (p *Pool) Len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.sessions)
+}
+
+// CloseAll closes every session.
+func (p *Pool) CloseAll() {
+	p.mu.Lock()
+	all := p.sessions
+	p.sessions = map[string]*Session{}
+	p.mu.Unlock()
+	for _, s := range all {
+		_ = s.Close()
+	}
+}
