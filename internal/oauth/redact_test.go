@@ -151,3 +151,19 @@ func TestCorrelationID(t *testing.T) {
 		t.Fatalf("CorrelationID = %q", got)
 	}
 }
+
+func TestFormattingHidesSecrets(t *testing.T) {
+	res := LoginResult{
+		Token:  Token{AccessToken: "fmt-access-secret", RefreshToken: "fmt-refresh-secret", TokenType: "Bearer"},
+		Client: ClientRegistration{ClientID: "cid", ClientSecret: "fmt-client-secret"},
+	}
+	req := res.RefreshRequest()
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
+		out := fmt.Sprintf(verb, res) + fmt.Sprintf(verb, req) + fmt.Sprintf(verb, &res)
+		for _, s := range []string{"fmt-access-secret", "fmt-refresh-secret", "fmt-client-secret"} {
+			if strings.Contains(out, s) {
+				t.Errorf("%s leaks %s: %s", verb, s, out)
+			}
+		}
+	}
+}

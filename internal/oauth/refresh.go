@@ -108,7 +108,11 @@ func Revoke(ctx context.Context, endpoint string, client ClientRegistration, tok
 	return nil
 }
 
-// String describes the request without secrets.
+// String describes the request without secrets, so a stray %v cannot leak them.
 func (r RefreshRequest) String() string {
-	return fmt.Sprintf("refresh at %s for client %s", Redact(r.TokenEndpoint), r.Client.ClientID)
+	return fmt.Sprintf("RefreshRequest{tokenEndpoint=%s resource=%s client=%s refresh=%s}",
+		Redact(r.TokenEndpoint), Redact(r.Resource), r.Client, presence(r.RefreshToken))
 }
+
+// GoString is String, also for %#v.
+func (r RefreshRequest) GoString() string { return r.String() }

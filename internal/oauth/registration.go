@@ -192,3 +192,12 @@ func decodeRegistration(body []byte) (*ClientRegistration, error) {
 	}
 	return reg, nil
 }
+
+// String describes the registration without its secret, so a stray %v cannot leak it.
+func (c ClientRegistration) String() string {
+	return fmt.Sprintf("ClientRegistration{clientID=%s issuer=%s authMethod=%s source=%s redirectURI=%s secret=%s}",
+		c.ClientID, c.Issuer, c.AuthMethod, c.Source, c.RedirectURI, presence(c.ClientSecret))
+}
+
+// GoString is String, also for %#v.
+func (c ClientRegistration) GoString() string { return c.String() }

@@ -1,6 +1,9 @@
 package oauth
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Token is a token response the caller persists.
 type Token struct {
@@ -22,4 +25,21 @@ type Token struct {
 // unknown expiry never does: the caller learns of its end from a 401.
 func (t Token) ExpiresWithin(now time.Time, d time.Duration) bool {
 	return !t.Expiry.IsZero() && !now.Add(d).Before(t.Expiry)
+}
+
+// String describes the token without its secrets, so a stray %v cannot leak it.
+func (t Token) String() string {
+	return fmt.Sprintf("Token{type=%s expiry=%s scopes=%q access=%s refresh=%s}", t.TokenType,
+		t.Expiry.Format(time.RFC3339), t.Scopes, presence(t.AccessToken), presence(t.RefreshToken))
+}
+
+// GoString is String, also for %#v.
+func (t Token) GoString() string { return t.String() }
+
+// presence says whether a secret is set without showing it.
+func presence(secret string) string {
+	if secret == "" {
+		return "none"
+	}
+	return Redacted
 }
