@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 
+	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+
 	"github.com/mcpproxy/mcpproxy-operator/internal/oauth"
 	"github.com/mcpproxy/mcpproxy-operator/internal/tokenstore"
 )
@@ -48,4 +50,12 @@ func (c HTTPOAuthClient) Refresh(ctx context.Context, r oauth.RefreshRequest) (*
 // Revoke revokes a token (RFC 7009).
 func (c HTTPOAuthClient) Revoke(ctx context.Context, endpoint string, client oauth.ClientRegistration, token, hint string) error {
 	return oauth.Revoke(ctx, endpoint, client, token, hint, c.HTTPClient)
+}
+
+// LoginStarter starts a browser login for a server outside the reconcile (manager
+// --browser-login). Implementations run at most one flow per server, open the browser at most
+// once per server per rate window, and deliver the result as a hand-over Secret, so the token
+// takes the same compare-and-swap path as `mcpproxy auth login`. RequestLogin must not block.
+type LoginStarter interface {
+	RequestLogin(us *mcpv1alpha1.UpstreamServer, cfg oauth.Config)
 }

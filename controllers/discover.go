@@ -84,6 +84,9 @@ func (r *UpstreamServerReconciler) requireLogin(st *serverState, cfg *serverConf
 	case cfg != nil:
 		a.AuthorizationServer, a.Resource, a.Scopes = cfg.oauth.AuthorizationServer, cfg.oauth.Resource, cfg.oauth.Scopes
 	}
+	if r.BrowserLogin != nil && cfg != nil {
+		r.BrowserLogin.RequestLogin(us.DeepCopy(), cfg.oauth)
+	}
 }
 
 // LoginCommand is the command that satisfies a server's AuthorizationRequired.

@@ -39,6 +39,9 @@ type UpstreamServerReconciler struct {
 	Clock     clock.PassiveClock
 	// MaxConcurrentReconciles is how many different servers reconcile in parallel.
 	MaxConcurrentReconciles int
+	// BrowserLogin, when set (manager --browser-login, for local runs), is asked to start a
+	// browser login whenever a server needs one. It must not block.
+	BrowserLogin LoginStarter
 
 	// unsaved holds refreshed tokens whose save failed, so a rotated refresh token is not lost
 	// when the store hiccups; the next reconcile saves it first.

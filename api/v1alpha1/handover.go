@@ -16,6 +16,12 @@ limitations under the License.
 
 package v1alpha1
 
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+)
+
 // The login hand-over: `mcpproxy auth login` writes a Secret of this type in the server's
 // namespace, labelled with the server's name and owned by the UpstreamServer. The controller
 // ingests it into its token store and deletes it.
@@ -27,3 +33,21 @@ const (
 	// HandOverDataKey is the Secret data key holding the JSON hand-over payload.
 	HandOverDataKey = "login.json"
 )
+
+// NewHandOverSecret builds the hand-over Secret carrying payload (internal/handover JSON) for
+// us. It is owned by us, so deleting the server deletes a pending hand-over.
+func NewHandOverSecret(us *UpstreamServer, payload []byte) *corev1.Secret {
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			GenerateName: us.Name + "-login-",
+			Namespace:    us.Namespace,
+			Labels:       map[string]string{HandOverServerLabel: us.Name},
+			OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: GroupVersion.String(), Kind: "UpstreamServer", Name: us.Name, UID: us.UID,
+				BlockOwnerDeletion: ptr.To(false),
+			}},
+		},
+		Type: HandOverSecretType,
+		Data: map[string][]byte{HandOverDataKey: payload},
+	}
+}
