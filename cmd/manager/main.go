@@ -25,6 +25,7 @@ import (
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
 	"github.com/mcpproxy/mcpproxy-operator/controllers"
+	"github.com/mcpproxy/mcpproxy-operator/internal/browserlogin"
 	"github.com/mcpproxy/mcpproxy-operator/internal/logging"
 	"github.com/mcpproxy/mcpproxy-operator/internal/mcpconn"
 	"github.com/mcpproxy/mcpproxy-operator/internal/tokenstore"
@@ -37,6 +38,7 @@ type options struct {
 	leaderElectionNamespace string
 	metricsAddr, probeAddr  string
 	storeOpenTimeout        time.Duration
+	browserLogin            bool
 }
 
 func main() {
@@ -49,6 +51,7 @@ func main() {
 	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
 	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
 	flag.DurationVar(&o.storeOpenTimeout, "token-store-open-timeout", 5*time.Second, "How long to wait for the token store's file lock.")
+	flag.BoolVar(&o.browserLogin, "browser-login", false, "Open a browser on this machine to log in when a server needs authorization (local runs only).")
 	zapOpts := crzap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -118,6 +121,11 @@ func run(o options) error {
 		Recorder:                mgr.GetEventRecorder("mcpproxy-operator"),
 		Clock:                   clock.RealClock{},
 		MaxConcurrentReconciles: o.maxConcurrent,
+	}
+	if o.browserLogin {
+		bl := newBrowserLogin(mgr.GetClient(), ctrl.Log.WithName("browserlogin"), browserlogin.Options{})
+		defer bl.Close()
+		r.BrowserLogin = bl
 	}
 	if err := r.SetupWithManager(mgr, events); err != nil {
 		return fmt.Errorf("setting up the controller: %w", err)
