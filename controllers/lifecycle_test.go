@@ -1,0 +1,153 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	"github.com/mcpproxy/mcpproxy-operator/internal/tokenstore"
+	"github.com/mcpproxy/mcpproxy-operator/test/oauthserver"
+)
+
+func TestNoTokenAsksForLoginThenLoginMakesItReady(t *testing.T) {
+	srv := startOAuthServer(t, oauthserver.Options{})
+	ns := newNamespace(t)
+	h := startHarness(t, ns, "")
+	us := createServer(t, ns, "demo", srv.MCPURL())
+
+	var cur *mcpv1alpha1.UpstreamServer
+	eventually(t, 20*time.Second, "AuthorizationRequired", func() bool { cur = get(t, us); return needsLogin(cur, mcpv1alpha1.ReasonNoToken) })
+	a := cur.Status.Authorization
+	if a == nil || a.LoginCommand != "mcpproxy auth login demo -n "+ns || a.AuthorizationServer != srv.Issuer() || a.Resource == "" {
+		t.Fatalf("status.authorization does not tell a person what to do: %+v", a)
+	}
+	if c := condition(cur, mcpv1alpha1.ConditionReady); c == nil || c.Status != "False" {
+		t.Fatalf("Ready should be False while waiting for a login: %s", describe(cur))
+	}
+
+	login(t, srv, us)
+	cur = waitReady(t, us, 20*time.Second)
+	if needsLogin(cur, "") || cur.Status.Authorization != nil {
+		t.Fatalf("AuthorizationRequired not cleared by the login: %s", describe(cur))
+	}
+	if cur.Status.Server == nil || cur.Status.Server.Tools < 3 || cur.Status.Token == nil || !cur.Status.Token.HasRefreshToken {
+		t.Fatalf("status does not describe the server and token: %+v %+v", cur.Status.Server, cur.Status.Token)
+	}
+	// The hand-over Secret was ingested and deleted; the token is in the store.
+	eventually(t, 10*time.Second, "hand-over deleted", func() bool { return countHandOvers(t, ns) == 0 })
+	if _, err := h.store.Load(storeKey(cur)); err != nil {
+		t.Fatalf("token not in the store: %v", err)
+	}
+}
+
+func TestServerWithoutAuthIsReady(t *testing.T) {
+	srv := startOAuthServer(t, oauthserver.Options{NoAuth: true})
+	ns := newNamespace(t)
+	startHarness(t, ns, "")
+	us := createServer(t, ns, "public", srv.MCPURL())
+	cur := waitReady(t, us, 20*time.Second)
+	if c := condition(cur, mcpv1alpha1.ConditionAuthenticated); c.Reason != mcpv1alpha1.ReasonNoAuthRequired {
+		t.Fatalf("Authenticated reason = %s, want NoAuthRequired", c.Reason)
+	}
+}
+
+func TestRestartKeepsTokensAndDoesNotRefreshUnexpiredOnes(t *testing.T) {
+	srv := startOAuthServer(t, oauthserver.Options{AccessTokenTTL: time.Hour})
+	ns := newNamespace(t)
+	h := startHarness(t, ns, "")
+	us := createServer(t, ns, "restart", srv.MCPURL())
+	login(t, srv, us)
+	waitReady(t, us, 20*time.Second)
+	h.Stop()
+
+	before := srv.Stats()
+	h2 := startHarness(t, ns, h.storePath)
+	// A new manager: mark the old status stale by asking for a reconcile, then wait for it.
+	annotate(t, us, "test/poke", "1")
+	eventually(t, 20*time.Second, "reconnected after restart", func() bool {
+		return isReady(get(t, us)) && h2.sessionsConnected(us)
+	})
+	after := srv.Stats()
+	if after.Refreshes != before.Refreshes {
+		t.Fatalf("restart refreshed an unexpired token: %d refreshes, was %d", after.Refreshes, before.Refreshes)
+	}
+	if needsLogin(get(t, us), "") {
+		t.Fatal("restart asked for a login")
+	}
+}
+
+func TestURLChangeNeverSendsTheOldTokenToTheNewTarget(t *testing.T) {
+	first := startOAuthServer(t, oauthserver.Options{})
+	second := startOAuthServer(t, oauthserver.Options{})
+	ns := newNamespace(t)
+	startHarness(t, ns, "")
+	us := createServer(t, ns, "moving", first.MCPURL())
+	login(t, first, us)
+	waitReady(t, us, 20*time.Second)
+
+	cur := get(t, us)
+	cur.Spec.URL = second.MCPURL()
+	if err := apiClient.Update(context.Background(), cur); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "login asked for the new URL", func() bool {
+		c := get(t, us)
+		return needsLogin(c, mcpv1alpha1.ReasonNoToken) && c.Status.ObservedGeneration == c.Generation
+	})
+	st := second.Stats()
+	if st.MCPValidToken+st.MCPWrongAudience+st.MCPInvalidToken+st.MCPExpiredToken != 0 {
+		t.Fatalf("a token reached the new server: %+v", st)
+	}
+}
+
+func TestDeletionRevokesAndForgetsTheToken(t *testing.T) {
+	srv := startOAuthServer(t, oauthserver.Options{})
+	ns := newNamespace(t)
+	h := startHarness(t, ns, "")
+	us := createServer(t, ns, "gone", srv.MCPURL())
+	login(t, srv, us)
+	cur := waitReady(t, us, 20*time.Second)
+	key := storeKey(cur)
+
+	if err := apiClient.Delete(context.Background(), cur); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "server deleted", func() bool {
+		err := apiClient.Get(context.Background(), clientKey(us), &mcpv1alpha1.UpstreamServer{})
+		return apierrors.IsNotFound(err)
+	})
+	if _, err := h.store.Load(key); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("token still stored after deletion: %v", err)
+	}
+	if srv.Stats().Revocations == 0 {
+		t.Fatal("the token was not revoked at the authorization server")
+	}
+}
+
+func TestLogoutRevokesDeletesAndAsksForLogin(t *testing.T) {
+	srv := startOAuthServer(t, oauthserver.Options{})
+	ns := newNamespace(t)
+	h := startHarness(t, ns, "")
+	us := createServer(t, ns, "bye", srv.MCPURL())
+	login(t, srv, us)
+	cur := waitReady(t, us, 20*time.Second)
+
+	annotate(t, us, mcpv1alpha1.AnnotationLogoutRequestedAt, "2026-11-26T12:00:00Z")
+	eventually(t, 20*time.Second, "logged out", func() bool {
+		c := get(t, us)
+		return needsLogin(c, mcpv1alpha1.ReasonLoggedOut) && c.Status.LastHandledLogoutRequest == "2026-11-26T12:00:00Z"
+	})
+	if _, err := h.store.Load(storeKey(cur)); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("token still stored after logout: %v", err)
+	}
+	if srv.Stats().Revocations == 0 {
+		t.Fatal("logout did not revoke at the authorization server")
+	}
+	// A new login after logout works.
+	login(t, srv, us)
+	waitReady(t, us, 20*time.Second)
+}
