@@ -164,3 +164,7 @@ func countHandOvers(t *testing.T, ns string) int {
 	}
 	return len(list.Items)
 }
+
+func rawMerge(patch string) client.Patch {
+	return client.RawPatch("application/merge-patch+json", []byte(patch))
+}

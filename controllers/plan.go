@@ -62,6 +62,9 @@ type PlanResult struct {
 	Action Action
 	// RefreshAt is the planned time of the next refresh (zero when none is planned).
 	RefreshAt time.Time
+	// ExpiresAt is set when the token will expire with no refresh planned: the reconcile must
+	// look again then, to tell a person.
+	ExpiresAt time.Time
 	// Reason is a short CamelCase explanation, used for conditions when the action needs a person.
 	Reason string
 }
@@ -85,7 +88,7 @@ func Plan(in PlanInput) PlanResult {
 		if expired || in.SessionUnauthorized {
 			return PlanResult{Action: ActionAwaitLogin, Reason: "TokenExpired"}
 		}
-		return PlanResult{Action: ActionConnect}
+		return PlanResult{Action: ActionConnect, ExpiresAt: tok.Expiry}
 	}
 	if in.ForceRefresh {
 		return PlanResult{Action: ActionRefresh, RefreshAt: in.Now}
@@ -94,7 +97,7 @@ func Plan(in PlanInput) PlanResult {
 		if expired || in.SessionUnauthorized {
 			return PlanResult{Action: ActionAwaitLogin, Reason: "RefreshTokenRejected"}
 		}
-		return PlanResult{Action: ActionConnect}
+		return PlanResult{Action: ActionConnect, ExpiresAt: tok.Expiry}
 	}
 	due := in.SessionUnauthorized || (!refreshAt.IsZero() && !in.Now.Before(refreshAt))
 	if !due {

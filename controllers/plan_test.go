@@ -153,3 +153,19 @@ func TestDefaultRefreshBefore(t *testing.T) {
 		}
 	}
 }
+
+func TestPlanWakesAtExpiryWhenNoRefreshIsPossible(t *testing.T) {
+	expiry := t0.Add(time.Minute)
+	for name, in := range map[string]PlanInput{
+		"no refresh token":       {Token: TokenFacts{Present: true, IssuedAt: t0, Expiry: expiry}},
+		"refresh token rejected": {Token: TokenFacts{Present: true, HasRefreshToken: true, IssuedAt: t0, Expiry: expiry}, RefreshBlocked: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			in.Now = t0
+			got := Plan(in)
+			if got.Action != ActionConnect || !got.ExpiresAt.Equal(expiry) {
+				t.Fatalf("got %+v, want Connect and a wake-up at expiry %s", got, expiry)
+			}
+		})
+	}
+}

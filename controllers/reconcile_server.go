@@ -127,17 +127,20 @@ func (r *UpstreamServerReconciler) act(ctx context.Context, st *serverState, cfg
 	r.planNext(st)
 }
 
-// planNext records the next planned refresh in status and asks to be woken for it.
+// planNext records the next planned refresh in status and asks to be woken for it (or, with no
+// refresh possible, for the expiry).
 func (r *UpstreamServerReconciler) planNext(st *serverState) {
 	rec := st.record
-	if rec == nil || rec.RefreshToken == "" || st.us.Spec.Suspend {
+	if rec == nil || st.us.Spec.Suspend {
 		if st.us.Status.Refresh != nil {
 			st.us.Status.Refresh.NextRefreshTime = nil
 		}
 		return
 	}
-	in := r.planInput(st, false)
-	next := Plan(in)
+	next := Plan(r.planInput(st, false))
+	if !next.ExpiresAt.IsZero() && next.ExpiresAt.After(st.now) {
+		st.wake(next.ExpiresAt)
+	}
 	var at time.Time
 	switch next.Action {
 	case ActionConnect, ActionBackoff:
@@ -146,6 +149,9 @@ func (r *UpstreamServerReconciler) planNext(st *serverState) {
 		at = st.now // due again (e.g. a 401 just now); the work queue calls back at once
 	}
 	if at.IsZero() {
+		if st.us.Status.Refresh != nil {
+			st.us.Status.Refresh.NextRefreshTime = nil
+		}
 		return
 	}
 	if st.us.Status.Refresh == nil {
