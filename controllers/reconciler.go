@@ -86,7 +86,10 @@ func (s *serverState) metaNow() metav1.Time { return metav1.NewTime(s.now) }
 func (r *UpstreamServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	log := ctrl.LoggerFrom(ctx)
 	us := &mcpv1alpha1.UpstreamServer{}
-	if err := r.Get(ctx, req.NamespacedName, us); err != nil {
+	// Read from the API server, not the cache: status carries failure memory and handled
+	// requests, and a cache that lags behind our own last patch would make this reconcile
+	// decide on stale facts (and write them back).
+	if err := r.APIReader.Get(ctx, req.NamespacedName, us); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.Sessions.Close(req.String())
 			return ctrl.Result{}, nil
