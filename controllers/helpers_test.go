@@ -153,7 +153,9 @@ func describe(us *mcpv1alpha1.UpstreamServer) string {
 	return s
 }
 
-func clientKey(us *mcpv1alpha1.UpstreamServer) client.ObjectKey { return client.ObjectKeyFromObject(us) }
+func clientKey(us *mcpv1alpha1.UpstreamServer) client.ObjectKey {
+	return client.ObjectKeyFromObject(us)
+}
 
 // countHandOvers counts the hand-over Secrets left in ns.
 func countHandOvers(t *testing.T, ns string) int {

@@ -39,7 +39,7 @@ func TestNoTokenAsksForLoginThenLoginMakesItReady(t *testing.T) {
 	}
 	// The hand-over Secret was ingested and deleted; the token is in the store.
 	eventually(t, 10*time.Second, "hand-over deleted", func() bool { return countHandOvers(t, ns) == 0 })
-	if _, err := h.store.Load(storeKey(cur)); err != nil {
+	if _, err := h.store.Load(StoreKey(cur)); err != nil {
 		t.Fatalf("token not in the store: %v", err)
 	}
 }
@@ -111,7 +111,7 @@ func TestDeletionRevokesAndForgetsTheToken(t *testing.T) {
 	us := createServer(t, ns, "gone", srv.MCPURL())
 	login(t, srv, us)
 	cur := waitReady(t, us, 20*time.Second)
-	key := storeKey(cur)
+	key := StoreKey(cur)
 
 	if err := apiClient.Delete(context.Background(), cur); err != nil {
 		t.Fatal(err)
@@ -141,7 +141,7 @@ func TestLogoutRevokesDeletesAndAsksForLogin(t *testing.T) {
 		c := get(t, us)
 		return needsLogin(c, mcpv1alpha1.ReasonLoggedOut) && c.Status.LastHandledLogoutRequest == "2026-11-26T12:00:00Z"
 	})
-	if _, err := h.store.Load(storeKey(cur)); !errors.Is(err, tokenstore.ErrNotFound) {
+	if _, err := h.store.Load(StoreKey(cur)); !errors.Is(err, tokenstore.ErrNotFound) {
 		t.Fatalf("token still stored after logout: %v", err)
 	}
 	if srv.Stats().Revocations == 0 {

@@ -79,7 +79,7 @@ func (r *UpstreamServerReconciler) finalize(ctx context.Context, us *mcpv1alpha1
 	}
 	log := logFor(ctx, us)
 	r.Sessions.Close(sessionKey(us))
-	key := storeKey(us)
+	key := StoreKey(us)
 	if rec, err := r.Store.Load(key); err == nil {
 		r.revoke(ctx, log, rec)
 	}

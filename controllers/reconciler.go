@@ -108,7 +108,7 @@ func (r *UpstreamServerReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	}
 
 	orig := us.DeepCopy()
-	st := &serverState{us: us, key: storeKey(us), now: r.Clock.Now(), log: log.WithValues("upstreamServer", klog.KObj(us))}
+	st := &serverState{us: us, key: StoreKey(us), now: r.Clock.Now(), log: log.WithValues("upstreamServer", klog.KObj(us))}
 	r.reconcileServer(ctx, st)
 
 	now := st.metaNow()
@@ -189,9 +189,9 @@ func sessionKey(us *mcpv1alpha1.UpstreamServer) string {
 	return types.NamespacedName{Namespace: us.Namespace, Name: us.Name}.String()
 }
 
-// storeKey binds the token to what the spec declares: changing the URL, issuer, client or
+// StoreKey binds the token to what the spec declares: changing the URL, issuer, client or
 // resource addresses another record, so an old token never reaches a new target.
-func storeKey(us *mcpv1alpha1.UpstreamServer) tokenstore.Key {
+func StoreKey(us *mcpv1alpha1.UpstreamServer) tokenstore.Key {
 	b := tokenstore.Binding{ServerURL: us.Spec.URL}
 	if o := us.Spec.OAuth; o != nil {
 		b.Issuer, b.ClientID, b.Resource = o.AuthorizationServer, o.ClientID, o.Resource

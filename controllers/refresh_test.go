@@ -41,7 +41,7 @@ func TestProactiveRefreshKeepsTheServerReadyOverManyLifetimes(t *testing.T) {
 	if st.RefreshReuseDetected != 0 || st.MaxConcurrentRefreshes > 1 {
 		t.Fatalf("refresh tokens reused (%d) or refreshed concurrently (%d)", st.RefreshReuseDetected, st.MaxConcurrentRefreshes)
 	}
-	rec, err := h.store.Load(storeKey(cur))
+	rec, err := h.store.Load(StoreKey(cur))
 	if err != nil {
 		t.Fatal(err)
 	}
