@@ -1,8 +1,11 @@
 package deploy
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -17,9 +20,13 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 )
+
+// defaultK8sVersion is the Makefile's K8S_VERSION, the version envtest's binaries are built from.
+const defaultK8sVersion = "1.37.2"
 
 var (
 	mapperOnce sync.Once
@@ -37,6 +44,11 @@ func kubeVersion(t *testing.T) string {
 		}
 		if v, err := dc.ServerVersion(); err == nil {
 			kubeVer = v.GitVersion
+		}
+		// hack/build-control-plane.sh builds kube-apiserver without version ldflags, so it
+		// reports v0.0.0-master: fall back to the version it was built from.
+		if !strings.HasPrefix(kubeVer, "v1.") {
+			kubeVer = "v" + cmp.Or(os.Getenv("K8S_VERSION"), defaultK8sVersion)
 		}
 	})
 	if kubeVer == "" {
@@ -86,21 +98,23 @@ func dryRunApply(t *testing.T, objs []*unstructured.Unstructured, defaultNS stri
 	if len(objs) == 0 {
 		t.Fatal("nothing to apply")
 	}
+	for _, err := range applyErrors(t, objs, defaultNS) {
+		t.Error(err)
+	}
+}
+
+// applyErrors dry-runs each object and returns what the API server rejected or warned about.
+func applyErrors(t *testing.T, objs []*unstructured.Unstructured, defaultNS string) []error {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	warnings.take()
+	var errs []error
 	for _, o := range objs {
 		m := restMapping(t, o.GroupVersionKind())
-		var ri = dyn.Resource(m.Resource)
-		var target interface {
-			Patch(context.Context, string, types.PatchType, []byte, metav1.PatchOptions, ...string) (*unstructured.Unstructured, error)
-		} = ri
+		var target dynamic.ResourceInterface = dyn.Resource(m.Resource)
 		if m.Scope.Name() == meta.RESTScopeNameNamespace {
-			ns := o.GetNamespace()
-			if ns == "" {
-				ns = defaultNS
-			}
-			target = ri.Namespace(ns)
+			target = dyn.Resource(m.Resource).Namespace(cmp.Or(o.GetNamespace(), defaultNS))
 		}
 		data, err := json.Marshal(o.Object)
 		if err != nil {
@@ -111,12 +125,13 @@ func dryRunApply(t *testing.T, objs []*unstructured.Unstructured, defaultNS stri
 			DryRun: []string{metav1.DryRunAll}, FieldManager: "deploy-test", Force: &force, FieldValidation: "Strict",
 		})
 		if err != nil {
-			t.Errorf("%s %s: the API server rejected it: %v", o.GetKind(), o.GetName(), err)
+			errs = append(errs, fmt.Errorf("%s %s: the API server rejected it: %w", o.GetKind(), o.GetName(), err))
 		}
 		if w := warnings.take(); len(w) > 0 {
-			t.Errorf("%s %s: the API server warned: %s", o.GetKind(), o.GetName(), strings.Join(w, "; "))
+			errs = append(errs, fmt.Errorf("%s %s: the API server warned: %s", o.GetKind(), o.GetName(), strings.Join(w, "; ")))
 		}
 	}
+	return errs
 }
 
 // dryRunPods creates, in dry run, a Pod from each Deployment's template, in a namespace that
