@@ -145,3 +145,33 @@ func assertNoSecrets(t *testing.T, srv *oauthserver.Server, text string) {
 		}
 	}
 }
+
+func TestProbeSSETransport(t *testing.T) {
+	srv := startServer(t, oauthserver.Options{})
+	h := &headless{srv: srv, t: t}
+	env := Env{OpenBrowser: h.open}
+	out, errOut, code := runCLI(t, env, "probe", srv.SSEURL(), "--transport", "sse", "--token-store", filepath.Join(t.TempDir(), "t.db"), "--timeout", "30s")
+	if code != 0 || !strings.Contains(out, "echo") {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+}
+
+func TestProbeTokenStoreFromEnvironment(t *testing.T) {
+	srv := startServer(t, oauthserver.Options{})
+	h := &headless{srv: srv, t: t}
+	store := filepath.Join(t.TempDir(), "env.db")
+	env := Env{OpenBrowser: h.open, Getenv: func(k string) string {
+		if k == TokenStoreEnv {
+			return store
+		}
+		return ""
+	}}
+	for i := range 2 {
+		if out, errOut, code := runCLI(t, env, "probe", srv.MCPURL()); code != 0 {
+			t.Fatalf("probe %d: exit %d\n%s\n%s", i, code, out, errOut)
+		}
+	}
+	if h.opens.Load() != 1 {
+		t.Errorf("browser opened %d times, want 1 (the second probe should use $%s)", h.opens.Load(), TokenStoreEnv)
+	}
+}

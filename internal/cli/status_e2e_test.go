@@ -105,3 +105,21 @@ func TestVersionAndCompletion(t *testing.T) {
 		}
 	}
 }
+
+func TestKubeconfigFromEnvironmentAndContextFlag(t *testing.T) {
+	needCluster(t)
+	ns := newNamespace(t)
+	t.Setenv("KUBECONFIG", kubeconfigPath)
+	_, errOut, code := runCLI(t, testEnv(), "auth", "status", "-n", ns)
+	if code != 0 || !strings.Contains(errOut, "No UpstreamServers found in namespace "+ns) {
+		t.Errorf("KUBECONFIG: exit %d\n%s", code, errOut)
+	}
+	_, errOut, code = runCLI(t, testEnv(), "auth", "status", "-n", ns, "--context", "envtest")
+	if code != 0 {
+		t.Errorf("--context envtest: exit %d\n%s", code, errOut)
+	}
+	_, errOut, code = runCLI(t, testEnv(), "auth", "status", "--context", "nope")
+	if code == 0 || !strings.Contains(errOut, "nope") {
+		t.Errorf("--context nope: exit %d\n%s", code, errOut)
+	}
+}

@@ -1,0 +1,88 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+)
+
+func server(cid string, conds ...metav1.Condition) *mcpv1alpha1.UpstreamServer {
+	us := &mcpv1alpha1.UpstreamServer{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "s"}}
+	us.Status.Conditions = conds
+	us.Status.LastCorrelationID = cid
+	return us
+}
+
+func cond(typ string, status metav1.ConditionStatus, reason, msg string) metav1.Condition {
+	return metav1.Condition{Type: typ, Status: status, Reason: reason, Message: msg}
+}
+
+func TestLoginOutcome(t *testing.T) {
+	const cid, secret = "cid-1", "s-login-abcde"
+	cases := map[string]struct {
+		us       *mcpv1alpha1.UpstreamServer
+		done     bool
+		exitCode int
+	}{
+		"not taken over yet":       {server("old", cond(mcpv1alpha1.ConditionAuthorizationRequired, "True", mcpv1alpha1.ReasonNoToken, "")), false, 0},
+		"ready":                    {server(cid, cond(mcpv1alpha1.ConditionReady, "True", mcpv1alpha1.ReasonReady, "")), true, ExitOK},
+		"stored but not connected": {server(cid, cond(mcpv1alpha1.ConditionReady, "False", mcpv1alpha1.ReasonConnectFailed, "boom")), true, ExitFailed},
+		"still reconciling":        {server(cid, cond(mcpv1alpha1.ConditionReady, "Unknown", mcpv1alpha1.ReasonReconciling, "")), false, 0},
+		"our hand-over rejected": {server("old", cond(mcpv1alpha1.ConditionAuthorizationRequired, "True", mcpv1alpha1.ReasonHandOverRejected,
+			"Login hand-over "+secret+" was rejected: bad")), true, ExitFailed},
+		"another hand-over rejected": {server("old", cond(mcpv1alpha1.ConditionAuthorizationRequired, "True", mcpv1alpha1.ReasonHandOverRejected,
+			"Login hand-over other was rejected: bad")), false, 0},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			done, msg, err := loginOutcome(tc.us, cid, secret)
+			if done != tc.done {
+				t.Fatalf("done = %t, want %t (msg %q, err %v)", done, tc.done, msg, err)
+			}
+			if done && ExitCode(err) != tc.exitCode {
+				t.Errorf("exit code %d, want %d (%v)", ExitCode(err), tc.exitCode, err)
+			}
+			if !done && msg == "" {
+				t.Error("no progress text while waiting")
+			}
+		})
+	}
+}
+
+func TestNeedsLogin(t *testing.T) {
+	if err := needsLogin(server("")); err == nil || !strings.Contains(err.Error(), "--force") {
+		t.Errorf("no condition: %v", err)
+	}
+	if err := needsLogin(server("", cond(mcpv1alpha1.ConditionAuthorizationRequired, "False", mcpv1alpha1.ReasonLoginCompleted, ""))); err == nil {
+		t.Error("a server that needs no login was accepted")
+	}
+	if err := needsLogin(server("", cond(mcpv1alpha1.ConditionAuthorizationRequired, "True", mcpv1alpha1.ReasonNoToken, ""))); err != nil {
+		t.Errorf("a server that asks for a login was refused: %v", err)
+	}
+}
+
+func TestHumanDuration(t *testing.T) {
+	cases := map[time.Duration]string{
+		42 * time.Second: "42s", 5 * time.Minute: "5m", 59*time.Minute + 59*time.Second: "59m",
+		time.Hour: "1h", 3*time.Hour + 5*time.Minute: "3h5m", 72 * time.Hour: "3d", -90 * time.Second: "-1m",
+	}
+	for d, want := range cases {
+		if got := humanDuration(d); got != want {
+			t.Errorf("humanDuration(%s) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	if ExitCode(nil) != 0 || ExitCode(errString("x")) != 1 || ExitCode(&ExitError{Code: 2, Err: errString("t")}) != 2 {
+		t.Error("exit codes")
+	}
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
