@@ -245,3 +245,16 @@ func TestBadHandOversAreRejectedWithAWarning(t *testing.T) {
 		t.Fatalf("login after bad hand-overs: exit %d\n%s\n%s", code, out, errOut)
 	}
 }
+
+func TestLoginNoBrowserOnlyPrintsTheURL(t *testing.T) {
+	needCluster(t)
+	srv := startServer(t, oauthserver.Options{})
+	ns := newNamespace(t)
+	createServer(t, ns, "quiet", srv.MCPURL())
+	env := testEnv()
+	env.OpenBrowser = func(string) error { t.Error("a browser was opened with --no-browser"); return nil }
+	_, errOut, code := runCLI(t, env, append([]string{"auth", "login", "quiet", "--no-browser", "--timeout", "1s"}, kubeArgs(ns)...)...)
+	if code != ExitTimedOut || !strings.Contains(errOut, srv.Issuer()+"/authorize?") {
+		t.Errorf("exit %d (want 2), stderr should hold the URL:\n%s", code, errOut)
+	}
+}

@@ -28,6 +28,7 @@ type bearer struct {
 	saw401 atomic.Bool
 }
 
+// RoundTrip sends req with the bearer token.
 func (b *bearer) RoundTrip(req *http.Request) (*http.Response, error) {
 	r := req.Clone(req.Context())
 	if b.token != "" {

@@ -27,7 +27,10 @@ type ExitError struct {
 	Err  error
 }
 
+// Error is the message of the wrapped error.
 func (e *ExitError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the wrapped error.
 func (e *ExitError) Unwrap() error { return e.Err }
 
 // ExitCode is the process exit code for err: 0 for nil, the ExitError's code, else ExitFailed.
