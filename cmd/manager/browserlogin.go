@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	"github.com/mcpproxy/mcpproxy-operator/controllers"
 	"github.com/mcpproxy/mcpproxy-operator/internal/browserlogin"
 	"github.com/mcpproxy/mcpproxy-operator/internal/oauth"
 )
@@ -56,7 +57,7 @@ func (b *browserLogin) RequestLogin(us *mcpv1alpha1.UpstreamServer, cfg oauth.Co
 	switch {
 	case errors.Is(err, browserlogin.ErrRateLimited):
 		log.Info("Skipped browser login: the browser was opened for this server less than 5 minutes ago",
-			"loginCommand", fmt.Sprintf("mcpproxy auth login %s -n %s", us.Name, us.Namespace))
+			"loginCommand", controllers.LoginCommand(us))
 	case err != nil:
 		log.Info("Could not start a browser login", "reason", oauth.Redact(err.Error()))
 	case joined:
