@@ -258,3 +258,40 @@ func TestLoginNoBrowserOnlyPrintsTheURL(t *testing.T) {
 		t.Errorf("exit %d (want 2), stderr should hold the URL:\n%s", code, errOut)
 	}
 }
+
+func TestLoginWithAPreregisteredConfidentialClient(t *testing.T) {
+	needCluster(t)
+	const clientSecret = "pre-registered-client-secret-0123456789"
+	srv := startServer(t, oauthserver.Options{NoDCR: true, Clients: map[string]string{"mcpproxy-pre": clientSecret}})
+	ns := newNamespace(t)
+	ctx := context.Background()
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "oauth-client"},
+		Data: map[string][]byte{"secret": []byte(clientSecret)}}
+	if err := apiClient.Create(ctx, sec); err != nil {
+		t.Fatal(err)
+	}
+	us := &mcpv1alpha1.UpstreamServer{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "conf"},
+		Spec: mcpv1alpha1.UpstreamServerSpec{URL: srv.MCPURL(), OAuth: &mcpv1alpha1.OAuthSpec{
+			ClientID:        "mcpproxy-pre",
+			ClientSecretRef: &mcpv1alpha1.SecretKeyReference{Name: "oauth-client", Key: "secret"},
+		}}}
+	if err := apiClient.Create(ctx, us); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "server asks for a login", 30*time.Second, func() bool {
+		return condIs(getUS(t, ns, "conf"), mcpv1alpha1.ConditionAuthorizationRequired, "True")
+	})
+	useBrowser(t, "follow")
+	out, errOut, code := runCLI(t, testEnv(), append([]string{"auth", "login", "conf", "--timeout", "60s"}, kubeArgs(ns)...)...)
+	if code != 0 {
+		t.Fatalf("login exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	if strings.Contains(out+errOut, clientSecret) {
+		t.Error("the client secret was printed")
+	}
+	// The controller can spend the refresh token with the confidential client.
+	out, errOut, code = runCLI(t, testEnv(), append([]string{"auth", "refresh", "conf", "--timeout", "60s"}, kubeArgs(ns)...)...)
+	if code != 0 {
+		t.Fatalf("refresh exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+}
