@@ -149,7 +149,7 @@ func TestLoginFailures(t *testing.T) {
 	}{
 		{"wrongstate", "30s", ExitFailed, "state mismatch"},
 		{"deny", "30s", ExitFailed, "access denied"},
-		{"ignore", "2s", ExitTimedOut, "timed out"},
+		{"ignore", "3s", ExitTimedOut, "timed out"},
 	}
 	srv := startServer(t, oauthserver.Options{})
 	ns := newNamespace(t)
@@ -253,7 +253,7 @@ func TestLoginNoBrowserOnlyPrintsTheURL(t *testing.T) {
 	createServer(t, ns, "quiet", srv.MCPURL())
 	env := testEnv()
 	env.OpenBrowser = func(string) error { t.Error("a browser was opened with --no-browser"); return nil }
-	_, errOut, code := runCLI(t, env, append([]string{"auth", "login", "quiet", "--no-browser", "--timeout", "1s"}, kubeArgs(ns)...)...)
+	_, errOut, code := runCLI(t, env, append([]string{"auth", "login", "quiet", "--no-browser", "--timeout", "3s"}, kubeArgs(ns)...)...)
 	if code != ExitTimedOut || !strings.Contains(errOut, srv.Issuer()+"/authorize?") {
 		t.Errorf("exit %d (want 2), stderr should hold the URL:\n%s", code, errOut)
 	}
