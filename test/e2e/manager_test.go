@@ -1,0 +1,92 @@
+package e2e
+
+import (
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	"github.com/mcpproxy/mcpproxy-operator/controllers"
+	"github.com/mcpproxy/mcpproxy-operator/internal/tokenstore"
+)
+
+// manager is bin/manager for one scenario: its token store persists across restarts.
+type manager struct {
+	name  string
+	store string
+	env   []string
+	args  []string
+	cur   *proc
+}
+
+// newManager prepares a manager with its own token store; start runs it.
+func newManager(t *testing.T, name string, browserLogin bool, env []string) *manager {
+	t.Helper()
+	m := &manager{name: name, store: filepath.Join(runDir, "store-"+name, "tokens.db"), env: env}
+	m.args = []string{"--token-store=" + m.store, "--metrics-bind-address=0", "--health-probe-bind-address=0",
+		"--zap-log-level=debug"}
+	if browserLogin {
+		m.args = append(m.args, "--browser-login")
+	}
+	t.Cleanup(func() {
+		if m.cur != nil {
+			m.cur.stop()
+		}
+	})
+	return m
+}
+
+// start runs a new manager process (the previous one must have ended).
+func (m *manager) start(t *testing.T) *proc {
+	t.Helper()
+	if m.cur != nil && !m.cur.exited() {
+		t.Fatal("manager started twice")
+	}
+	env := append([]string{"KUBECONFIG=" + controlPlane.KubeconfigPath}, m.env...)
+	m.cur = startProc(t, "manager-"+m.name, env, bins.manager, m.args...)
+	return m.cur
+}
+
+// kill crashes the manager (SIGKILL).
+func (m *manager) kill() { m.cur.kill() }
+
+// stop shuts the manager down gracefully (SIGTERM).
+func (m *manager) stop() { m.cur.stop() }
+
+// checkAlive fails the test if the manager died on its own.
+func (m *manager) checkAlive(t *testing.T) {
+	t.Helper()
+	if m.cur.exited() {
+		t.Fatalf("manager exited unexpectedly: %v\n%s", m.cur.err, tail(m.cur.log(), 3000))
+	}
+}
+
+// record reads a server's token record from the store; the manager must be stopped (bbolt
+// holds a file lock).
+func (m *manager) record(t *testing.T, us *mcpv1alpha1.UpstreamServer) *tokenstore.Record {
+	t.Helper()
+	if m.cur != nil && !m.cur.exited() {
+		t.Fatal("reading the token store while the manager runs")
+	}
+	s, err := tokenstore.Open(m.store, tokenstore.Options{OpenTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatalf("opening the token store: %v", err)
+	}
+	defer func() { _ = s.Close() }()
+	rec, err := s.Load(controllers.StoreKey(us))
+	if errors.Is(err, tokenstore.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		t.Fatalf("loading %s/%s from the token store: %v", us.Namespace, us.Name, err)
+	}
+	return rec
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}

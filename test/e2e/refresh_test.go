@@ -1,0 +1,111 @@
+package e2e
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+)
+
+// testExpiredTokenRefreshed is bug 1, "expired token not refreshed on reconnection": after one
+// login the server stays Ready for ten 3-second token lifetimes, every refresh done by the
+// controller from its persisted refresh token, MCP traffic always carrying a valid token; then
+// the controller is stopped until the access token has expired and restarted: it refreshes
+// from the store before connecting, and nobody is asked to log in.
+func testExpiredTokenRefreshed(t *testing.T) {
+	start := time.Now()
+	const ttl = 3 * time.Second
+	const name = "linear"
+	ns := newNamespace(t, "s1-expired")
+	o := startOAuth(t, "s1", "-access-token-ttl=3s")
+	hist := watchHistory(t, ns)
+	m := newManager(t, "s1", false, nil)
+	m.start(t)
+	createServer(t, ns, name, o.mcp, serverOpts{refreshBefore: 1500 * time.Millisecond, healthCheck: time.Second})
+	waitServer(t, ns, name, "asks for a login", 30*time.Second, needsLogin)
+
+	// A person logs in once, with the real CLI and a headless browser.
+	br := newBrowser(t, "s1-cli", true, 0)
+	code, out := runCLI(t, "s1-login", br.env, 90*time.Second, "auth", "login", name, "-n", ns, "--timeout=60s")
+	if code != 0 {
+		t.Fatalf("mcpproxy auth login exited %d:\n%s", code, out)
+	}
+	waitServer(t, ns, name, "is Ready after the login", 10*time.Second, isReady)
+	loggedIn := time.Now()
+	base := o.stats(t)
+
+	// Ten token lifetimes with nobody logging in.
+	const window = 10 * ttl
+	for time.Since(loggedIn) < window {
+		m.checkAlive(t)
+		if us := getServer(t, ns, name); !isReady(us) {
+			t.Fatalf("%s left Ready %s after the login: %s", name, time.Since(loggedIn).Round(time.Millisecond), describe(us))
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	elapsed := time.Since(loggedIn)
+	st := o.stats(t)
+	refreshes := st.Refreshes - base.Refreshes
+	// Each token lives at most ttl, and refreshes are at least ttl-refreshBefore-jitter apart.
+	minR, maxR := int(elapsed/ttl), int(elapsed/(ttl-1650*time.Millisecond))+1
+	if refreshes < minR || refreshes > maxR {
+		t.Errorf("%d refreshes in %s; want one per due time, %d..%d", refreshes, elapsed.Round(time.Second), minR, maxR)
+	}
+	if valid := st.MCPValidToken - base.MCPValidToken; valid < int(elapsed/time.Second)/2 {
+		t.Errorf("only %d MCP requests with a valid token in %s; the session should keep answering (health check every 1s)", valid, elapsed.Round(time.Second))
+	}
+	if bad := hist.notReadySince(loggedIn.Add(500 * time.Millisecond)); len(bad) > 0 {
+		t.Errorf("a status write said not Ready during the window: %v", bad)
+	}
+
+	// Stop the controller until the stored access token has expired, then start it again.
+	m.stop()
+	us := getServer(t, ns, name)
+	rec := m.record(t, us)
+	if rec == nil || rec.RefreshToken == "" {
+		t.Fatal("no persisted refresh token after the window")
+	}
+	stopped := o.stats(t)
+	if rec.RefreshCount != int64(stopped.Refreshes) {
+		t.Errorf("the store counts %d refreshes, the OAuth server %d: a refresh was not done or not saved by the controller",
+			rec.RefreshCount, stopped.Refreshes)
+	}
+	eventually(t, "the stored access token has expired", 2*ttl, func() (bool, string) {
+		return time.Now().After(rec.Expiry.Add(500 * time.Millisecond)), "expiry " + rec.Expiry.String()
+	})
+	downFor := time.Since(rec.Expiry.Add(-ttl))
+	restarted := time.Now()
+	m.start(t)
+	waitServer(t, ns, name, "is Ready with a token refreshed by the restarted controller", 30*time.Second,
+		func(us *mcpv1alpha1.UpstreamServer) bool {
+			tok := us.Status.Token
+			return isReady(us) && tok != nil && tok.LastRefreshTime != nil && !tok.LastRefreshTime.Time.Before(restarted.Truncate(time.Second))
+		})
+	readyAfter := time.Since(restarted)
+	m.stop()
+	final := o.stats(t)
+	if final.Refreshes <= stopped.Refreshes {
+		t.Error("the restarted controller did not refresh")
+	}
+	if final.Authorizations != 1 {
+		t.Errorf("%d authorizations; want exactly the one login", final.Authorizations)
+	}
+	if final.MCPExpiredToken != 0 || final.MCPInvalidToken != 0 {
+		t.Errorf("MCP requests with an expired (%d) or invalid (%d) token; want none", final.MCPExpiredToken, final.MCPInvalidToken)
+	}
+	if final.RefreshReuseDetected != 0 || final.RefreshReuseWithinGrace != 0 {
+		t.Errorf("refresh token reuse: %d detected, %d within grace", final.RefreshReuseDetected, final.RefreshReuseWithinGrace)
+	}
+	if ar := hist.authRequiredSince(loggedIn); len(ar) > 0 {
+		t.Errorf("AuthorizationRequired was set after the login: %v", ar)
+	}
+	if rec := m.record(t, us); rec == nil || rec.RefreshCount != int64(final.Refreshes) {
+		t.Errorf("the stored refresh count is not the OAuth server's %d", final.Refreshes)
+	}
+	t.Logf("%d refreshes in %s (%d..%d allowed), %d valid MCP requests, 0 expired; down %s, Ready %s after restart",
+		refreshes, elapsed.Round(time.Second), minR, maxR, st.MCPValidToken-base.MCPValidToken, downFor.Round(100*time.Millisecond), readyAfter.Round(100*time.Millisecond))
+	addSummary(summaryRow{scenario: "1 expired token refreshed", duration: time.Since(start), refreshes: final.Refreshes,
+		reuses: fmt.Sprintf("%d/%d", final.RefreshReuseDetected, final.RefreshReuseWithinGrace), logins: final.Authorizations,
+		notes: fmt.Sprintf("%d valid MCP reqs, %d expired; restart after expiry: Ready in %s", final.MCPValidToken, final.MCPExpiredToken, readyAfter.Round(100*time.Millisecond))})
+}
