@@ -25,6 +25,7 @@ import (
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
 	"github.com/mcpproxy/mcpproxy-operator/controllers"
+	"github.com/mcpproxy/mcpproxy-operator/gateway"
 	"github.com/mcpproxy/mcpproxy-operator/internal/browserlogin"
 	"github.com/mcpproxy/mcpproxy-operator/internal/logging"
 	"github.com/mcpproxy/mcpproxy-operator/internal/mcpconn"
@@ -39,6 +40,8 @@ type options struct {
 	metricsAddr, probeAddr  string
 	storeOpenTimeout        time.Duration
 	browserLogin            bool
+	gatewayAddr             string
+	gatewayLoopbackNoAuth   bool
 }
 
 func main() {
@@ -52,6 +55,8 @@ func main() {
 	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
 	flag.DurationVar(&o.storeOpenTimeout, "token-store-open-timeout", 5*time.Second, "How long to wait for the token store's file lock.")
 	flag.BoolVar(&o.browserLogin, "browser-login", false, "Open a browser on this machine to log in when a server needs authorization (local runs only).")
+	flag.StringVar(&o.gatewayAddr, "gateway-bind-address", ":8090", "Address of the MCP gateway (/servers/<namespace>/<name>/mcp and /mcp); 0 disables it.")
+	flag.BoolVar(&o.gatewayLoopbackNoAuth, "gateway-allow-loopback-unauthenticated", false, "Let gateway callers from a loopback address in without a token, allowed every server (local runs only).")
 	zapOpts := crzap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -129,6 +134,19 @@ func run(o options) error {
 	}
 	if err := r.SetupWithManager(mgr, events); err != nil {
 		return fmt.Errorf("setting up the controller: %w", err)
+	}
+	if o.gatewayAddr != "0" {
+		gw, err := gateway.New(gateway.Options{
+			Addr: o.gatewayAddr, Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Store: store,
+			Informers: mgr.GetCache(), Notify: events.Notify, AllowLoopbackUnauthenticated: o.gatewayLoopbackNoAuth,
+			Logger: ctrl.Log.WithName("gateway"),
+		})
+		if err != nil {
+			return err
+		}
+		if err := mgr.Add(gw); err != nil {
+			return fmt.Errorf("adding the gateway: %w", err)
+		}
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err

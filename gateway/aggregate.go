@@ -1,0 +1,233 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"k8s.io/apimachinery/pkg/types"
+
+	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+)
+
+// idleSessionSweep is how long an aggregated session server without a live session is kept.
+const idleSessionSweep = time.Minute
+
+// aggSession is the MCP server of one caller's session on /mcp: it lists only the tools of
+// servers that caller may use.
+type aggSession struct {
+	id      *Identity
+	srv     *mcp.Server
+	created time.Time
+	mu      sync.Mutex        // serializes apply
+	have    map[string]string // exposed name → digest
+}
+
+type identityKey struct{}
+
+func identityFrom(ctx context.Context) *Identity {
+	id, _ := ctx.Value(identityKey{}).(*Identity)
+	return id
+}
+
+// aggregateHandler serves /mcp: authentication, then the SDK's Streamable HTTP handler with one
+// server per session. The caller's identity is also handed to the SDK as the session's user, so
+// a session cannot be used with another caller's token.
+func (g *Gateway) aggregateHandler() http.Handler {
+	c := g.catalog
+	h := mcp.NewStreamableHTTPHandler(c.newSessionServer, &mcp.StreamableHTTPOptions{SessionTimeout: 30 * time.Minute})
+	asUser := auth.RequireBearerToken(func(ctx context.Context, _ string, _ *http.Request) (*auth.TokenInfo, error) {
+		id := identityFrom(ctx)
+		if id == nil {
+			return nil, auth.ErrInvalidToken
+		}
+		return &auth.TokenInfo{UserID: id.Name + "\x00" + id.UID, Expiration: time.Now().Add(time.Hour)}, nil
+	}, nil)(h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w}
+		ri := &requestInfo{start: time.Now()}
+		defer func() { g.observeRequest(r, sw, ri, "aggregate") }()
+		id, ok := g.authenticate(sw, r)
+		if !ok {
+			return
+		}
+		ri.caller = id.Name
+		r = r.WithContext(context.WithValue(r.Context(), identityKey{}, id))
+		if id.Loopback {
+			h.ServeHTTP(sw, r)
+			return
+		}
+		asUser.ServeHTTP(sw, r)
+	})
+}
+
+// newSessionServer builds the server of a new /mcp session for the request's caller.
+func (c *catalog) newSessionServer(r *http.Request) *mcp.Server {
+	id := identityFrom(r.Context())
+	srv := mcp.NewServer(&mcp.Implementation{Name: "mcpproxy-gateway", Version: "v1alpha1"}, &mcp.ServerOptions{
+		Instructions: "Tools of the MCP servers you may use in this Kubernetes cluster, named <namespace>.<server>.<tool>.",
+		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: true}},
+	})
+	s := &aggSession{id: id, srv: srv, created: time.Now(), have: map[string]string{}}
+	c.apply(r.Context(), s)
+	c.mu.Lock()
+	c.sessions[s] = struct{}{}
+	c.mu.Unlock()
+	return srv
+}
+
+// applyAll brings every session's tools in step with the catalog; sweep also forgets session
+// servers whose sessions ended.
+func (c *catalog) applyAll(ctx context.Context, sweep bool) {
+	c.mu.Lock()
+	all := make([]*aggSession, 0, len(c.sessions))
+	for s := range c.sessions {
+		if sweep && time.Since(s.created) > idleSessionSweep && !hasSessions(s.srv) {
+			delete(c.sessions, s)
+			continue
+		}
+		all = append(all, s)
+	}
+	c.mu.Unlock()
+	for _, s := range all {
+		c.apply(ctx, s)
+	}
+}
+
+func hasSessions(srv *mcp.Server) bool {
+	for range srv.Sessions() {
+		return true
+	}
+	return false
+}
+
+// apply adds and removes tools of s so it lists exactly the catalog's tools its caller may
+// use. The SDK sends notifications/tools/list_changed for the changes.
+func (c *catalog) apply(ctx context.Context, s *aggSession) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c.mu.Lock()
+	tools := make([]*exposedTool, 0, len(c.tools))
+	for _, t := range c.tools {
+		tools = append(tools, t)
+	}
+	c.mu.Unlock()
+	allowed := map[types.NamespacedName]bool{}
+	want := map[string]*exposedTool{}
+	for _, t := range tools {
+		ok, seen := allowed[t.server]
+		if !seen {
+			var err error
+			if ok, err = c.g.auth.allowed(ctx, s.id, t.server); err != nil {
+				c.g.log.Error(err, "Failed to authorize a caller's tools", "caller", s.id.Name, "server", t.server.String())
+				ok = s.have[t.name] != "" // keep what was shown until the review API answers
+			}
+			allowed[t.server] = ok
+		}
+		if ok {
+			want[t.tool.Name] = t
+		}
+	}
+	var remove []string
+	for name, digest := range s.have {
+		if t, ok := want[name]; !ok || t.digest != digest {
+			remove = append(remove, name)
+			delete(s.have, name)
+		}
+	}
+	if len(remove) > 0 {
+		s.srv.RemoveTools(remove...)
+	}
+	for name, t := range want {
+		if _, ok := s.have[name]; ok {
+			continue
+		}
+		if addTool(s.srv, t.tool, c.callHandler(s, name)) {
+			s.have[name] = t.digest
+		} else {
+			c.g.log.Info("Skipped an upstream tool the SDK refused", "server", t.server.String(), "tool", t.name)
+		}
+	}
+}
+
+// addTool adds a tool, reporting false when the SDK refuses it (it panics on malformed schemas).
+func addTool(srv *mcp.Server, t *mcp.Tool, h mcp.ToolHandler) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	srv.AddTool(t, h)
+	return true
+}
+
+// callHandler routes a tools/call of the exposed tool name to its upstream.
+func (c *catalog) callHandler(s *aggSession, name string) mcp.ToolHandler {
+	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		start := time.Now()
+		t := c.lookup(name)
+		if t == nil {
+			return nil, &jsonrpc.Error{Code: CodeNotFound, Message: fmt.Sprintf("The tool %s is no longer available", name)}
+		}
+		status := "error"
+		defer func() {
+			requests.WithLabelValues(t.server.String(), "tool_call", status).Inc()
+			c.g.log.Info("Served gateway tool call", "caller", s.id.Name, "server", t.server.String(), "tool", t.name,
+				"status", status, "duration", time.Since(start).Round(time.Millisecond))
+		}()
+		if ok, err := c.g.auth.allowed(ctx, s.id, t.server); err != nil || !ok {
+			status = "forbidden"
+			return nil, &jsonrpc.Error{Code: CodeForbidden, Message: fmt.Sprintf("%s may not use UpstreamServer %s", s.id.Name, t.server)}
+		}
+		us, nr := c.g.check(ctx, t.server)
+		if nr != nil {
+			status = "unavailable"
+			data, _ := json.Marshal(nr.data)
+			return nil, &jsonrpc.Error{Code: int64(nr.code), Message: nr.msg, Data: data}
+		}
+		conn := c.conn(t.server)
+		if conn == nil {
+			var err error
+			if conn, err = c.reconnect(ctx, us); err != nil {
+				status = "unavailable"
+				return nil, &jsonrpc.Error{Code: CodeBadGateway, Message: fmt.Sprintf("The gateway could not open a session to UpstreamServer %s", t.server)}
+			}
+		}
+		addedLatency.Observe(time.Since(start).Seconds())
+		res, err := conn.cs.CallTool(ctx, &mcp.CallToolParams{Meta: req.Params.Meta, Name: t.name, Arguments: req.Params.Arguments})
+		if err != nil {
+			var werr *jsonrpc.Error
+			if errors.As(err, &werr) {
+				status = "upstream_error"
+				return nil, werr
+			}
+			return nil, &jsonrpc.Error{Code: CodeBadGateway, Message: fmt.Sprintf("Calling %s on UpstreamServer %s failed: %v", t.name, t.server, err)}
+		}
+		status = "ok"
+		return res, nil
+	}
+}
+
+// reconnect opens a new session to us when the old one is gone (at most one per call).
+func (c *catalog) reconnect(ctx context.Context, us *mcpv1alpha1.UpstreamServer) (*upstreamConn, error) {
+	conn, err := c.connect(ctx, us)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if old := c.conns[conn.nn]; old != nil && !old.dead.Load() {
+		c.mu.Unlock()
+		_ = conn.cs.Close()
+		return old, nil
+	}
+	c.conns[conn.nn] = conn
+	c.mu.Unlock()
+	return conn, nil
+}

@@ -1,0 +1,265 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
+
+	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+)
+
+// connectTimeout bounds opening a session to an upstream and listing its tools.
+const connectTimeout = 15 * time.Second
+
+// catalog holds the gateway's own MCP session to every Ready UpstreamServer and the tools
+// they list, and keeps the aggregated endpoint's sessions in step with it.
+type catalog struct {
+	g    *Gateway
+	wake chan struct{}
+
+	mu       sync.Mutex
+	conns    map[types.NamespacedName]*upstreamConn
+	tools    map[string]*exposedTool // by exposed name
+	sessions map[*aggSession]struct{}
+}
+
+// upstreamConn is one session of the gateway to an upstream.
+type upstreamConn struct {
+	nn     types.NamespacedName
+	target string
+	cs     *mcp.ClientSession
+	tools  []*mcp.Tool
+	dead   atomic.Bool
+	stale  atomic.Bool
+}
+
+// exposedTool is an upstream tool as the aggregated endpoint shows it.
+type exposedTool struct {
+	server types.NamespacedName
+	name   string // the upstream's name
+	tool   *mcp.Tool
+	digest string
+}
+
+func newCatalog(g *Gateway) *catalog {
+	return &catalog{g: g, wake: make(chan struct{}, 1), conns: map[types.NamespacedName]*upstreamConn{},
+		tools: map[string]*exposedTool{}, sessions: map[*aggSession]struct{}{}}
+}
+
+// poke asks the run loop for a sync without blocking.
+func (c *catalog) poke() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run syncs on every UpstreamServer change, on upstream tool list changes, and periodically.
+func (c *catalog) run(ctx context.Context) {
+	if inf := c.g.opts.Informers; inf != nil {
+		if i, err := inf.GetInformer(ctx, &mcpv1alpha1.UpstreamServer{}); err != nil {
+			c.g.log.Error(err, "Failed to watch UpstreamServers; the tool catalog syncs periodically only")
+		} else if _, err := i.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+			AddFunc:    func(any) { c.poke() },
+			UpdateFunc: func(any, any) { c.poke() },
+			DeleteFunc: func(any) { c.poke() },
+		}); err != nil {
+			c.g.log.Error(err, "Failed to watch UpstreamServers; the tool catalog syncs periodically only")
+		}
+	}
+	tick := time.NewTicker(c.g.opts.ResyncInterval)
+	defer tick.Stop()
+	c.sync(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.wake:
+			c.sync(ctx)
+		case <-tick.C:
+			c.sync(ctx)
+			c.applyAll(ctx, true)
+		}
+	}
+}
+
+func target(us *mcpv1alpha1.UpstreamServer) string {
+	return string(us.Spec.Transport) + " " + us.Spec.URL
+}
+
+func isReady(us *mcpv1alpha1.UpstreamServer) bool {
+	return !us.Spec.Suspend && meta.IsStatusConditionTrue(us.Status.Conditions, mcpv1alpha1.ConditionReady)
+}
+
+// sync connects to new Ready servers, drops the others, relists changed tool lists, and tells
+// the aggregated sessions when the set of tools changed.
+func (c *catalog) sync(ctx context.Context) {
+	var list mcpv1alpha1.UpstreamServerList
+	if err := c.g.opts.Client.List(ctx, &list); err != nil {
+		c.g.log.Error(err, "Failed to list UpstreamServers for the tool catalog")
+		return
+	}
+	ready := map[types.NamespacedName]*mcpv1alpha1.UpstreamServer{}
+	for i := range list.Items {
+		if us := &list.Items[i]; isReady(us) {
+			ready[serverName(us)] = us
+		}
+	}
+	c.mu.Lock()
+	var drop []*upstreamConn
+	for nn, conn := range c.conns {
+		if us, ok := ready[nn]; !ok || conn.dead.Load() || conn.target != target(us) {
+			drop = append(drop, conn)
+			delete(c.conns, nn)
+		}
+	}
+	conns := make(map[types.NamespacedName]*upstreamConn, len(c.conns))
+	for nn, conn := range c.conns {
+		conns[nn] = conn
+	}
+	c.mu.Unlock()
+	for _, conn := range drop {
+		_ = conn.cs.Close()
+	}
+	for nn, us := range ready {
+		conn := conns[nn]
+		if conn == nil {
+			var err error
+			if conn, err = c.connect(ctx, us); err != nil {
+				c.g.log.Info("Failed to open the gateway's session to an upstream", "server", nn.String(), "error", err.Error())
+				continue
+			}
+			c.mu.Lock()
+			c.conns[nn] = conn
+			c.mu.Unlock()
+		} else if conn.stale.Swap(false) {
+			if err := c.list(ctx, conn); err != nil {
+				c.g.log.Info("Failed to list an upstream's tools", "server", nn.String(), "error", err.Error())
+			}
+		}
+	}
+	if c.rebuild() {
+		c.applyAll(ctx, false)
+	}
+}
+
+// connect opens the gateway's session to us (credentials added by the upstream transport) and
+// lists its tools.
+func (c *catalog) connect(ctx context.Context, us *mcpv1alpha1.UpstreamServer) (*upstreamConn, error) {
+	conn := &upstreamConn{nn: serverName(us), target: target(us)}
+	hc := &http.Client{Transport: boundTransport{u: c.g.up, nn: conn.nn}}
+	var tr mcp.Transport = &mcp.StreamableClientTransport{Endpoint: us.Spec.URL, HTTPClient: hc, MaxRetries: 2}
+	if us.Spec.Transport == mcpv1alpha1.TransportSSE {
+		tr = &mcp.SSEClientTransport{Endpoint: us.Spec.URL, HTTPClient: hc}
+	}
+	cl := mcp.NewClient(&mcp.Implementation{Name: "mcpproxy-gateway", Version: "v1alpha1"}, &mcp.ClientOptions{
+		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { conn.stale.Store(true); c.poke() },
+	})
+	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	cs, err := cl.Connect(cctx, tr, nil)
+	if err != nil {
+		return nil, err
+	}
+	conn.cs = cs
+	if err := c.list(cctx, conn); err != nil {
+		_ = cs.Close()
+		return nil, err
+	}
+	go func() {
+		_ = cs.Wait()
+		conn.dead.Store(true)
+		c.poke()
+	}()
+	return conn, nil
+}
+
+// list reads the upstream's tools into conn.
+func (c *catalog) list(ctx context.Context, conn *upstreamConn) error {
+	var tools []*mcp.Tool
+	for t, err := range conn.cs.Tools(ctx, nil) {
+		if err != nil {
+			return err
+		}
+		tools = append(tools, t)
+	}
+	c.mu.Lock()
+	conn.tools = tools
+	c.mu.Unlock()
+	return nil
+}
+
+// rebuild recomputes the exposed tools from the connections; it reports whether they changed.
+func (c *catalog) rebuild() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	names := make([]types.NamespacedName, 0, len(c.conns))
+	for nn := range c.conns {
+		names = append(names, nn)
+	}
+	sort.Slice(names, func(i, j int) bool { return names[i].String() < names[j].String() })
+	next := map[string]*exposedTool{}
+	for _, nn := range names {
+		for _, t := range c.conns[nn].tools {
+			name := ToolName(nn.Namespace, nn.Name, t.Name)
+			if _, taken := next[name]; taken {
+				name = hashedToolName(nn.Namespace, nn.Name, t.Name)
+			}
+			exposed := *t
+			exposed.Name = name
+			if exposed.InputSchema == nil {
+				exposed.InputSchema = map[string]any{"type": "object"}
+			}
+			b, _ := json.Marshal(&exposed)
+			sum := sha256.Sum256(b)
+			next[name] = &exposedTool{server: nn, name: t.Name, tool: &exposed, digest: hex.EncodeToString(sum[:])}
+		}
+	}
+	changed := len(next) != len(c.tools)
+	for name, t := range next {
+		if old, ok := c.tools[name]; !ok || old.digest != t.digest {
+			changed = true
+		}
+	}
+	c.tools = next
+	return changed
+}
+
+// lookup returns the exposed tool called name, or nil.
+func (c *catalog) lookup(name string) *exposedTool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tools[name]
+}
+
+// conn returns the live session to nn, or nil.
+func (c *catalog) conn(nn types.NamespacedName) *upstreamConn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if conn := c.conns[nn]; conn != nil && !conn.dead.Load() {
+		return conn
+	}
+	return nil
+}
+
+// closeAll closes every upstream session.
+func (c *catalog) closeAll() {
+	c.mu.Lock()
+	conns := c.conns
+	c.conns = map[types.NamespacedName]*upstreamConn{}
+	c.mu.Unlock()
+	for _, conn := range conns {
+		_ = conn.cs.Close()
+	}
+}

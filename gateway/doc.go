@@ -1,0 +1,25 @@
+// Package gateway is the MCP gateway served by the manager: workloads in the cluster use the
+// remote MCP servers the controller keeps authorized without ever holding their tokens.
+//
+// Routes (one HTTP listener, --gateway-bind-address):
+//
+//	/servers/<namespace>/<name>/mcp   pass-through to one UpstreamServer: Streamable HTTP POST,
+//	                                  GET event streams and DELETE, or the legacy SSE transport
+//	                                  (spec.transport: sse), streamed as it comes.
+//	/servers/<namespace>/<name>/mcp/sse-endpoint/<path>
+//	                                  a legacy SSE message endpoint on another path than the SSE
+//	                                  stream's, as rewritten into the stream's endpoint event.
+//	/mcp                              one MCP server whose tools are those of every Ready
+//	                                  UpstreamServer the caller may use, named
+//	                                  <namespace>.<server>.<tool> (see ToolName).
+//
+// Callers present a Kubernetes bearer token (a projected ServiceAccount token). It is checked
+// with a TokenReview, and the caller must be allowed the verb `use` on the UpstreamServer
+// (group mcp.mcpproxy.dev, resource upstreamservers) by a SubjectAccessReview. Both answers are
+// cached briefly. The caller's Authorization header never reaches the upstream; the upstream's
+// token never reaches the caller.
+//
+// The gateway never refreshes a token. When an upstream rejects the current token, it asks the
+// reconciler for a refresh (the mcpproxy.dev/refresh-requested-at annotation), waits a bounded
+// time for a new token revision in the store, and retries the request once.
+package gateway

@@ -1,0 +1,112 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// JSON-RPC error codes the gateway answers with (the implementation-defined server error range).
+const (
+	// CodeUnauthenticated: no valid Kubernetes bearer token (HTTP 401).
+	CodeUnauthenticated = -32001
+	// CodeForbidden: the caller may not `use` the UpstreamServer (HTTP 403).
+	CodeForbidden = -32003
+	// CodeNotFound: no such UpstreamServer or route (HTTP 404).
+	CodeNotFound = -32004
+	// CodeAuthorizationRequired: a person must log in; data.loginCommand says how (HTTP 503).
+	CodeAuthorizationRequired = -32010
+	// CodeNotReady: the server is not ready (refresh backing off, suspended, not reconciled);
+	// HTTP 503, with Retry-After when the gateway knows when to try again.
+	CodeNotReady = -32011
+	// CodeUpstreamRejected: the upstream rejected the token even after a refresh was asked for.
+	CodeUpstreamRejected = -32012
+	// CodeBadGateway: the upstream could not be reached or answered something unusable (HTTP 502).
+	CodeBadGateway = -32013
+	// CodeInternal: the gateway could not decide (for example the review API failed; HTTP 500).
+	CodeInternal = -32603
+)
+
+// rpcErrorData is the data member of the gateway's JSON-RPC errors.
+type rpcErrorData struct {
+	Server            string `json:"server,omitempty"`
+	Reason            string `json:"reason,omitempty"`
+	LoginCommand      string `json:"loginCommand,omitempty"`
+	RetryAfterSeconds int    `json:"retryAfterSeconds,omitempty"`
+}
+
+type rpcError struct {
+	Code    int           `json:"code"`
+	Message string        `json:"message"`
+	Data    *rpcErrorData `json:"data,omitempty"`
+}
+
+type rpcErrorResponse struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Error   rpcError        `json:"error"`
+}
+
+// rpcErrorBody encodes a JSON-RPC error response; id nil means null.
+func rpcErrorBody(id json.RawMessage, code int, msg string, data *rpcErrorData) []byte {
+	if len(id) == 0 {
+		id = json.RawMessage("null")
+	}
+	b, _ := json.Marshal(rpcErrorResponse{JSONRPC: "2.0", ID: id, Error: rpcError{Code: code, Message: msg, Data: data}})
+	return b
+}
+
+// writeRPCError answers with a JSON-RPC error and an HTTP status; retryAfter > 0 adds Retry-After.
+func writeRPCError(w http.ResponseWriter, status int, id json.RawMessage, code int, msg string, data *rpcErrorData, retryAfter time.Duration) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	if retryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(retrySeconds(retryAfter)))
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(rpcErrorBody(id, code, msg, data))
+}
+
+// rpcErrorResponseFor builds an *http.Response carrying a JSON-RPC error, for the transport.
+func rpcErrorResponseFor(req *http.Request, status, code int, msg string, data *rpcErrorData, retryAfter time.Duration) *http.Response {
+	body := rpcErrorBody(requestRPCID(req), code, msg, data)
+	h := http.Header{"Content-Type": {"application/json"}}
+	if retryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(retrySeconds(retryAfter)))
+	}
+	return &http.Response{
+		Status: strconv.Itoa(status) + " " + http.StatusText(status), StatusCode: status,
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: h,
+		Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body)), Request: req,
+	}
+}
+
+func retrySeconds(d time.Duration) int {
+	s := int((d + time.Second - 1) / time.Second)
+	if s < 1 {
+		s = 1
+	}
+	return s
+}
+
+// rpcIDOf returns the id of a single JSON-RPC request, or nil (a batch, a notification, or not JSON).
+func rpcIDOf(body []byte) json.RawMessage {
+	var m struct {
+		ID json.RawMessage `json:"id"`
+	}
+	if len(body) == 0 || body[0] != '{' || json.Unmarshal(body, &m) != nil {
+		return nil
+	}
+	return m.ID
+}
+
+type rpcIDKey struct{}
+
+// requestRPCID is the JSON-RPC id the gateway read from the request body, if any.
+func requestRPCID(r *http.Request) json.RawMessage {
+	id, _ := r.Context().Value(rpcIDKey{}).(json.RawMessage)
+	return id
+}

@@ -1,0 +1,161 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/go-logr/logr"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/mcpproxy/mcpproxy-operator/internal/tokenstore"
+)
+
+// TokenReader reads the current token of a server (internal/tokenstore.Store).
+type TokenReader interface {
+	Load(k tokenstore.Key) (*tokenstore.Record, error)
+}
+
+// Options configure a Gateway. Client, APIReader and Store are required.
+type Options struct {
+	// Addr is the listen address, for example ":8090".
+	Addr string
+	// Client reads UpstreamServers (the manager's cached client), patches the refresh-request
+	// annotation, and creates TokenReviews and SubjectAccessReviews.
+	Client client.Client
+	// APIReader reads the Secrets named by spec.headers, uncached.
+	APIReader client.Reader
+	// Store holds the current tokens, written only by the reconciler.
+	Store TokenReader
+	// Informers, when set, wakes the aggregated endpoint's catalog on every UpstreamServer
+	// change; without it the catalog is only resynced periodically.
+	Informers cache.Informers
+	// Notify enqueues a reconcile of "namespace/name" (controllers.SessionEvents.Notify).
+	Notify func(key string)
+	// AllowLoopbackUnauthenticated lets callers from a loopback address in without a token,
+	// allowed to use every server. For local runs only.
+	AllowLoopbackUnauthenticated bool
+	// Audiences are the audiences a caller's token must carry; empty means the API server's.
+	Audiences []string
+	// RefreshWait bounds how long a request rejected with 401 waits for a new token (default 10s).
+	RefreshWait time.Duration
+	// AuthCacheTTL and AuthCacheSize bound the cache of review answers (default 30s, 10000).
+	AuthCacheTTL  time.Duration
+	AuthCacheSize int
+	// MaxRetryBody is the largest request body kept for a retry after a 401 (default 1 MiB).
+	MaxRetryBody int64
+	// ResyncInterval is how often the aggregated catalog and its sessions' permissions are
+	// re-evaluated without a change (default 30s).
+	ResyncInterval time.Duration
+	// Logger receives access logs and errors; never a token.
+	Logger logr.Logger
+}
+
+// Gateway is the MCP gateway. It is a manager Runnable (Start) and an http.Handler.
+type Gateway struct {
+	opts     Options
+	log      logr.Logger
+	auth     *authorizer
+	up       *upstreams
+	catalog  *catalog
+	handler  http.Handler
+	listener net.Listener
+}
+
+// New validates the options and builds a Gateway; Start serves it.
+func New(o Options) (*Gateway, error) {
+	if o.Client == nil || o.APIReader == nil || o.Store == nil {
+		return nil, errors.New("gateway: Client, APIReader and Store are required")
+	}
+	if o.RefreshWait <= 0 {
+		o.RefreshWait = 10 * time.Second
+	}
+	if o.AuthCacheTTL <= 0 {
+		o.AuthCacheTTL = 30 * time.Second
+	}
+	if o.AuthCacheSize <= 0 {
+		o.AuthCacheSize = 10000
+	}
+	if o.MaxRetryBody <= 0 {
+		o.MaxRetryBody = 1 << 20
+	}
+	if o.ResyncInterval <= 0 {
+		o.ResyncInterval = 30 * time.Second
+	}
+	if o.Notify == nil {
+		o.Notify = func(string) {}
+	}
+	g := &Gateway{opts: o, log: o.Logger}
+	g.auth = newAuthorizer(o.Client, o.Audiences, o.AuthCacheTTL, o.AuthCacheSize)
+	g.up = newUpstreams(g)
+	g.catalog = newCatalog(g)
+	g.handler = g.routes()
+	return g, nil
+}
+
+// Handler is the gateway's HTTP handler, for tests and for embedding.
+func (g *Gateway) Handler() http.Handler { return g.handler }
+
+// Listen binds the listen address now (Start binds it otherwise), so callers can learn the
+// port of ":0" from Addr before Start.
+func (g *Gateway) Listen() error {
+	if g.listener != nil {
+		return nil
+	}
+	l, err := net.Listen("tcp", g.opts.Addr)
+	if err != nil {
+		return fmt.Errorf("gateway: listening on %s: %w", g.opts.Addr, err)
+	}
+	g.listener = l
+	return nil
+}
+
+// Addr is the bound address once Listen or Start ran, else the configured one.
+func (g *Gateway) Addr() string {
+	if g.listener != nil {
+		return g.listener.Addr().String()
+	}
+	return g.opts.Addr
+}
+
+// NeedLeaderElection is true: the gateway reads the token store only the leader holds, and
+// asks the leader's reconciler for refreshes.
+func (g *Gateway) NeedLeaderElection() bool { return true }
+
+// Start serves until ctx is done, then shuts down, giving open streams a few seconds.
+func (g *Gateway) Start(ctx context.Context) error {
+	if err := g.Listen(); err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           g.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		// No WriteTimeout: event streams are long-lived.
+		BaseContext: func(net.Listener) context.Context { return ctx },
+	}
+	catalogDone := make(chan struct{})
+	go func() { defer close(catalogDone); g.catalog.run(ctx) }()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(g.listener) }()
+	g.log.Info("Serving the MCP gateway", "address", g.Addr(),
+		"allowLoopbackUnauthenticated", g.opts.AllowLoopbackUnauthenticated)
+	select {
+	case err := <-errc:
+		<-catalogDone
+		return fmt.Errorf("gateway: serving: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+	}
+	<-catalogDone
+	g.catalog.closeAll()
+	return nil
+}

@@ -1,0 +1,148 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	"github.com/mcpproxy/mcpproxy-operator/internal/tokenstore"
+)
+
+// bufferBody keeps a small request body in memory so a request rejected with 401 can be sent
+// again, and reads its JSON-RPC id for error answers. Larger bodies stream through unbuffered
+// (and are not retried).
+func (g *Gateway) bufferBody(w http.ResponseWriter, r *http.Request) (json.RawMessage, bool) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, true
+	}
+	limit := g.opts.MaxRetryBody
+	head, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		writeRPCError(w, http.StatusBadRequest, nil, CodeBadGateway, "The request body could not be read", nil, 0)
+		return nil, false
+	}
+	if int64(len(head)) > limit {
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(head), r.Body), r.Body}
+		r.GetBody = nil
+		return nil, true
+	}
+	_ = r.Body.Close()
+	r.Body = io.NopCloser(bytes.NewReader(head))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(head)), nil }
+	r.ContentLength = int64(len(head))
+	id := rpcIDOf(head)
+	*r = *r.WithContext(context.WithValue(r.Context(), rpcIDKey{}, id))
+	return id, true
+}
+
+// notReady says why a request cannot be forwarded, in words a person understands.
+type notReady struct {
+	status     int
+	code       int
+	msg        string
+	data       *rpcErrorData
+	retryAfter time.Duration
+}
+
+// gate reads the server and refuses requests it cannot forward. It answers itself and reports
+// false when the request stops here.
+func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, nn types.NamespacedName, rpcID json.RawMessage) (*mcpv1alpha1.UpstreamServer, bool) {
+	us, nr := g.check(r.Context(), nn)
+	if nr != nil {
+		writeRPCError(w, nr.status, rpcID, nr.code, nr.msg, nr.data, nr.retryAfter)
+		return nil, false
+	}
+	return us, true
+}
+
+// check reads the server and its token and decides whether a request may be forwarded.
+func (g *Gateway) check(ctx context.Context, nn types.NamespacedName) (*mcpv1alpha1.UpstreamServer, *notReady) {
+	us := &mcpv1alpha1.UpstreamServer{}
+	if err := g.opts.Client.Get(ctx, nn, us); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, &notReady{status: http.StatusNotFound, code: CodeNotFound,
+				msg: fmt.Sprintf("There is no UpstreamServer %s", nn), data: &rpcErrorData{Server: nn.String()}}
+		}
+		g.log.Error(err, "Failed to read an UpstreamServer", "server", nn.String())
+		return nil, &notReady{status: http.StatusServiceUnavailable, code: CodeNotReady,
+			msg: "The gateway could not read the UpstreamServer; try again", retryAfter: 5 * time.Second}
+	}
+	rec, err := g.up.load(us)
+	if err != nil {
+		g.log.Error(err, "Failed to read the token store", "server", nn.String())
+		return nil, &notReady{status: http.StatusServiceUnavailable, code: CodeNotReady, data: &rpcErrorData{Server: nn.String()},
+			msg: "The gateway could not read the server's token; try again", retryAfter: 5 * time.Second}
+	}
+	return us, readiness(us, g.up.usable(us, rec, time.Now()), time.Now())
+}
+
+// readiness decides from status whether to forward. A usable token in the store wins over a
+// status that lags behind it (a login or refresh that just landed).
+func readiness(us *mcpv1alpha1.UpstreamServer, tokenUsable bool, now time.Time) *notReady {
+	server := types.NamespacedName{Namespace: us.Namespace, Name: us.Name}.String()
+	data := &rpcErrorData{Server: server}
+	cond := func(t string) *metav1.Condition { return meta.FindStatusCondition(us.Status.Conditions, t) }
+	if us.Spec.Suspend {
+		data.Reason = mcpv1alpha1.ReasonSuspended
+		return &notReady{status: http.StatusServiceUnavailable, code: CodeNotReady, data: data,
+			msg: fmt.Sprintf("UpstreamServer %s is suspended (spec.suspend: true); set it to false to use it", server)}
+	}
+	if tokenUsable {
+		return nil
+	}
+	if c := cond(mcpv1alpha1.ConditionReady); c != nil && c.Status == metav1.ConditionTrue {
+		return nil
+	}
+	if c := cond(mcpv1alpha1.ConditionAuthenticated); c != nil && c.Status == metav1.ConditionTrue {
+		return nil // no OAuth needed (public or API-key server): the upstream speaks for itself
+	}
+	if c := cond(mcpv1alpha1.ConditionAuthorizationRequired); c != nil && c.Status == metav1.ConditionTrue {
+		data.Reason = c.Reason
+		msg := fmt.Sprintf("UpstreamServer %s needs a person to authorize it (%s)", server, c.Reason)
+		if a := us.Status.Authorization; a != nil && a.LoginCommand != "" {
+			data.LoginCommand = a.LoginCommand
+			msg += ": run `" + a.LoginCommand + "`"
+		}
+		return &notReady{status: http.StatusServiceUnavailable, code: CodeAuthorizationRequired, msg: msg, data: data}
+	}
+	if rs := us.Status.Refresh; rs != nil && rs.FailedAttempts > 0 && rs.NextRefreshTime != nil && rs.NextRefreshTime.After(now) {
+		wait := rs.NextRefreshTime.Sub(now)
+		data.Reason = mcpv1alpha1.ReasonRefreshFailing
+		data.RetryAfterSeconds = retrySeconds(wait)
+		return &notReady{status: http.StatusServiceUnavailable, code: CodeNotReady, data: data, retryAfter: wait,
+			msg: fmt.Sprintf("UpstreamServer %s has no valid token: %d refresh attempts failed (last: %s); the next is at %s",
+				server, rs.FailedAttempts, rs.LastFailureReason, rs.NextRefreshTime.UTC().Format(time.RFC3339))}
+	}
+	c := cond(mcpv1alpha1.ConditionReady)
+	if c == nil || c.Status == metav1.ConditionUnknown {
+		data.Reason = mcpv1alpha1.ReasonReconciling
+		data.RetryAfterSeconds = 5
+		return &notReady{status: http.StatusServiceUnavailable, code: CodeNotReady, data: data, retryAfter: 5 * time.Second,
+			msg: fmt.Sprintf("UpstreamServer %s is not ready yet: the controller has not finished looking at it", server)}
+	}
+	data.Reason = c.Reason
+	return &notReady{status: http.StatusServiceUnavailable, code: CodeNotReady, data: data,
+		msg: fmt.Sprintf("UpstreamServer %s is not ready (%s): %s", server, c.Reason, c.Message)}
+}
+
+// recordOrNil maps "not found" to nil.
+func recordOrNil(rec *tokenstore.Record, err error) (*tokenstore.Record, error) {
+	if errors.Is(err, tokenstore.ErrNotFound) {
+		return nil, nil
+	}
+	return rec, err
+}

@@ -1,0 +1,195 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	"github.com/mcpproxy/mcpproxy-operator/controllers"
+	"github.com/mcpproxy/mcpproxy-operator/internal/tokenstore"
+)
+
+// upstreams sends requests to UpstreamServers with the server's credentials instead of the
+// caller's, and recovers once from a token the upstream rejected early.
+type upstreams struct {
+	g       *Gateway
+	base    http.RoundTripper
+	rp      *httputil.ReverseProxy
+	headers *ttlCache[string, http.Header]
+
+	mu sync.Mutex
+	// requested remembers the last refresh asked for per server, so a burst of 401s asks once.
+	requested map[types.NamespacedName]refreshMark
+	// rejected is the revision per server the upstream kept rejecting after a bounded wait:
+	// the gate no longer counts it as usable, so later calls fail fast with the status' reason.
+	rejected map[types.NamespacedName]uint64
+	// endpoints are legacy SSE message paths learned from endpoint events, per server.
+	endpoints map[types.NamespacedName]map[string]struct{}
+}
+
+type refreshMark struct {
+	rev uint64
+	at  time.Time
+}
+
+type upstreamServerKey struct{}
+
+func newUpstreams(g *Gateway) *upstreams {
+	u := &upstreams{g: g, base: newBaseTransport(), headers: newTTLCache[string, http.Header](10*time.Second, 1024),
+		requested: map[types.NamespacedName]refreshMark{}, rejected: map[types.NamespacedName]uint64{},
+		endpoints: map[types.NamespacedName]map[string]struct{}{}}
+	u.rp = &httputil.ReverseProxy{
+		Rewrite:        u.rewrite,
+		Transport:      proxyTransport{u},
+		FlushInterval:  -1,
+		ModifyResponse: u.modifyResponse,
+		ErrorHandler:   u.proxyError,
+	}
+	return u
+}
+
+// newBaseTransport bounds every phase of a request except the body, which may be a long-lived
+// event stream.
+func newBaseTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 60 * time.Second,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConnsPerHost:   64,
+		ForceAttemptHTTP2:     true,
+	}
+}
+
+func serverName(us *mcpv1alpha1.UpstreamServer) types.NamespacedName {
+	return types.NamespacedName{Namespace: us.Namespace, Name: us.Name}
+}
+
+// load reads the server's stored token; nil without one (public and API-key servers).
+func (u *upstreams) load(us *mcpv1alpha1.UpstreamServer) (*tokenstore.Record, error) {
+	return recordOrNil(u.g.opts.Store.Load(controllers.StoreKey(us)))
+}
+
+// usable reports whether rec holds an unexpired access token the upstream has not kept rejecting.
+func (u *upstreams) usable(us *mcpv1alpha1.UpstreamServer, rec *tokenstore.Record, now time.Time) bool {
+	if rec == nil || rec.AccessToken == "" || (!rec.Expiry.IsZero() && !now.Before(rec.Expiry)) {
+		return false
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	rev, ok := u.rejected[serverName(us)]
+	return !ok || rev != rec.Revision
+}
+
+func (u *upstreams) markRejected(nn types.NamespacedName, rev uint64) {
+	u.mu.Lock()
+	u.rejected[nn] = rev
+	u.mu.Unlock()
+}
+
+// proxy forwards r to us through the reverse proxy.
+func (u *upstreams) proxy(w http.ResponseWriter, r *http.Request, us *mcpv1alpha1.UpstreamServer) {
+	if rest := r.PathValue("rest"); rest != "" && !u.endpointKnown(serverName(us), "/"+rest) {
+		writeRPCError(w, http.StatusNotFound, requestRPCID(r), CodeNotFound,
+			"Unknown SSE message endpoint: open the server's event stream first", nil, 0)
+		return
+	}
+	u.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), upstreamServerKey{}, us)))
+}
+
+// rewrite points the outgoing request at the server's URL and removes the caller's credentials.
+func (u *upstreams) rewrite(pr *httputil.ProxyRequest) {
+	us := pr.In.Context().Value(upstreamServerKey{}).(*mcpv1alpha1.UpstreamServer)
+	target, err := url.Parse(us.Spec.URL)
+	if err != nil {
+		return // validated by the API server; the transport reports the failure
+	}
+	if rest := pr.In.PathValue("rest"); rest != "" {
+		target.Path, target.RawPath = "/"+rest, ""
+	}
+	if pr.In.URL.RawQuery != "" {
+		target.RawQuery = pr.In.URL.RawQuery
+	}
+	pr.Out.URL = target
+	pr.Out.Host = ""
+	stripCallerCredentials(pr.Out.Header)
+}
+
+// stripCallerCredentials removes what authenticates the caller to the gateway.
+func stripCallerCredentials(h http.Header) {
+	h.Del("Authorization")
+	h.Del("Proxy-Authorization")
+	h.Del("Cookie")
+}
+
+// proxyTransport sends the reverse proxy's requests to the server of their context.
+type proxyTransport struct{ u *upstreams }
+
+func (t proxyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	us := req.Context().Value(upstreamServerKey{}).(*mcpv1alpha1.UpstreamServer)
+	return t.u.send(req, us)
+}
+
+// boundTransport sends every request to one server, read afresh each time (aggregated endpoint).
+type boundTransport struct {
+	u  *upstreams
+	nn types.NamespacedName
+}
+
+func (t boundTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	us := &mcpv1alpha1.UpstreamServer{}
+	if err := t.u.g.opts.Client.Get(req.Context(), t.nn, us); err != nil {
+		return nil, fmt.Errorf("reading UpstreamServer %s: %w", t.nn, err)
+	}
+	return t.u.send(req, us)
+}
+
+// modifyResponse keeps the upstream's authentication challenges from the caller and rewrites
+// the legacy SSE endpoint event to point at the gateway.
+func (u *upstreams) modifyResponse(resp *http.Response) error {
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		resp.Header.Del("WWW-Authenticate")
+	}
+	req := resp.Request
+	us, _ := req.Context().Value(upstreamServerKey{}).(*mcpv1alpha1.UpstreamServer)
+	if us != nil && us.Spec.Transport == mcpv1alpha1.TransportSSE && req.Method == http.MethodGet &&
+		strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		base := *req.URL
+		resp.Body = newEndpointRewriter(resp.Body, func(data string) string {
+			return u.rewriteEndpoint(us, &base, data)
+		})
+	}
+	return nil
+}
+
+// proxyError answers a failed forward with a JSON-RPC error (or nothing when the caller left).
+func (u *upstreams) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil {
+		return
+	}
+	us, _ := r.Context().Value(upstreamServerKey{}).(*mcpv1alpha1.UpstreamServer)
+	server := ""
+	if us != nil {
+		server = serverName(us).String()
+	}
+	u.g.log.Info("Failed to reach an upstream", "server", server, "error", err.Error())
+	writeRPCError(w, http.StatusBadGateway, requestRPCID(r), CodeBadGateway,
+		fmt.Sprintf("The gateway could not reach UpstreamServer %s", server), &rpcErrorData{Server: server}, 0)
+}
+
+// drain discards a small rest of a body so the connection can be reused, and closes it.
+func drain(b io.ReadCloser) {
+	_, _ = io.CopyN(io.Discard, b, 64<<10)
+	_ = b.Close()
+}
