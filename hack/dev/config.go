@@ -20,7 +20,13 @@ type config struct {
 	autoApprove bool
 	metricsAddr string
 	probeAddr   string
-	verbose     bool
+	gatewayAddr string
+	// gatewayNoAuth lets loopback callers use the gateway without a token (opt-in: the
+	// machine may be shared).
+	gatewayNoAuth bool
+	// browserLogin makes the controller open the browser itself when a login is needed.
+	browserLogin bool
+	verbose      bool
 }
 
 func loadConfig() (config, error) {
@@ -29,8 +35,12 @@ func loadConfig() (config, error) {
 		crdDir:      envOr("DEV_CRDS", filepath.Join("config", "crd", "bases")),
 		metricsAddr: envOr("DEV_METRICS_ADDR", "127.0.0.1:18080"),
 		probeAddr:   envOr("DEV_PROBE_ADDR", "127.0.0.1:18081"),
+		gatewayAddr: envOr("DEV_GATEWAY_ADDR", "127.0.0.1:18090"),
 		autoApprove: isTrue(os.Getenv("DEV_AUTO_APPROVE")),
 		verbose:     isTrue(os.Getenv("DEV_VERBOSE")),
+
+		gatewayNoAuth: isTrue(os.Getenv("DEV_GATEWAY_NOAUTH")),
+		browserLogin:  isTrue(os.Getenv("DEV_BROWSER_LOGIN")),
 	}
 	var err error
 	if c.oauthPort, err = strconv.Atoi(envOr("DEV_OAUTH_PORT", "9000")); err != nil || c.oauthPort <= 0 || c.oauthPort > 65535 {
@@ -53,12 +63,30 @@ func loadConfig() (config, error) {
 // oauthURL is the base URL of the demo OAuth + MCP server.
 func (c config) oauthURL() string { return fmt.Sprintf("http://127.0.0.1:%d", c.oauthPort) }
 
+// managerArgs are the controller's flags for the demo.
+func (c config) managerArgs(storePath string) []string {
+	args := []string{
+		"--token-store=" + storePath,
+		"--metrics-bind-address=" + c.metricsAddr,
+		"--health-probe-bind-address=" + c.probeAddr,
+		"--gateway-bind-address=" + c.gatewayAddr,
+	}
+	if c.gatewayNoAuth {
+		args = append(args, "--gateway-allow-loopback-unauthenticated")
+	}
+	if c.browserLogin {
+		args = append(args, "--browser-login")
+	}
+	return args
+}
+
 // checkPortsFree fails early, with a hint, when another demo (or anything) holds a port.
 func (c config) checkPortsFree() error {
 	for _, p := range []struct{ addr, env string }{
 		{fmt.Sprintf("127.0.0.1:%d", c.oauthPort), "DEV_OAUTH_PORT"},
 		{c.metricsAddr, "DEV_METRICS_ADDR"},
 		{c.probeAddr, "DEV_PROBE_ADDR"},
+		{c.gatewayAddr, "DEV_GATEWAY_ADDR"},
 	} {
 		l, err := net.Listen("tcp", p.addr)
 		if err != nil {

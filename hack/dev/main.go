@@ -12,6 +12,9 @@
 //	DEV_AUTO_APPROVE  1 to skip the consent page (headless machines)
 //	DEV_METRICS_ADDR  the controller's metrics address (default 127.0.0.1:18080)
 //	DEV_PROBE_ADDR    the controller's health probe address (default 127.0.0.1:18081)
+//	DEV_GATEWAY_ADDR  the controller's MCP gateway address (default 127.0.0.1:18090)
+//	DEV_GATEWAY_NOAUTH 1 to let loopback callers use the gateway without a Kubernetes token
+//	DEV_BROWSER_LOGIN 1 to let the controller open the browser itself (--browser-login)
 //	DEV_VERBOSE       1 to show every controller log line, not just the interesting ones
 //
 // Binaries are taken from the directory of this executable (make puts them all in bin/).

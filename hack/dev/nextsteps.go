@@ -24,6 +24,12 @@ func printNextSteps(out io.Writer, cfg config, kubeconfig string, earlierStore b
       %s
 
 `, demoNamespace, demoName, cfg.oauthURL(), kubeconfig, login)
+	fmt.Fprintf(out, "    MCP gateway to the demo server: http://%s/servers/%s/%s/mcp\n", cfg.gatewayAddr, demoNamespace, demoName)
+	if cfg.gatewayNoAuth {
+		fmt.Fprintf(out, "    (DEV_GATEWAY_NOAUTH is on: loopback callers need no token.)\n\n")
+	} else {
+		fmt.Fprintf(out, "    (callers need a Kubernetes bearer token; DEV_GATEWAY_NOAUTH=1 lets loopback callers in without one.)\n\n")
+	}
 	if _, err := os.Stat(filepath.Join(cfg.binDir, "mcpproxy")); err != nil {
 		fmt.Fprintf(out, "    (%s is not built yet: the CLI has not landed in cmd/mcpproxy.)\n\n", cli)
 	}

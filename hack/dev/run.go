@@ -73,7 +73,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) (err error) {
 		return err
 	}
 
-	say("Starting the controller (token store %s, metrics %s, probes %s)", storePath, cfg.metricsAddr, cfg.probeAddr)
+	say("Starting the controller (token store %s, metrics %s, probes %s, gateway %s)", storePath, cfg.metricsAddr, cfg.probeAddr, cfg.gatewayAddr)
 	filter := &managerLogFilter{verbose: cfg.verbose}
 	showLine := func(line string) {
 		if s := filter.line(line); s != "" {
@@ -82,10 +82,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) (err error) {
 	}
 	mgr, err := startChild("manager", filepath.Join(cfg.dir, "manager.log"),
 		[]string{"KUBECONFIG=" + cp.KubeconfigPath}, showLine,
-		filepath.Join(cfg.binDir, "manager"),
-		"--token-store="+storePath,
-		"--metrics-bind-address="+cfg.metricsAddr,
-		"--health-probe-bind-address="+cfg.probeAddr)
+		filepath.Join(cfg.binDir, "manager"), cfg.managerArgs(storePath)...)
 	if err != nil {
 		return err
 	}

@@ -69,8 +69,8 @@ func TestChartSingleWriter(t *testing.T) {
 				t.Errorf("args %q do not pass --token-encryption-key-file", c.Args)
 			}
 			for _, a := range c.Args {
-				if strings.Contains(a, "browser-login") {
-					t.Errorf("args offer %s; browser logins are not available in a cluster", a)
+				if strings.Contains(a, "browser-login") || strings.Contains(a, "loopback-unauthenticated") {
+					t.Errorf("args offer %s, a local-run flag", a)
 				}
 			}
 			if !slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool {
@@ -154,6 +154,9 @@ func TestChartDefaults(t *testing.T) {
 	if ports["http-metrics"] != 8080 || ports["http-gateway"] != 8090 {
 		t.Errorf("service ports = %v, want http-metrics 8080 and http-gateway 8090", ports)
 	}
+	if !slices.Contains(c.Args, "--gateway-bind-address=:8090") {
+		t.Errorf("args %q do not serve the gateway on :8090", c.Args)
+	}
 	if n := len(find(objs, "PodDisruptionBudget")) + len(find(objs, "ServiceMonitor")); n != 0 {
 		t.Errorf("rendered %d PodDisruptionBudgets/ServiceMonitors by default, want none", n)
 	}
@@ -174,7 +177,7 @@ func TestChartCustomValues(t *testing.T) {
 	if v := volume(t, dep, "token-key"); v.Secret == nil || v.Secret.SecretName != "my-token-key" || v.Secret.Items[0].Key != "keys.txt" {
 		t.Errorf("token-key volume %+v does not mount my-token-key/keys.txt", v.VolumeSource)
 	}
-	for _, want := range []string{"--token-encryption-key-file=/etc/mcpproxy/token-key/keys.txt", "--metrics-bind-address=:9443", "--token-store-open-timeout=10s", "--zap-log-level=debug"} {
+	for _, want := range []string{"--token-encryption-key-file=/etc/mcpproxy/token-key/keys.txt", "--metrics-bind-address=:9443", "--gateway-bind-address=:9090", "--token-store-open-timeout=10s", "--zap-log-level=debug"} {
 		if !slices.Contains(c.Args, want) {
 			t.Errorf("args %q lack %s", c.Args, want)
 		}
@@ -207,6 +210,9 @@ func TestChartMinimalValues(t *testing.T) {
 	if v := volume(t, dep, "token-store"); v.EmptyDir == nil {
 		t.Errorf("token-store volume %+v is not an emptyDir without persistence", v.VolumeSource)
 	}
+	if _, c := manager(t, objs); !slices.Contains(c.Args, "--gateway-bind-address=0") || !slices.Contains(c.Args, "--metrics-bind-address=0") {
+		t.Errorf("args %q do not turn the gateway and metrics off", c.Args)
+	}
 }
 
 // TestChartSchemaRejects checks that values.schema.json refuses what the chart must not do.
@@ -214,6 +220,7 @@ func TestChartSchemaRejects(t *testing.T) {
 	helm := tool(t, "HELM", "Helm")
 	cases := map[string]string{
 		"browser login":   "controller:\n  extraArgs: [\"--browser-login\"]\n",
+		"open gateway":    "controller:\n  extraArgs: [\"--gateway-allow-loopback-unauthenticated=true\"]\n",
 		"replicas":        "replicaCount: 2\n",
 		"unknown key":     "persistence:\n  sizee: 1Gi\n",
 		"bad size":        "persistence:\n  size: lots\n",

@@ -44,7 +44,8 @@ func TestMakeDevHeadless(t *testing.T) {
 		"DEV_AUTO_APPROVE=1", "DEV_TOKEN_TTL=5s",
 		"DEV_OAUTH_PORT="+strconv.Itoa(oauthPort),
 		"DEV_METRICS_ADDR=127.0.0.1:"+strconv.Itoa(freePort(t)),
-		"DEV_PROBE_ADDR=127.0.0.1:"+strconv.Itoa(freePort(t)))
+		"DEV_PROBE_ADDR=127.0.0.1:"+strconv.Itoa(freePort(t)),
+		"DEV_GATEWAY_ADDR=127.0.0.1:"+strconv.Itoa(freePort(t)))
 
 	// Building the binaries and starting the control plane take most of this.
 	c := waitForClient(t, dev, filepath.Join(dir, "kubeconfig"), 4*time.Minute)
