@@ -17,6 +17,10 @@ import (
 // make the controller also ask a person to log in (it keeps retrying regardless).
 const failuresBeforeAskingForLogin = 3
 
+// refreshTimeout bounds one token request. It is shorter than the manager's graceful shutdown
+// (30s), so a refresh that is in flight at shutdown finishes and is saved before the process exits.
+const refreshTimeout = 20 * time.Second
+
 // refresh spends the refresh token once, saves the result (compare-and-swap) before anything
 // uses it, and records the outcome. It reports whether a usable token is held afterwards.
 func (r *UpstreamServerReconciler) refresh(ctx context.Context, st *serverState, cfg *serverConfig) bool {
@@ -31,7 +35,12 @@ func (r *UpstreamServerReconciler) refresh(ctx context.Context, st *serverState,
 	st.us.Status.LastCorrelationID = id
 
 	started := r.Clock.Now()
-	tok, err := r.OAuth.Refresh(ctx, oauth.RefreshRequest{
+	// Once sent, a refresh must be seen through: the authorization server rotates the refresh
+	// token whether or not we read its answer, so abandoning the request when the manager shuts
+	// down would lose the only working refresh token. Shutdown waits for the reconcile instead.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
+	defer cancel()
+	tok, err := r.OAuth.Refresh(rctx, oauth.RefreshRequest{
 		TokenEndpoint: rec.TokenEndpoint,
 		Resource:      rec.Resource,
 		Client: oauth.ClientRegistration{ClientID: rec.Client.ClientID, ClientSecret: clientSecret(rec, cfg),
