@@ -151,3 +151,45 @@ func TestLogoutRevokesDeletesAndAsksForLogin(t *testing.T) {
 	login(t, srv, us)
 	waitReady(t, us, 20*time.Second)
 }
+
+func TestSuspendClosesTheSessionStopsRefreshesAndKeepsTheToken(t *testing.T) {
+	srv := startOAuthServer(t, oauthserver.Options{AccessTokenTTL: 2 * time.Second})
+	ns := newNamespace(t)
+	h := startHarness(t, ns, "")
+	us := createServer(t, ns, "paused", srv.MCPURL())
+	login(t, srv, us)
+	waitReady(t, us, 20*time.Second)
+
+	cur := get(t, us)
+	cur.Spec.Suspend = true
+	if err := apiClient.Update(context.Background(), cur); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "suspended", func() bool {
+		c := condition(get(t, us), mcpv1alpha1.ConditionConnected)
+		return c != nil && c.Reason == mcpv1alpha1.ReasonSuspended
+	})
+	if h.sessionsConnected(us) {
+		t.Fatal("the session is still open while suspended")
+	}
+	refreshes := srv.Stats().Refreshes
+	// Two token lifetimes pass with no refresh: nothing to poll for but the clock.
+	time.Sleep(4 * time.Second)
+	if got := srv.Stats().Refreshes; got != refreshes {
+		t.Fatalf("%d refreshes while suspended", got-refreshes)
+	}
+	if _, err := h.store.Load(StoreKey(cur)); err != nil {
+		t.Fatalf("suspend dropped the token: %v", err)
+	}
+
+	cur = get(t, us)
+	cur.Spec.Suspend = false
+	if err := apiClient.Update(context.Background(), cur); err != nil {
+		t.Fatal(err)
+	}
+	// The expired token is refreshed from the kept refresh token; no login needed.
+	waitReady(t, us, 20*time.Second)
+	if needsLogin(get(t, us), "") {
+		t.Fatal("resuming asked for a login")
+	}
+}
