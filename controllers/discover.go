@@ -14,6 +14,10 @@ import (
 // discoveryRetry is how soon discovery is tried again after the server could not be reached.
 const discoveryRetry = 30 * time.Second
 
+// browserLoginRetry is how often a server waiting for a login offers the browser login again
+// (manager --browser-login): the browser's per-server rate window.
+const browserLoginRetry = 5 * time.Minute
+
 // discover handles a server without a stored token: one that answers without a token is
 // connected as is; one that asks for OAuth gets AuthorizationRequired with the login command.
 // A pending request for a person is not rediscovered on every reconcile: a hand-over wakes it.
@@ -21,6 +25,12 @@ func (r *UpstreamServerReconciler) discover(ctx context.Context, st *serverState
 	us := st.us
 	now := st.metaNow()
 	if awaitingLogin(us) {
+		if r.BrowserLogin != nil {
+			// A browser flow that was abandoned is offered again; the starter rate-limits the
+			// browser per server, so this opens at most one window per window period.
+			r.BrowserLogin.RequestLogin(us.DeepCopy(), cfg.oauth)
+			st.wake(st.now.Add(browserLoginRetry))
+		}
 		return
 	}
 	if noAuthServer(us) {
