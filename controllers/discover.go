@@ -42,7 +42,7 @@ func (r *UpstreamServerReconciler) discover(ctx context.Context, st *serverState
 	id := oauth.NewCorrelationID()
 	ctx = oauth.WithCorrelationID(ctx, id)
 	oc := cfg.oauth
-	oc.Logger = st.log.WithValues("correlationID", id)
+	oc.Logger = st.log // internal/oauth adds the correlation ID from ctx
 	d, err := r.OAuth.Discover(ctx, oc)
 	if err != nil {
 		msg := fmt.Sprintf("Could not discover how the server is protected: %s", oauth.Redact(err.Error()))

@@ -31,7 +31,10 @@ func (r *UpstreamServerReconciler) refresh(ctx context.Context, st *serverState,
 	rec := st.record
 	id := oauth.NewCorrelationID()
 	ctx = oauth.WithCorrelationID(ctx, id)
-	log := st.log.WithValues("correlationID", id)
+	oauthLog := st.log // internal/oauth adds the correlation ID from ctx itself
+	// Every later line of this reconcile belongs to this refresh.
+	st.log = st.log.WithValues("correlationID", id)
+	log := st.log
 	st.us.Status.LastCorrelationID = id
 
 	started := r.Clock.Now()
@@ -47,7 +50,7 @@ func (r *UpstreamServerReconciler) refresh(ctx context.Context, st *serverState,
 			AuthMethod: rec.Client.AuthMethod, RedirectURI: rec.Client.RedirectURI, Issuer: rec.Issuer},
 		RefreshToken: rec.RefreshToken,
 		Now:          r.Clock.Now,
-		Logger:       log,
+		Logger:       oauthLog,
 	})
 	refreshDuration.Observe(r.Clock.Since(started).Seconds())
 	if err != nil {
