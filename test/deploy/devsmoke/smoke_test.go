@@ -125,7 +125,14 @@ func startMakeDev(t *testing.T, dir string, env ...string) *makeDev {
 	d := &makeDev{out: &syncBuffer{}, done: make(chan struct{})}
 	d.cmd = exec.Command("make", "-s", "--no-print-directory", "dev", "DEV_DIR="+dir)
 	d.cmd.Dir = repoRoot
-	d.cmd.Env = append(os.Environ(), env...)
+	// A fresh make, as typed in a terminal: not a sub-make of `make test` (whose jobserver
+	// descriptors the go test process does not pass on).
+	for _, kv := range os.Environ() {
+		if name, _, _ := strings.Cut(kv, "="); name != "MAKEFLAGS" && name != "MFLAGS" && name != "MAKELEVEL" {
+			d.cmd.Env = append(d.cmd.Env, kv)
+		}
+	}
+	d.cmd.Env = append(d.cmd.Env, env...)
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := d.cmd.Start(); err != nil {
