@@ -6,11 +6,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr/testr"
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -77,6 +79,8 @@ type harness struct {
 	stop      context.CancelFunc
 	done      chan struct{}
 	sessions  *mcpconn.Pool
+	logMu sync.Mutex
+	logs  []string
 	// statusPatches counts PATCH requests to the status subresource made by the manager.
 	statusPatches atomic.Int64
 }
@@ -117,7 +121,7 @@ func startHarness(t *testing.T, ns, storePath string) *harness {
 	handOvers, _ := labels.NewRequirement(mcpv1alpha1.HandOverServerLabel, selection.Exists, nil)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:     scheme,
-		Logger:     testr.NewWithOptions(t, testr.Options{Verbosity: 0}),
+		Logger:     h.logger(t),
 		Metrics:    metricsserver.Options{BindAddress: "0"},
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 		Cache: cache.Options{
@@ -172,4 +176,22 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 func (h *harness) sessionsConnected(us *mcpv1alpha1.UpstreamServer) bool {
 	s := h.sessions.Get(sessionKey(us))
 	return s != nil && s.Healthy()
+}
+
+// logger records every line the manager writes (for leak checks) and shows it in the test log.
+func (h *harness) logger(t *testing.T) logr.Logger {
+	return funcr.New(func(prefix, args string) {
+		line := prefix + " " + args
+		h.logMu.Lock()
+		h.logs = append(h.logs, line)
+		h.logMu.Unlock()
+		t.Log(line)
+	}, funcr.Options{Verbosity: 1})
+}
+
+// allLogs returns every line logged so far.
+func (h *harness) allLogs() []string {
+	h.logMu.Lock()
+	defer h.logMu.Unlock()
+	return append([]string(nil), h.logs...)
 }
