@@ -79,8 +79,8 @@ type harness struct {
 	stop      context.CancelFunc
 	done      chan struct{}
 	sessions  *mcpconn.Pool
-	logMu sync.Mutex
-	logs  []string
+	logMu     sync.Mutex
+	logs      []string
 	// statusPatches counts PATCH requests to the status subresource made by the manager.
 	statusPatches atomic.Int64
 }
