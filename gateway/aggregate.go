@@ -224,7 +224,7 @@ func (c *catalog) reconnect(ctx context.Context, us *mcpv1alpha1.UpstreamServer)
 	c.mu.Lock()
 	if old := c.conns[conn.nn]; old != nil && !old.dead.Load() {
 		c.mu.Unlock()
-		_ = conn.cs.Close()
+		conn.close()
 		return old, nil
 	}
 	c.conns[conn.nn] = conn

@@ -42,6 +42,14 @@ type upstreamConn struct {
 	tools  []*mcp.Tool
 	dead   atomic.Bool
 	stale  atomic.Bool
+	// stop ends the context the session was opened with (the legacy SSE stream's).
+	stop context.CancelFunc
+}
+
+// close ends the session.
+func (u *upstreamConn) close() {
+	_ = u.cs.Close()
+	u.stop()
 }
 
 // exposedTool is an upstream tool as the aggregated endpoint shows it.
@@ -130,7 +138,7 @@ func (c *catalog) sync(ctx context.Context) {
 	}
 	c.mu.Unlock()
 	for _, conn := range drop {
-		_ = conn.cs.Close()
+		conn.close()
 	}
 	for nn, us := range ready {
 		conn := conns[nn]
@@ -166,15 +174,25 @@ func (c *catalog) connect(ctx context.Context, us *mcpv1alpha1.UpstreamServer) (
 	cl := mcp.NewClient(&mcp.Implementation{Name: "mcpproxy-gateway", Version: "v1alpha1"}, &mcp.ClientOptions{
 		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { conn.stale.Store(true); c.poke() },
 	})
+	// The SDK binds the legacy SSE stream to the Connect context, so it must outlive this call:
+	// it is derived from the catalog's context and cancelled only when connecting fails in time.
+	life, stop := context.WithCancel(context.WithoutCancel(ctx))
+	timer := time.AfterFunc(connectTimeout, stop)
 	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
-	cs, err := cl.Connect(cctx, tr, nil)
-	if err != nil {
+	cs, err := cl.Connect(life, tr, nil)
+	if err != nil || !timer.Stop() {
+		stop()
+		if err == nil {
+			_ = cs.Close()
+			err = context.DeadlineExceeded
+		}
 		return nil, err
 	}
+	conn.stop = stop
 	conn.cs = cs
 	if err := c.list(cctx, conn); err != nil {
-		_ = cs.Close()
+		conn.close()
 		return nil, err
 	}
 	go func() {
@@ -260,6 +278,6 @@ func (c *catalog) closeAll() {
 	c.conns = map[types.NamespacedName]*upstreamConn{}
 	c.mu.Unlock()
 	for _, conn := range conns {
-		_ = conn.cs.Close()
+		conn.close()
 	}
 }

@@ -146,9 +146,8 @@ func dial(endpoint string, sse bool, token string, opts *mcp.ClientOptions) (*mc
 	if sse {
 		tr = &mcp.SSEClientTransport{Endpoint: endpoint, HTTPClient: bearerClient(token)}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	return mcp.NewClient(&mcp.Implementation{Name: "gateway-test", Version: "v0"}, opts).Connect(ctx, tr, nil)
+	// The SDK binds the legacy SSE stream to the Connect context: it must outlive the call.
+	return mcp.NewClient(&mcp.Implementation{Name: "gateway-test", Version: "v0"}, opts).Connect(context.Background(), tr, nil)
 }
 
 // echo calls the echo tool (named name) and checks the answer.

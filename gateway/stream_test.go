@@ -1,0 +1,140 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+)
+
+// apiKeyServer is an MCP server that wants an API key header and no Authorization, with a
+// tool "slow" that sends a progress event and then waits for release before it answers.
+type apiKeyServer struct {
+	*httptest.Server
+	release    chan struct{}
+	sawCallers atomic.Int32 // requests that carried an Authorization header
+}
+
+func startAPIKeyServer(t *testing.T, key string) *apiKeyServer {
+	t.Helper()
+	s := &apiKeyServer{release: make(chan struct{})}
+	srv := mcp.NewServer(&mcp.Implementation{Name: "apikey", Version: "v1"}, nil)
+	mcp.AddTool(srv, &mcp.Tool{Name: "slow", Description: "Reports progress, then waits to be released."},
+		func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			_ = req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{
+				ProgressToken: req.Params.GetProgressToken(), Progress: 1, Total: 2, Message: "halfway"})
+			select {
+			case <-s.release:
+			case <-ctx.Done():
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "done"}}}, nil, nil
+		})
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "" {
+			s.sawCallers.Add(1)
+		}
+		if r.Header.Get("X-API-Key") != key {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="apikey"`)
+			http.Error(w, "missing API key", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// An SSE answer to a POST streams through the gateway event by event: the caller sees the
+// progress event while the tool is still running. The server's API key (from a Secret) is
+// added, the caller's own bearer token is not passed on.
+func TestSSEAnswerStreamsEventByEvent(t *testing.T) {
+	up := startAPIKeyServer(t, "key-123")
+	ns := newNamespace(t)
+	h := startHarness(t, ns, func(o *Options) { o.AllowLoopbackUnauthenticated = false })
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "apikey", Namespace: ns}, StringData: map[string]string{"key": "key-123"}}
+	if err := apiClient.Create(context.Background(), secret); err != nil {
+		t.Fatal(err)
+	}
+	us := createServer(t, ns, "keyed", mcpv1alpha1.UpstreamServerSpec{URL: up.URL + "/mcp", Headers: []mcpv1alpha1.HeaderSpec{{
+		Name: "X-API-Key", ValueFrom: &mcpv1alpha1.HeaderValueSource{SecretKeyRef: mcpv1alpha1.SecretKeyReference{Name: "apikey", Key: "key"}}}}})
+	waitReady(t, us, 30*time.Second)
+	token := serviceAccountToken(t, ns, "agent")
+	grantUse(t, ns, "agent", "keyed")
+	url := h.serverURL("keyed")
+
+	status, hdr, body := rawPost(t, url, token, "", initializeBody)
+	if status != http.StatusOK {
+		t.Fatalf("initialize: %d %s", status, body)
+	}
+	sid := hdr.Get("Mcp-Session-Id")
+	if sid == "" {
+		t.Fatalf("no Mcp-Session-Id passed through: %v", hdr)
+	}
+	if status, _, body = rawPost(t, url, token, sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`); status != http.StatusAccepted {
+		t.Fatalf("initialized: %d %s", status, body)
+	}
+
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewBufferString(
+		`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"slow","arguments":{},"_meta":{"progressToken":"p1"}}}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Mcp-Session-Id", sid)
+	req.Header.Set("MCP-Protocol-Version", "2025-06-18")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+		t.Fatalf("tools/call answered %d %s, want an event stream", resp.StatusCode, ct)
+	}
+	events := bufio.NewReader(resp.Body)
+	first := readEvent(t, events)
+	if !strings.Contains(first, "notifications/progress") || !strings.Contains(first, "halfway") {
+		t.Fatalf("first event = %q, want the progress notification while the tool runs", first)
+	}
+	close(up.release) // only now may the tool answer
+	if second := readEvent(t, events); !strings.Contains(second, `"done"`) || !strings.Contains(second, `"id":2`) {
+		t.Fatalf("second event = %q, want the result", second)
+	}
+	if n := up.sawCallers.Load(); n != 0 {
+		t.Fatalf("the upstream saw an Authorization header %d times: the caller's token was passed on", n)
+	}
+}
+
+// readEvent reads one server-sent event (its data lines).
+func readEvent(t *testing.T, r *bufio.Reader) string {
+	t.Helper()
+	var data strings.Builder
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading the event stream: %v (so far %q)", err, data.String())
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if line == "" {
+			if data.Len() > 0 {
+				return data.String()
+			}
+			continue
+		}
+		if strings.HasPrefix(line, "data:") {
+			data.WriteString(strings.TrimSpace(strings.TrimPrefix(line, "data:")))
+		}
+	}
+}
