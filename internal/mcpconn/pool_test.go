@@ -1,0 +1,106 @@
+package mcpconn
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mcpproxy/mcpproxy-operator/test/oauthserver"
+)
+
+func startServer(t *testing.T, opts oauthserver.Options) *oauthserver.Server {
+	t.Helper()
+	s := oauthserver.New(opts)
+	if err := s.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func TestEnsureDialsOnceAndReportsTheServer(t *testing.T) {
+	srv := startServer(t, oauthserver.Options{NoAuth: true})
+	for _, transport := range []struct{ name, url string }{
+		{TransportStreamableHTTP, srv.MCPURL()},
+		{TransportSSE, srv.SSEURL()},
+	} {
+		t.Run(transport.name, func(t *testing.T) {
+			p := NewPool("test", nil)
+			defer p.CloseAll()
+			target := Target{URL: transport.url, Transport: transport.name, Headers: http.Header{"X-Api-Key": {"k"}}}
+			s, dialed, err := p.Ensure(context.Background(), "ns/a", target, "")
+			if err != nil || !dialed {
+				t.Fatalf("Ensure: dialed=%t err=%v", dialed, err)
+			}
+			if info := s.Info(); info.Tools < 3 || info.Name == "" || info.ProtocolVersion == "" {
+				t.Fatalf("info not reported: %+v", info)
+			}
+			again, dialed, err := p.Ensure(context.Background(), "ns/a", target, "")
+			if err != nil || dialed || again != s {
+				t.Fatalf("a healthy session was not reused: dialed=%t err=%v", dialed, err)
+			}
+			res, err := s.CallTool(context.Background(), "echo", map[string]any{"text": "hi"})
+			if err != nil || res.IsError {
+				t.Fatalf("echo: %v %+v", err, res)
+			}
+			other := target
+			other.Headers = http.Header{"X-Api-Key": {"changed"}}
+			if _, dialed, err := p.Ensure(context.Background(), "ns/a", other, ""); err != nil || !dialed {
+				t.Fatalf("a changed target did not redial: dialed=%t err=%v", dialed, err)
+			}
+			if p.Len() != 1 {
+				t.Fatalf("pool holds %d sessions, want 1", p.Len())
+			}
+		})
+	}
+}
+
+func TestUnauthorizedIsReportedNotRefreshed(t *testing.T) {
+	srv := startServer(t, oauthserver.Options{})
+	var notified atomic.Int32
+	p := NewPool("test", func(key string) {
+		if key == "ns/locked" {
+			notified.Add(1)
+		}
+	})
+	defer p.CloseAll()
+	_, _, err := p.Ensure(context.Background(), "ns/locked", Target{URL: srv.MCPURL()}, "not-a-valid-token")
+	if !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("want ErrUnauthorized, got %v", err)
+	}
+	if notified.Load() == 0 {
+		t.Fatal("the owner was not told about the 401")
+	}
+	if st := srv.Stats(); st.TokenRequests["refresh_token"] != 0 {
+		t.Fatalf("the session tried to refresh by itself: %+v", st.TokenRequests)
+	}
+}
+
+func TestPingFailsInAnOutageAndClosingIsNotADrop(t *testing.T) {
+	srv := startServer(t, oauthserver.Options{NoAuth: true})
+	dropped := make(chan string, 4)
+	p := NewPool("test", func(key string) { dropped <- key })
+	defer p.CloseAll()
+	s, _, err := p.Ensure(context.Background(), "ns/d", Target{URL: srv.MCPURL()}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SetMCPOutage(oauthserver.Outage503, time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Ping(ctx); err == nil {
+		t.Fatal("ping succeeded during an outage")
+	}
+	p.Close("ns/d")
+	if s.Healthy() {
+		t.Fatal("a closed session reports healthy")
+	}
+	select {
+	case key := <-dropped:
+		t.Fatalf("closing a session on purpose was reported as a drop of %s", key)
+	default:
+	}
+}
