@@ -88,13 +88,12 @@ dev: dev-build ## Run the demo: control plane, demo OAuth+MCP server, controller
 	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(K8S_VERSION) hack/build-control-plane.sh)" DEV_DIR="$(DEV_DIR)" $(LOCALBIN)/devrun
 
 .PHONY: dev-build
-dev-build: ## Build what `make dev` runs: bin/manager, bin/oauthserver, bin/devrun, bin/dev-follow and (once it exists) bin/mcpproxy.
+dev-build: ## Build what `make dev` runs: bin/manager, bin/mcpproxy, bin/oauthserver, bin/devrun and bin/dev-follow.
 	go build -o $(LOCALBIN)/manager ./cmd/manager
+	go build -o $(LOCALBIN)/mcpproxy ./cmd/mcpproxy
 	go build -o $(LOCALBIN)/oauthserver ./test/oauthserver/cmd/server
 	go build -o $(LOCALBIN)/devrun ./hack/dev
 	go build -o $(LOCALBIN)/dev-follow ./hack/dev/follow
-	@if ls cmd/mcpproxy/*.go >/dev/null 2>&1; then go build -o $(LOCALBIN)/mcpproxy ./cmd/mcpproxy; \
-	else echo "dev-build: cmd/mcpproxy is not there yet: bin/mcpproxy not built" >&2; fi
 
 .PHONY: dev-clean
 dev-clean: ## Forget the demo's state (token store, key, logs, kubeconfig under bin/dev).
