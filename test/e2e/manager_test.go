@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"errors"
+	"net"
 	"path/filepath"
 	"testing"
 	"time"
@@ -18,14 +19,16 @@ type manager struct {
 	env   []string
 	args  []string
 	cur   *proc
+	// gateway is the address of the manager's MCP gateway (loopback callers need no token).
+	gateway string
 }
 
 // newManager prepares a manager with its own token store; start runs it.
 func newManager(t *testing.T, name string, browserLogin bool, env []string) *manager {
 	t.Helper()
-	m := &manager{name: name, store: filepath.Join(runDir, "store-"+name, "tokens.db"), env: env}
+	m := &manager{name: name, store: filepath.Join(runDir, "store-"+name, "tokens.db"), env: env, gateway: freeAddr(t)}
 	m.args = []string{"--token-store=" + m.store, "--metrics-bind-address=0", "--health-probe-bind-address=0",
-		"--zap-log-level=debug"}
+		"--gateway-bind-address=" + m.gateway, "--gateway-allow-loopback-unauthenticated", "--zap-log-level=debug"}
 	if browserLogin {
 		m.args = append(m.args, "--browser-login")
 	}
@@ -82,6 +85,17 @@ func (m *manager) record(t *testing.T, us *mcpv1alpha1.UpstreamServer) *tokensto
 		t.Fatalf("loading %s/%s from the token store: %v", us.Namespace, us.Name, err)
 	}
 	return rec
+}
+
+// freeAddr returns a loopback address with a port that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ln.Close() }()
+	return ln.Addr().String()
 }
 
 func tail(s string, n int) string {
