@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,10 +23,10 @@ func TestCallerNeedsUseOnTheServer(t *testing.T) {
 		o.AllowLoopbackUnauthenticated = false
 		o.AuthCacheTTL = 300 * time.Millisecond
 	})
-	us := createServer(t, ns, "public", mcpv1alpha1.UpstreamServerSpec{URL: srv.MCPURL()})
+	us := createServer(t, ns, "public-example", mcpv1alpha1.UpstreamServerSpec{URL: srv.MCPURL()})
 	waitReady(t, us, 30*time.Second)
-	token := serviceAccountToken(t, ns, "agent")
-	url := h.serverURL("public")
+	token := serviceAccountToken(t, ns, "my-agent")
+	url := h.serverURL("public-example")
 
 	status, hdr, body := rawPost(t, url, "", "", initializeBody)
 	if status != http.StatusUnauthorized || rpcErrorCode(body) != CodeUnauthenticated || hdr.Get("WWW-Authenticate") == "" {
@@ -45,7 +46,7 @@ func TestCallerNeedsUseOnTheServer(t *testing.T) {
 		t.Fatalf("the aggregated endpoint lists tools of a server the caller may not use: %v", names)
 	}
 
-	grantUse(t, ns, "agent", "public")
+	applyRBACSample(t, ns)
 	eventually(t, 10*time.Second, "`use` granted", func() bool {
 		status, _, _ = rawPost(t, url, token, "", initializeBody)
 		return status == http.StatusOK
@@ -54,7 +55,10 @@ func TestCallerNeedsUseOnTheServer(t *testing.T) {
 	if err := echo(cs, "echo", "allowed"); err != nil {
 		t.Fatal(err)
 	}
-	want := ToolName(ns, "public", "echo")
+	if strings.Contains(h.logs.String(), token) {
+		t.Fatal("the gateway logged a caller's token")
+	}
+	want := ToolName(ns, "public-example", "echo")
 	eventually(t, 45*time.Second, "aggregated tools after the grant", func() bool {
 		return slices.Contains(toolNames(t, connect(t, h.url+"/mcp", false, token, nil)), want)
 	})

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,4 +36,13 @@ func TestPassThroughAcrossRefreshes(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Logf("%d calls across %d refreshes, %d failed", calls, srv.Stats().Refreshes-start, failed)
+	logs := h.logs.String()
+	if !strings.Contains(logs, "Served gateway request") {
+		t.Fatal("no access log lines")
+	}
+	for _, secret := range srv.IssuedSecrets() {
+		if strings.Contains(logs, secret) {
+			t.Fatal("the gateway logged a token or secret")
+		}
+	}
 }

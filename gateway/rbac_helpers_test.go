@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	authnv1 "k8s.io/api/authentication/v1"
@@ -13,6 +16,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
 )
@@ -31,6 +35,38 @@ func serviceAccountToken(t *testing.T, ns, name string) string {
 		t.Fatalf("requesting a token for %s: %v", name, err)
 	}
 	return tr.Status.Token
+}
+
+// applyRBACSample creates config/samples/gateway_rbac_sample.yaml in ns, its ServiceAccount
+// subject moved to ns: it grants my-agent `use` on public-example.
+func applyRBACSample(t *testing.T, ns string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "config", "samples", "gateway_rbac_sample.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := strings.Split(string(b), "\n---\n")
+	if len(docs) != 2 {
+		t.Fatalf("the sample has %d documents, want a Role and a RoleBinding", len(docs))
+	}
+	var role rbacv1.Role
+	var binding rbacv1.RoleBinding
+	if err := yaml.UnmarshalStrict([]byte(docs[0]), &role); err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.UnmarshalStrict([]byte(docs[1]), &binding); err != nil {
+		t.Fatal(err)
+	}
+	role.Namespace, binding.Namespace = ns, ns
+	for i := range binding.Subjects {
+		binding.Subjects[i].Namespace = ns
+	}
+	if err := apiClient.Create(context.Background(), &role); err != nil {
+		t.Fatal(err)
+	}
+	if err := apiClient.Create(context.Background(), &binding); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // grantUse lets ServiceAccount sa use the UpstreamServer server, as the sample RBAC does.

@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr/funcr"
 	"github.com/go-logr/logr/testr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -77,6 +80,27 @@ type harness struct {
 	url   string // the gateway's base URL
 	stop  context.CancelFunc
 	done  chan struct{}
+	// logs holds every line the gateway logged, shown when the test fails.
+	logs *logCapture
+}
+
+// logCapture collects log lines.
+type logCapture struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logCapture) add(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.WriteString(s)
+	l.b.WriteByte('\n')
+}
+
+func (l *logCapture) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // newNamespace creates a fresh namespace for one test.
@@ -93,7 +117,7 @@ func newNamespace(t *testing.T) string {
 // change the gateway options (loopback callers are let in without a token unless it says not).
 func startHarness(t *testing.T, ns string, tweak func(*Options)) *harness {
 	t.Helper()
-	h := &harness{t: t, ns: ns, done: make(chan struct{})}
+	h := &harness{t: t, ns: ns, done: make(chan struct{}), logs: &logCapture{}}
 	store, err := tokenstore.Open(filepath.Join(t.TempDir(), "tokens.db"), tokenstore.Options{})
 	if err != nil {
 		t.Fatalf("opening the token store: %v", err)
@@ -128,7 +152,7 @@ func startHarness(t *testing.T, ns string, tweak func(*Options)) *harness {
 	opts := Options{
 		Addr: "127.0.0.1:0", Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Store: store,
 		Informers: mgr.GetCache(), Notify: events.Notify, AllowLoopbackUnauthenticated: true,
-		Logger: log.WithName("gateway"),
+		Logger: funcr.New(func(prefix, args string) { h.logs.add(prefix + " " + args) }, funcr.Options{}).WithName("gateway"),
 	}
 	if tweak != nil {
 		tweak(&opts)
@@ -154,7 +178,12 @@ func startHarness(t *testing.T, ns string, tweak func(*Options)) *harness {
 		sessions.CloseAll()
 		_ = store.Close()
 	}()
-	t.Cleanup(h.Stop)
+	t.Cleanup(func() {
+		h.Stop()
+		if t.Failed() {
+			t.Logf("gateway log:\n%s", h.logs.String())
+		}
+	})
 	return h
 }
 
