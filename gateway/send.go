@@ -37,6 +37,12 @@ func (u *upstreams) send(req *http.Request, us *mcpv1alpha1.UpstreamServer) (*ht
 			"UpstreamServer %s asked for credentials the controller does not hold; the controller was asked to look again", nn), data, 0), nil
 	}
 	ctx := req.Context()
+	if u.isRejected(nn, rec.Revision) {
+		// Waited for this token's replacement before, in vain: fail fast, ask again (deduplicated).
+		u.requestRefresh(us, rec.Revision)
+		tokenRetries.WithLabelValues(nn.String(), "still_rejected").Inc()
+		return u.rejectedResponse(req, nn), nil
+	}
 	retryable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 	if !retryable {
 		u.requestRefresh(us, rec.Revision)

@@ -14,6 +14,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
 )
@@ -136,5 +137,20 @@ func readEvent(t *testing.T, r *bufio.Reader) string {
 		if strings.HasPrefix(line, "data:") {
 			data.WriteString(strings.TrimSpace(strings.TrimPrefix(line, "data:")))
 		}
+	}
+}
+
+// An upstream that rejects the gateway's credentials never shows the caller its challenge:
+// the caller gets a JSON-RPC error instead of a WWW-Authenticate header meant for the gateway.
+func TestUpstreamChallengeIsNotPassedOn(t *testing.T) {
+	up := startAPIKeyServer(t, "right-key")
+	ns := newNamespace(t)
+	h := startHarness(t, ns, nil)
+	us := createServer(t, ns, "wrong-key", mcpv1alpha1.UpstreamServerSpec{URL: up.URL + "/mcp",
+		Headers: []mcpv1alpha1.HeaderSpec{{Name: "X-API-Key", Value: ptr.To("wrong-key")}}})
+	eventually(t, 30*time.Second, "the server reconciled", func() bool { return len(get(t, us).Status.Conditions) > 0 })
+	status, hdr, body := rawPost(t, h.serverURL("wrong-key"), "", "", initializeBody)
+	if status != http.StatusBadGateway || hdr.Get("WWW-Authenticate") != "" || rpcErrorCode(body) != CodeUpstreamRejected {
+		t.Fatalf("upstream 401 reached the caller as %d %v %s", status, hdr, body)
 	}
 }

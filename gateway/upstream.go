@@ -86,10 +86,14 @@ func (u *upstreams) usable(us *mcpv1alpha1.UpstreamServer, rec *tokenstore.Recor
 	if rec == nil || rec.AccessToken == "" || (!rec.Expiry.IsZero() && !now.Before(rec.Expiry)) {
 		return false
 	}
+	return !u.isRejected(serverName(us), rec.Revision)
+}
+
+func (u *upstreams) isRejected(nn types.NamespacedName, rev uint64) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	rev, ok := u.rejected[serverName(us)]
-	return !ok || rev != rec.Revision
+	r, ok := u.rejected[nn]
+	return ok && r == rev
 }
 
 func (u *upstreams) markRejected(nn types.NamespacedName, rev uint64) {
