@@ -1,0 +1,26 @@
+// Command bench runs the scale benchmark (issue 11) and writes bench/results/: `make bench`.
+// BENCH_N, BENCH_TTL, BENCH_LIFETIMES, BENCH_MAX_CONCURRENT, BENCH_GATEWAY_N, BENCH_OUT and BENCH_WORKDIR
+// change what is measured; BENCH_SMOKE=1 runs the reduced configuration of the smoke test.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/mcpproxy/mcpproxy-operator/test/bench"
+)
+
+func main() {
+	cfg := bench.DefaultConfig()
+	if os.Getenv("BENCH_SMOKE") == "1" {
+		cfg = bench.SmokeConfig()
+	}
+	cfg, err := cfg.FromEnv()
+	if err == nil {
+		_, err = bench.Run(cfg)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}

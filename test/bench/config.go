@@ -1,0 +1,133 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config says what to measure.
+type Config struct {
+	// Ns are the server counts, run one after the other, each on a fresh control plane.
+	Ns []int
+	// TokenTTL is the access-token lifetime the OAuth server issues.
+	TokenTTL time.Duration
+	// Lifetimes is how many token lifetimes the steady-state window lasts.
+	Lifetimes float64
+	// MaxConcurrentReconciles is passed to the manager.
+	MaxConcurrentReconciles int
+	// RawDuration is how long the plain HTTP client drives the token endpoint.
+	RawDuration time.Duration
+	// GatewayN is the N whose run also measures the gateway (0: none).
+	GatewayN int
+	// GatewayCalls is the number of sequential calls for latency; GatewayDuration the length of
+	// each throughput run; GatewayConcurrency the client counts.
+	GatewayCalls       int
+	GatewayDuration    time.Duration
+	GatewayConcurrency []int
+	// RepoRoot is the module root (found from the working directory when empty).
+	RepoRoot string
+	// WorkDir holds the control planes, token stores and manager logs (a temp dir when empty).
+	WorkDir string
+	// OutDir receives results.json, results.md and results.png.
+	OutDir string
+	// Log receives progress lines.
+	Log io.Writer
+}
+
+// DefaultConfig is what `make bench` runs.
+func DefaultConfig() Config {
+	return Config{
+		Ns: []int{100, 1000, 5000}, TokenTTL: 60 * time.Second, Lifetimes: 3, MaxConcurrentReconciles: 16,
+		RawDuration: 5 * time.Second, GatewayN: 100, GatewayCalls: 1000, GatewayDuration: 3 * time.Second,
+		GatewayConcurrency: []int{1, 16, 64}, OutDir: "bench/results", Log: os.Stdout,
+	}
+}
+
+// SmokeConfig is the reduced run of BENCH_SMOKE=1: it checks that figures come out, not speed.
+func SmokeConfig() Config {
+	c := DefaultConfig()
+	c.Ns = []int{20}
+	c.TokenTTL = 5 * time.Second
+	c.Lifetimes = 1
+	c.MaxConcurrentReconciles = 4
+	c.RawDuration = time.Second
+	c.GatewayN = 20
+	c.GatewayCalls = 50
+	c.GatewayDuration = 500 * time.Millisecond
+	c.GatewayConcurrency = []int{1, 4}
+	return c
+}
+
+// FromEnv overrides c with BENCH_N (comma separated), BENCH_TTL, BENCH_LIFETIMES,
+// BENCH_MAX_CONCURRENT, BENCH_GATEWAY_N, BENCH_OUT and BENCH_WORKDIR (kept afterwards, with the
+// manager logs).
+func (c Config) FromEnv() (Config, error) {
+	if v := os.Getenv("BENCH_N"); v != "" {
+		c.Ns = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				return c, fmt.Errorf("BENCH_N=%q: want counts like 100,1000", v)
+			}
+			c.Ns = append(c.Ns, n)
+		}
+	}
+	if v := os.Getenv("BENCH_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 4*time.Second {
+			return c, fmt.Errorf("BENCH_TTL=%q: want a duration of at least 4s", v)
+		}
+		c.TokenTTL = d
+	}
+	if v := os.Getenv("BENCH_LIFETIMES"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f <= 0 {
+			return c, fmt.Errorf("BENCH_LIFETIMES=%q: want a positive number", v)
+		}
+		c.Lifetimes = f
+	}
+	if v := os.Getenv("BENCH_MAX_CONCURRENT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return c, fmt.Errorf("BENCH_MAX_CONCURRENT=%q: want a positive count", v)
+		}
+		c.MaxConcurrentReconciles = n
+	}
+	if v := os.Getenv("BENCH_GATEWAY_N"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return c, fmt.Errorf("BENCH_GATEWAY_N=%q: want a count (0: skip the gateway)", v)
+		}
+		c.GatewayN = n
+	}
+	if v := os.Getenv("BENCH_OUT"); v != "" {
+		c.OutDir = v
+	}
+	if v := os.Getenv("BENCH_WORKDIR"); v != "" {
+		c.WorkDir = v
+	}
+	return c, nil
+}
+
+// findRepoRoot walks up from the working directory to go.mod.
+func findRepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}

@@ -1,0 +1,19 @@
+// Package bench measures how the controller scales with the number of UpstreamServers (issue 11).
+//
+// Run drives the real binaries: a local control plane (internal/devenv), test/oauthserver in this
+// process (its token endpoint wrapped by a recorder), and bin/manager as a child process. For each
+// N it seeds N logged-in servers through hand-over Secrets, watches a steady state for a few token
+// lifetimes, restarts the manager mid-cycle (cold start), stops it until every token has expired
+// and starts it again (catch-up: the controller's top refresh throughput), and, for one N, measures
+// the MCP gateway against the upstream called directly. The figures are written as JSON, a
+// Markdown table and a PNG chart. `make bench` runs cmd/bench; TestBenchSmoke runs a reduced
+// configuration in `go test ./...` so the harness cannot rot.
+//
+// How lateness is measured: the recorder notes, per OAuth client (one per server), when each
+// refresh request reached the token endpoint and when its answer left. The planned time of a
+// refresh is the controller's own formula (controllers.RefreshTime) applied to the previous token:
+// issued when the previous request arrived (the seed token: its hand-over's createdAt), expiring
+// expires_in after its answer. Lateness is arrival minus planned. A token that expired in the
+// window without a refresh counts as not refreshed before expiry, with its lateness censored at
+// the end of the window.
+package bench

@@ -1,0 +1,230 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// managerProc is bin/manager running as a child process.
+type managerProc struct {
+	cmd         *exec.Cmd
+	done        chan struct{}
+	started     time.Time
+	metricsAddr string
+	gatewayAddr string
+	logPath     string
+}
+
+// managerArgs are the fixed parts of its command line.
+type managerArgs struct {
+	bin, kubeconfig, store string
+	maxConcurrent          int
+	logDir                 string
+}
+
+var managerRuns int
+
+func startManager(a managerArgs) (*managerProc, error) {
+	metricsAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	gatewayAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	managerRuns++
+	logPath := filepath.Join(a.logDir, fmt.Sprintf("manager-%02d.log", managerRuns))
+	f, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(a.bin, "--token-store="+a.store, "--metrics-bind-address="+metricsAddr,
+		"--health-probe-bind-address=0", "--gateway-bind-address="+gatewayAddr,
+		"--gateway-allow-loopback-unauthenticated", fmt.Sprintf("--max-concurrent-reconciles=%d", a.maxConcurrent))
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+a.kubeconfig)
+	cmd.Stdout, cmd.Stderr = f, f
+	started := time.Now()
+	if err := cmd.Start(); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("starting the manager: %w", err)
+	}
+	m := &managerProc{cmd: cmd, done: make(chan struct{}), started: started, metricsAddr: metricsAddr,
+		gatewayAddr: gatewayAddr, logPath: logPath}
+	go func() {
+		_ = cmd.Wait()
+		_ = f.Close()
+		close(m.done)
+	}()
+	// Wait for the metrics endpoint: the manager is up and its caches are starting.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := m.scrape(); err == nil {
+			return m, nil
+		}
+		select {
+		case <-m.done:
+			return nil, fmt.Errorf("the manager exited at start; see %s", logPath)
+		default:
+		}
+		if time.Now().After(deadline) {
+			m.stop()
+			return nil, fmt.Errorf("the manager's metrics endpoint did not answer within 60s; see %s", logPath)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// stop sends SIGTERM and waits (the manager's graceful shutdown is 30s), then kills. It returns
+// how long the manager took; calling it again returns 0.
+func (m *managerProc) stop() time.Duration {
+	select {
+	case <-m.done:
+		return 0
+	default:
+	}
+	start := time.Now()
+	_ = m.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-m.done:
+	case <-time.After(40 * time.Second):
+		_ = m.cmd.Process.Kill()
+		<-m.done
+	}
+	return time.Since(start)
+}
+
+// procStats are read from /proc for the manager.
+type procStats struct {
+	RSSBytes   float64
+	CPUSeconds float64
+}
+
+// clockTicks is USER_HZ, 100 on every Linux we run on.
+const clockTicks = 100
+
+func (m *managerProc) procStats() (procStats, error) {
+	var ps procStats
+	pid := m.cmd.Process.Pid
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return ps, err
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			ps.RSSBytes = kb * 1024
+		}
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ps, err
+	}
+	// The command name may hold spaces; fields are counted after its closing parenthesis.
+	rest := string(stat[strings.LastIndexByte(string(stat), ')')+2:])
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return ps, fmt.Errorf("short /proc/%d/stat", pid)
+	}
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	ps.CPUSeconds = (utime + stime) / clockTicks
+	return ps, nil
+}
+
+// metricSet is a scrape: each sample line as series text (name{labels}) to value.
+type metricSet map[string]float64
+
+var scrapeClient = &http.Client{Timeout: 10 * time.Second}
+
+func (m *managerProc) scrape() (metricSet, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+m.metricsAddr+"/metrics", nil)
+	resp, err := scrapeClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil, fmt.Errorf("metrics: %s", resp.Status)
+	}
+	out := metricSet{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		out[line[:i]] = v
+	}
+	return out, sc.Err()
+}
+
+// sum adds every series of metric name whose labels contain all of the given key="value" parts.
+func (s metricSet) sum(name string, labels ...string) float64 {
+	total := 0.0
+next:
+	for series, v := range s {
+		if series != name && !strings.HasPrefix(series, name+"{") {
+			continue
+		}
+		for _, l := range labels {
+			if !strings.Contains(series, l) {
+				continue next
+			}
+		}
+		total += v
+	}
+	return total
+}
+
+// countEqual counts the series of name whose value is v.
+func (s metricSet) countEqual(name string, v float64) int {
+	n := 0
+	for series, val := range s {
+		if strings.HasPrefix(series, name+"{") && val == v {
+			n++
+		}
+	}
+	return n
+}
+
+// apiWrites counts the manager's write requests to the API server.
+func (s metricSet) apiWrites() float64 {
+	w := 0.0
+	for _, m := range []string{"POST", "PUT", "PATCH", "DELETE"} {
+		w += s.sum("rest_client_requests_total", `method="`+m+`"`)
+	}
+	return w
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = ln.Close() }()
+	return ln.Addr().String(), nil
+}

@@ -1,0 +1,251 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"image/color"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+)
+
+// writeReport writes results.json, results.md and results.png into dir.
+func writeReport(dir string, rep *Report) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "results.json"), append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "results.md"), []byte(markdown(rep)), 0o644); err != nil {
+		return err
+	}
+	return chart(filepath.Join(dir, "results.png"), rep)
+}
+
+func markdown(rep *Report) string {
+	var sb strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&sb, format, args...) }
+	w("# Scale benchmark\n\n%s on %s. Access-token lifetime %gs, steady window %g lifetimes, "+
+		"`--max-concurrent-reconciles=%d`.\n\n", rep.Date, rep.Machine, rep.TokenTTLSeconds, rep.Lifetimes, rep.MaxConcurrentReconciles)
+	w("| | target |")
+	for _, r := range rep.Results {
+		w(" N=%d |", r.N)
+	}
+	w("\n|---|---|")
+	for range rep.Results {
+		w("---|")
+	}
+	w("\n")
+	row := func(name, target string, f func(Result) string) {
+		w("| %s | %s |", name, target)
+		for _, r := range rep.Results {
+			if !r.Completed && r.WindowSeconds == 0 && r.RawThroughput == 0 {
+				w(" – |")
+				continue
+			}
+			w(" %s |", f(r))
+		}
+		w("\n")
+	}
+	row("refreshed before expiry", "100%", func(r Result) string {
+		return fmt.Sprintf("%.1f%% (%d due)", r.RefreshedBeforeExp, r.DueRefreshes)
+	})
+	row("lateness vs plan p50 / p99 / max", "", func(r Result) string {
+		return fmt.Sprintf("%s / %s / %s", ms(r.Lateness.P50), ms(r.Lateness.P99), ms(r.Lateness.Max))
+	})
+	row("steady refresh rate (demand)", "", func(r Result) string { return fmt.Sprintf("%.1f/s", r.SteadyRefreshRate) })
+	row("controller refresh throughput (catch-up)", "", func(r Result) string {
+		return fmt.Sprintf("%.1f/s", r.ControllerThroughput)
+	})
+	row("raw token endpoint throughput", "", func(r Result) string {
+		return fmt.Sprintf("%.0f/s (%d clients)", r.RawThroughput, r.RawWorkers)
+	})
+	row("**controller / raw**", "≥ 80%", func(r Result) string { return fmt.Sprintf("**%.1f%%**", 100*r.ThroughputRatio) })
+	row("API writes per refresh", "≤ 1.1", func(r Result) string {
+		return fmt.Sprintf("%.2f (status %.2f, other %.2f)", r.APIWritesPerRefresh, r.StatusPatchesPerRef, r.OtherWritesPerRef)
+	})
+	row("reconciles per refresh", "", func(r Result) string { return fmt.Sprintf("%.2f", r.ReconcilesPerRef) })
+	row("hand-over → Ready p50 / p99", "", func(r Result) string {
+		return fmt.Sprintf("%s / %s", ms(r.HandOverToReady.P50), ms(r.HandOverToReady.P99))
+	})
+	row("cold start: all connected", "", func(r Result) string { return fmt.Sprintf("%.1fs", r.ColdStartAllReadyS) })
+	row("cold start: refreshes (of them due)", "only due", func(r Result) string {
+		return fmt.Sprintf("%d (%d due)", r.ColdStartRefreshes, r.ColdStartDue)
+	})
+	row("catch-up after all expired: all connected", "", func(r Result) string { return fmt.Sprintf("%.1fs", r.CatchUpAllReadyS) })
+	row("RSS / Go heap in use", "", func(r Result) string {
+		return fmt.Sprintf("%.0f / %.0f MiB", r.RSSBytes/(1<<20), r.HeapBytes/(1<<20))
+	})
+	row("per server: RSS / heap", "", func(r Result) string {
+		return fmt.Sprintf("%.1f / %.1f KiB", r.RSSPerServerBytes/1024, r.HeapPerServerBytes/1024)
+	})
+	row("CPU per refresh", "", func(r Result) string { return fmt.Sprintf("%.1f ms", 1000*r.CPUSecondsPerRef) })
+	row("catch-up: mean reconcile / token call", "", func(r Result) string {
+		return fmt.Sprintf("%s / %s", ms(1000*r.CatchUpReconcileMeanS), ms(1000*r.CatchUpTokenCallMeanS))
+	})
+	row("catch-up: API requests per refresh", "", func(r Result) string {
+		var parts []string
+		for _, v := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
+			if n, ok := r.CatchUpAPIRequests[v]; ok {
+				parts = append(parts, fmt.Sprintf("%s %.2f", v, n))
+			}
+		}
+		return strings.Join(parts, ", ")
+	})
+	row("manager shutdown (SIGTERM → exit), longest", "", func(r Result) string { return fmt.Sprintf("%.1fs", r.ShutdownSeconds) })
+	row("max work-queue depth seen", "", func(r Result) string { return fmt.Sprintf("%.0f", r.WorkQueueDepthMaxObs) })
+	for _, r := range rep.Results {
+		if r.Problem != "" {
+			w("\nN=%d did not complete: %s\n", r.N, r.Problem)
+		}
+	}
+	w("\n## Gateway\n\n")
+	g := rep.Gateway
+	if !g.Measured {
+		w("%s\n", g.Note)
+		return sb.String()
+	}
+	var cs []int
+	for c := range g.Targets[0].CallsPerSecond {
+		cs = append(cs, c)
+	}
+	slices.Sort(cs)
+	w("`tools/call echo` with %d servers registered; latency of sequential calls by one client.\n\n", g.Servers)
+	w("| target | p50 | p99 | added p50 / p99 | target |")
+	for _, c := range cs {
+		w(" calls/s, %d clients |", c)
+	}
+	w("\n|---|---|---|---|---|")
+	for range cs {
+		w("---|")
+	}
+	w("\n")
+	for i, t := range g.Targets {
+		added, target := "", ""
+		if i > 0 {
+			added = fmt.Sprintf("%+.0f / %+.0f µs", t.AddedP50Us, t.AddedP99Us)
+			target = "p99 < +2 ms, ≥ 80%"
+		}
+		w("| %s | %s | %s | %s | %s |", t.Name, ms(t.Latency.P50), ms(t.Latency.P99), added, target)
+		for _, c := range cs {
+			if i == 0 {
+				w(" %.0f |", t.CallsPerSecond[c])
+			} else {
+				w(" %.0f (%.0f%%) |", t.CallsPerSecond[c], 100*t.RatioToDirect[c])
+			}
+		}
+		w("\n")
+	}
+	return sb.String()
+}
+
+func ms(v float64) string {
+	if v >= 1000 {
+		return fmt.Sprintf("%.2f s", v/1000)
+	}
+	return fmt.Sprintf("%.1f ms", v)
+}
+
+// chart draws servers against refresh throughput (left) and lateness (right).
+func chart(path string, rep *Report) error {
+	var done []Result
+	for _, r := range rep.Results {
+		if r.WindowSeconds > 0 || r.RawThroughput > 0 {
+			done = append(done, r)
+		}
+	}
+	thr := plot.New()
+	thr.Title.Text = "Refresh throughput"
+	thr.X.Label.Text = "servers"
+	thr.Y.Label.Text = "refreshes/s"
+	lat := plot.New()
+	lat.Title.Text = "Refresh lateness vs plan"
+	lat.X.Label.Text = "servers"
+	lat.Y.Label.Text = "ms"
+	xs := func(f func(Result) float64) plotter.XYs {
+		pts := make(plotter.XYs, 0, len(done))
+		for _, r := range done {
+			pts = append(pts, plotter.XY{X: float64(r.N), Y: f(r)})
+		}
+		return pts
+	}
+	add := func(p *plot.Plot, name string, i int, pts plotter.XYs) error {
+		l, s, err := plotter.NewLinePoints(pts)
+		if err != nil {
+			return err
+		}
+		c := palette[i%len(palette)]
+		l.Color, s.Color = c, c
+		s.Shape = draw.CircleGlyph{}
+		p.Add(l, s)
+		p.Legend.Add(name, l, s)
+		return nil
+	}
+	for i, s := range []struct {
+		name string
+		f    func(Result) float64
+	}{
+		{"controller (catch-up)", func(r Result) float64 { return r.ControllerThroughput }},
+		{"raw token endpoint", func(r Result) float64 { return r.RawThroughput }},
+		{"steady-state demand", func(r Result) float64 { return r.SteadyRefreshRate }},
+	} {
+		if err := add(thr, s.name, i, xs(s.f)); err != nil {
+			return err
+		}
+	}
+	for i, s := range []struct {
+		name string
+		f    func(Result) float64
+	}{
+		{"p50", func(r Result) float64 { return r.Lateness.P50 }},
+		{"p99", func(r Result) float64 { return r.Lateness.P99 }},
+		{"max", func(r Result) float64 { return r.Lateness.Max }},
+	} {
+		if err := add(lat, s.name, i, xs(s.f)); err != nil {
+			return err
+		}
+	}
+	for _, p := range []*plot.Plot{thr, lat} {
+		p.Legend.Top = true
+		p.Legend.Left = true
+		if len(done) > 1 {
+			p.X.Scale = plot.LogScale{}
+			p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+		}
+	}
+	img := vgimg.New(12*vg.Inch, 4.5*vg.Inch)
+	dc := draw.New(img)
+	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Millimeter * 4, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2,
+		PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
+	plots := [][]*plot.Plot{{thr, lat}}
+	canvases := plot.Align(plots, tiles, dc)
+	thr.Draw(canvases[0][0])
+	lat.Draw(canvases[0][1])
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+var palette = []color.Color{
+	color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
+	color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff},
+	color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
+}

@@ -1,0 +1,63 @@
+package bench
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestBenchSmoke runs the benchmark reduced (20 servers, 5s tokens, one lifetime) so the harness
+// cannot rot. It asserts that every figure comes out, not how good it is.
+func TestBenchSmoke(t *testing.T) {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		t.Fatal("KUBEBUILDER_ASSETS is not set: run `make test` (it builds etcd and kube-apiserver once)")
+	}
+	cfg := SmokeConfig()
+	cfg.OutDir = t.TempDir()
+	cfg.WorkDir = t.TempDir()
+	cfg.Log = testWriter{t}
+	rep, err := Run(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rep.Results[0]
+	if !r.Completed {
+		t.Fatalf("the run did not complete: %s", r.Problem)
+	}
+	checks := map[string]bool{
+		"due refreshes":          r.DueRefreshes > 0,
+		"lateness":               r.Lateness.Count > 0,
+		"raw throughput":         r.RawThroughput > 0,
+		"controller throughput":  r.ControllerThroughput > 0,
+		"API writes per refresh": r.APIWritesPerRefresh > 0,
+		"reconciles per refresh": r.ReconcilesPerRef > 0,
+		"hand-over to Ready":     r.HandOverToReady.Count == r.N,
+		"cold start":             r.ColdStartAllReadyS > 0,
+		"catch-up":               r.CatchUpRefreshes >= r.N,
+		"memory":                 r.RSSBytes > 0 && r.HeapBytes > 0,
+		"CPU per refresh":        r.CPUSecondsPerRef > 0,
+		"gateway measured":       rep.Gateway.Measured && len(rep.Gateway.Targets) == 3,
+	}
+	for what, ok := range checks {
+		if !ok {
+			t.Errorf("no figure for %s", what)
+		}
+	}
+	if !rep.Gateway.Measured {
+		t.Logf("gateway: %s", rep.Gateway.Note)
+	}
+	for _, f := range []string{"results.json", "results.md", "results.png"} {
+		if st, err := os.Stat(filepath.Join(cfg.OutDir, f)); err != nil || st.Size() == 0 {
+			t.Errorf("%s was not written: %v", f, err)
+		}
+	}
+	md, _ := os.ReadFile(filepath.Join(cfg.OutDir, "results.md"))
+	t.Logf("\n%s", md)
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p[:len(p)-1]))
+	return len(p), nil
+}
