@@ -160,6 +160,12 @@ undeploy: kustomize ## Remove what make deploy created (the CRDs too). ignore-no
 run: generate ## Run the controller on this machine against the current kubeconfig (token store in bin/run).
 	go run ./cmd/manager --token-store=$(LOCALBIN)/run/tokens.db $(RUN_ARGS)
 
+##@ Benchmarks
+
+.PHONY: bench
+bench: ## Scale benchmark (about 30 min; not part of `make test`): writes bench/results/. BENCH_N=100,1000 BENCH_LIFETIMES=3 …
+	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(K8S_VERSION) hack/build-control-plane.sh)" go run ./test/bench/cmd/bench
+
 ##@ Tools
 
 .PHONY: controller-gen
