@@ -29,6 +29,8 @@ type Config struct {
 	GatewayCalls       int
 	GatewayDuration    time.Duration
 	GatewayConcurrency []int
+	// Profile samples the manager's CPU with perf during each catch-up (when perf is installed).
+	Profile bool
 	// RepoRoot is the module root (found from the working directory when empty).
 	RepoRoot string
 	// WorkDir holds the control planes, token stores and manager logs (a temp dir when empty).
@@ -44,7 +46,7 @@ func DefaultConfig() Config {
 	return Config{
 		Ns: []int{100, 1000, 5000}, TokenTTL: 60 * time.Second, Lifetimes: 3, MaxConcurrentReconciles: 16,
 		RawDuration: 5 * time.Second, GatewayN: 100, GatewayCalls: 1000, GatewayDuration: 3 * time.Second,
-		GatewayConcurrency: []int{1, 16, 64}, OutDir: "bench/results", Log: os.Stdout,
+		GatewayConcurrency: []int{1, 16, 64}, Profile: true, OutDir: "bench/results", Log: os.Stdout,
 	}
 }
 
@@ -60,6 +62,7 @@ func SmokeConfig() Config {
 	c.GatewayCalls = 50
 	c.GatewayDuration = 500 * time.Millisecond
 	c.GatewayConcurrency = []int{1, 4}
+	c.Profile = false
 	return c
 }
 

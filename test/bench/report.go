@@ -37,8 +37,8 @@ func writeReport(dir string, rep *Report) error {
 func markdown(rep *Report) string {
 	var sb strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&sb, format, args...) }
-	w("# Scale benchmark\n\n%s on %s. Access-token lifetime %gs, steady window %g lifetimes, "+
-		"`--max-concurrent-reconciles=%d`.\n\n", rep.Date, rep.Machine, rep.TokenTTLSeconds, rep.Lifetimes, rep.MaxConcurrentReconciles)
+	w("# Scale benchmark\n\n%s, source %s, on %s. Access-token lifetime %gs, steady window %g lifetimes, "+
+		"`--max-concurrent-reconciles=%d`.\n\n", rep.Date, rep.Commit, rep.Machine, rep.TokenTTLSeconds, rep.Lifetimes, rep.MaxConcurrentReconciles)
 	w("| | target |")
 	for _, r := range rep.Results {
 		w(" N=%d |", r.N)

@@ -66,6 +66,7 @@ type Result struct {
 // Report is the whole run.
 type Report struct {
 	Date                    string        `json:"date"`
+	Commit                  string        `json:"commit"`
 	Machine                 string        `json:"machine"`
 	TokenTTLSeconds         float64       `json:"tokenTTLSeconds"`
 	Lifetimes               float64       `json:"lifetimes"`
@@ -106,7 +107,7 @@ func Run(cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("go build ./cmd/manager: %w\n%s", err, out)
 	}
 	rep := &Report{
-		Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), TokenTTLSeconds: cfg.TokenTTL.Seconds(),
+		Date: time.Now().UTC().Format(time.RFC3339), Commit: commit(cfg.RepoRoot), Machine: machine(), TokenTTLSeconds: cfg.TokenTTL.Seconds(),
 		Lifetimes: cfg.Lifetimes, MaxConcurrentReconciles: cfg.MaxConcurrentReconciles,
 		Gateway: GatewayResult{Note: "not measured: no N of this run was chosen for the gateway"},
 	}
@@ -132,6 +133,17 @@ func logf(cfg Config, format string, args ...any) {
 	if cfg.Log != nil {
 		fmt.Fprintf(cfg.Log, "%s bench: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 	}
+}
+
+// commit names the source the manager was built from; "-dirty" means uncommitted changes.
+func commit(root string) string {
+	cmd := exec.Command("git", "describe", "--always", "--dirty")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
 }
 
 func machine() string {
@@ -297,6 +309,10 @@ func runOne(cfg Config, bin string, n int) (res Result, gw *GatewayResult, err e
 	if m, err = startManager(margs); err != nil {
 		return res, nil, err
 	}
+	var prof *profiler
+	if cfg.Profile {
+		prof = startProfile(m.cmd.Process.Pid, filepath.Join(dir, "perf.data"))
+	}
 	allUp, err = waitConnected(m, n, readyTimeout)
 	if err != nil {
 		return res, nil, fmt.Errorf("catch-up: %w", err)
@@ -304,6 +320,9 @@ func runOne(cfg Config, bin string, n int) (res Result, gw *GatewayResult, err e
 	res.CatchUpAllReadyS = allUp.Sub(restart).Seconds()
 	// Wait until every server has its refresh (connection may come first only if it did not).
 	_ = waitFor(readyTimeout, func() bool { k, _, _ := a.rec.countBetween(restart, time.Now()); return k >= n })
+	if err := prof.stop(filepath.Join(cfg.OutDir, fmt.Sprintf("profile-n%d.txt", n))); err != nil {
+		logf(cfg, "N=%d: profile: %v", n, err)
+	}
 	k, first, last := a.rec.countBetween(restart, time.Now())
 	if cm, err := m.scrape(); err == nil {
 		catchUpBreakdown(&res, cm, float64(k))
