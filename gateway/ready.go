@@ -72,7 +72,12 @@ func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, nn types.Namespac
 // check reads the server and its token and decides whether a request may be forwarded.
 func (g *Gateway) check(ctx context.Context, nn types.NamespacedName) (*mcpv1alpha1.UpstreamServer, *notReady) {
 	us := &mcpv1alpha1.UpstreamServer{}
-	if err := g.opts.Client.Get(ctx, nn, us); err != nil {
+	err := g.opts.Client.Get(ctx, nn, us)
+	if apierrors.IsNotFound(err) {
+		// The cache may lag behind a server created a moment ago: ask the API server.
+		err = g.opts.APIReader.Get(ctx, nn, us)
+	}
+	if err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, &notReady{status: http.StatusNotFound, code: CodeNotFound,
 				msg: fmt.Sprintf("There is no UpstreamServer %s", nn), data: &rpcErrorData{Server: nn.String()}}

@@ -148,8 +148,16 @@ func TestUpstreamChallengeIsNotPassedOn(t *testing.T) {
 	h := startHarness(t, ns, nil)
 	us := createServer(t, ns, "wrong-key", mcpv1alpha1.UpstreamServerSpec{URL: up.URL + "/mcp",
 		Headers: []mcpv1alpha1.HeaderSpec{{Name: "X-API-Key", Value: ptr.To("wrong-key")}}})
-	eventually(t, 30*time.Second, "the server reconciled", func() bool { return len(get(t, us).Status.Conditions) > 0 })
-	status, hdr, body := rawPost(t, h.serverURL("wrong-key"), "", "", initializeBody)
+	var (
+		status int
+		hdr    http.Header
+		body   []byte
+	)
+	// Until the controller has looked at the server, the gateway answers "not ready yet".
+	eventually(t, 30*time.Second, "the request forwarded", func() bool {
+		status, hdr, body = rawPost(t, h.serverURL(us.Name), "", "", initializeBody)
+		return rpcErrorCode(body) != CodeNotReady
+	})
 	if status != http.StatusBadGateway || hdr.Get("WWW-Authenticate") != "" || rpcErrorCode(body) != CodeUpstreamRejected {
 		t.Fatalf("upstream 401 reached the caller as %d %v %s", status, hdr, body)
 	}
