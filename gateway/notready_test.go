@@ -22,7 +22,15 @@ func TestNotReadyServerTellsWhatToDo(t *testing.T) {
 		cur = get(t, us)
 		return cur.Status.Authorization != nil && cur.Status.Authorization.LoginCommand != ""
 	})
-	status, _, body := rawPost(t, h.serverURL("needs-login"), "", "", initializeBody)
+	var (
+		status int
+		body   []byte
+	)
+	// The gateway reads the manager's cache, a moment behind the API server.
+	eventually(t, 10*time.Second, "the gateway asking for a login", func() bool {
+		status, _, body = rawPost(t, h.serverURL("needs-login"), "", "", initializeBody)
+		return rpcErrorCode(body) != CodeNotReady
+	})
 	var resp struct {
 		ID    json.RawMessage `json:"id"`
 		Error rpcError        `json:"error"`

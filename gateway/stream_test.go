@@ -75,7 +75,16 @@ func TestSSEAnswerStreamsEventByEvent(t *testing.T) {
 	grantUse(t, ns, "agent", "keyed")
 	url := h.serverURL("keyed")
 
-	status, hdr, body := rawPost(t, url, token, "", initializeBody)
+	var (
+		status int
+		hdr    http.Header
+		body   []byte
+	)
+	// The gateway reads the manager's cache, a moment behind the API server.
+	eventually(t, 10*time.Second, "the gateway seeing the server Ready", func() bool {
+		status, hdr, body = rawPost(t, url, token, "", initializeBody)
+		return rpcErrorCode(body) != CodeNotReady
+	})
 	if status != http.StatusOK {
 		t.Fatalf("initialize: %d %s", status, body)
 	}
