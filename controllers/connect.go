@@ -53,8 +53,10 @@ func (r *UpstreamServerReconciler) connect(ctx context.Context, st *serverState,
 	}
 
 	if errors.Is(err, mcpconn.ErrUnauthorized) && st.record != nil {
-		// Rejected before expiry (revoked early): refresh once, in this reconcile, then retry.
-		if st.record.RefreshToken != "" && !st.refreshed && !refreshBlocked(us) {
+		// Rejected before expiry (revoked early): refresh once, in this reconcile, then retry;
+		// unless failed refreshes are backing off: a 401 must not bypass the backoff.
+		backingOff := inBackoff(us, st.now)
+		if st.record.RefreshToken != "" && !st.refreshed && !refreshBlocked(us) && !backingOff {
 			st.log.Info("The MCP server rejected the access token; refreshing")
 			if r.refresh(ctx, st, cfg) {
 				r.connect(ctx, st, cfg)
@@ -63,6 +65,13 @@ func (r *UpstreamServerReconciler) connect(ctx context.Context, st *serverState,
 		}
 		msg := "The MCP server rejected the access token"
 		setConnected(us, now, metav1.ConditionFalse, mcpv1alpha1.ReasonConnectFailed, msg)
+		if (st.refreshFailed || backingOff) && !refreshBlocked(us) {
+			// Refreshes are failing transiently and backing off. A token rejected a little before
+			// the expiry we computed (clock skew, whole-second exp) says nothing about the refresh
+			// token: keep retrying it on the backoff schedule instead of asking for a login.
+			setAuthenticated(us, now, false, mcpv1alpha1.ReasonRefreshFailing, msg+" and refreshing it is failing; retrying with backoff")
+			return
+		}
 		if st.refreshed || st.record.RefreshToken == "" {
 			setAuthenticated(us, now, false, mcpv1alpha1.ReasonTokenExpired, msg)
 			r.requireLogin(st, cfg, mcpv1alpha1.ReasonRefreshTokenRejected, msg+" even after a refresh", nil)
@@ -84,6 +93,12 @@ func healthInterval(us *mcpv1alpha1.UpstreamServer) time.Duration {
 		return h.Duration
 	}
 	return 5 * time.Minute
+}
+
+// inBackoff reports whether failed refreshes asked to wait past now.
+func inBackoff(us *mcpv1alpha1.UpstreamServer, now time.Time) bool {
+	rs := us.Status.Refresh
+	return rs != nil && rs.FailedAttempts > 0 && rs.NextRefreshTime != nil && now.Before(rs.NextRefreshTime.Time)
 }
 
 func refreshBlocked(us *mcpv1alpha1.UpstreamServer) bool {

@@ -61,6 +61,8 @@ type serverState struct {
 	events []pendingEvent
 	// refreshed is true once this reconcile spent the refresh token (never twice).
 	refreshed bool
+	// refreshFailed is true when that refresh failed; refreshFailed recorded the outcome.
+	refreshFailed bool
 	// forced is true when a person asked for this refresh (mcpproxy.dev/refresh-requested-at).
 	forced bool
 }

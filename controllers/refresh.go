@@ -55,6 +55,7 @@ func (r *UpstreamServerReconciler) refresh(ctx context.Context, st *serverState,
 	refreshDuration.Observe(r.Clock.Since(started).Seconds())
 	if err != nil {
 		refreshes.WithLabelValues(refreshResult(err)).Inc()
+		st.refreshFailed = true
 		r.refreshFailed(st, err)
 		return tokenUsable(st.record, st.now)
 	}
