@@ -27,6 +27,9 @@ type serverOpts struct {
 	refreshBefore time.Duration
 	// healthCheck is spec.healthCheckInterval: how often the live session pings the server.
 	healthCheck time.Duration
+	// clientID and clientSecret name a pre-registered confidential client; the secret goes
+	// into a Secret the spec references.
+	clientID, clientSecret string
 }
 
 // newNamespace creates a namespace for one scenario and, when the scenario ends, snapshots
@@ -70,6 +73,18 @@ func createServer(t *testing.T, ns, name, url string, o serverOpts) {
 	}
 	if o.healthCheck > 0 {
 		us.Spec.HealthCheckInterval = &metav1.Duration{Duration: o.healthCheck}
+	}
+	if o.clientID != "" {
+		sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-client"},
+			StringData: map[string]string{"client-secret": o.clientSecret}}
+		if err := kube.Create(context.Background(), sec); err != nil {
+			t.Fatalf("creating the client Secret: %v", err)
+		}
+		if us.Spec.OAuth == nil {
+			us.Spec.OAuth = &mcpv1alpha1.OAuthSpec{}
+		}
+		us.Spec.OAuth.ClientID = o.clientID
+		us.Spec.OAuth.ClientSecretRef = &mcpv1alpha1.SecretKeyReference{Name: sec.Name, Key: "client-secret"}
 	}
 	if err := kube.Create(context.Background(), us); err != nil {
 		t.Fatalf("creating UpstreamServer %s: %v", name, err)
