@@ -35,15 +35,22 @@ func testExpiredTokenRefreshed(t *testing.T) {
 	loggedIn := time.Now()
 	base := o.stats(t)
 
-	// Ten token lifetimes with nobody logging in.
+	// Ten token lifetimes with nobody logging in, a workload calling echo through the gateway
+	// about every half second.
 	const window = 10 * ttl
-	for time.Since(loggedIn) < window {
+	gw := newGatewayClient(m, ns, name)
+	for i := 0; time.Since(loggedIn) < window; i++ {
 		m.checkAlive(t)
 		if us := getServer(t, ns, name); !isReady(us) {
 			t.Fatalf("%s left Ready %s after the login: %s", name, time.Since(loggedIn).Round(time.Millisecond), describe(us))
 		}
+		if err := gw.echo(fmt.Sprintf("call %d", i)); err != nil {
+			t.Errorf("echo %d through the gateway, %s after the login: %v", i, time.Since(loggedIn).Round(time.Millisecond), err)
+		}
 		time.Sleep(250 * time.Millisecond)
 	}
+	gw.close()
+	echoes := gw.ok
 	elapsed := time.Since(loggedIn)
 	st := o.stats(t)
 	refreshes := st.Refreshes - base.Refreshes
@@ -83,6 +90,11 @@ func testExpiredTokenRefreshed(t *testing.T) {
 			return isReady(us) && tok != nil && tok.LastRefreshTime != nil && !tok.LastRefreshTime.Time.Before(restarted.Truncate(time.Second))
 		})
 	readyAfter := time.Since(restarted)
+	gw = newGatewayClient(m, ns, name)
+	if err := gw.echo("after the restart"); err != nil {
+		t.Errorf("echo through the gateway after the restart: %v", err)
+	}
+	gw.close()
 	m.stop()
 	final := o.stats(t)
 	if final.Refreshes <= stopped.Refreshes {
@@ -91,8 +103,15 @@ func testExpiredTokenRefreshed(t *testing.T) {
 	if final.Authorizations != 1 {
 		t.Errorf("%d authorizations; want exactly the one login", final.Authorizations)
 	}
-	if final.MCPExpiredToken != 0 || final.MCPInvalidToken != 0 {
-		t.Errorf("MCP requests with an expired (%d) or invalid (%d) token; want none", final.MCPExpiredToken, final.MCPInvalidToken)
+	if st.MCPExpiredToken != 0 || st.MCPInvalidToken != 0 {
+		t.Errorf("during the window, MCP requests with an expired (%d) or invalid (%d) token; want none", st.MCPExpiredToken, st.MCPInvalidToken)
+	}
+	if n := final.MCPExpiredToken - stopped.MCPExpiredToken; n != 0 {
+		who := "the controller"
+		if m.cur.countLines("Asked the controller to refresh a token the upstream rejected") > 0 {
+			who = "the gateway (it then asked the controller for a refresh)"
+		}
+		t.Errorf("after the restart, %d MCP requests carried the expired stored token upstream, sent by %s; want none: refresh first", n, who)
 	}
 	if final.RefreshReuseDetected != 0 || final.RefreshReuseWithinGrace != 0 {
 		t.Errorf("refresh token reuse: %d detected, %d within grace", final.RefreshReuseDetected, final.RefreshReuseWithinGrace)
@@ -103,9 +122,11 @@ func testExpiredTokenRefreshed(t *testing.T) {
 	if rec := m.record(t, us); rec == nil || rec.RefreshCount != int64(final.Refreshes) {
 		t.Errorf("the stored refresh count is not the OAuth server's %d", final.Refreshes)
 	}
-	t.Logf("%d refreshes in %s (%d..%d allowed), %d valid MCP requests, 0 expired; down %s, Ready %s after restart",
-		refreshes, elapsed.Round(time.Second), minR, maxR, st.MCPValidToken-base.MCPValidToken, downFor.Round(100*time.Millisecond), readyAfter.Round(100*time.Millisecond))
+	t.Logf("%d refreshes in %s (%d..%d allowed), %d valid MCP requests (%d echo calls through the gateway), %d expired in all; down %s, Ready %s after restart",
+		refreshes, elapsed.Round(time.Second), minR, maxR, st.MCPValidToken-base.MCPValidToken, echoes, final.MCPExpiredToken,
+		downFor.Round(100*time.Millisecond), readyAfter.Round(100*time.Millisecond))
 	addSummary(summaryRow{scenario: "1 expired token refreshed", duration: time.Since(start), refreshes: final.Refreshes,
 		reuses: fmt.Sprintf("%d/%d", final.RefreshReuseDetected, final.RefreshReuseWithinGrace), logins: final.Authorizations,
-		notes: fmt.Sprintf("%d valid MCP reqs, %d expired; restart after expiry: Ready in %s", final.MCPValidToken, final.MCPExpiredToken, readyAfter.Round(100*time.Millisecond))})
+		notes: fmt.Sprintf("%d valid MCP reqs (echo via gateway %d ok), %d expired; restart after expiry: Ready in %s",
+			final.MCPValidToken, echoes, final.MCPExpiredToken, readyAfter.Round(100*time.Millisecond))})
 }
