@@ -24,7 +24,7 @@ var (
 	})
 	tokenRetries = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "mcpproxy_gateway_token_retries_total",
-		Help: "Requests the upstream rejected with 401, by server and outcome (success, no_new_token, rejected_again, still_rejected, not_retryable).",
+		Help: "Requests the upstream rejected with 401, by server and outcome (success, no_new_token, rejected_again, still_rejected, backing_off, not_retryable).",
 	}, []string{"server", "result"})
 	refreshRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "mcpproxy_gateway_refresh_requests_total",

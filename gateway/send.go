@@ -43,6 +43,15 @@ func (u *upstreams) send(req *http.Request, us *mcpv1alpha1.UpstreamServer) (*ht
 		tokenRetries.WithLabelValues(nn.String(), "still_rejected").Inc()
 		return u.rejectedResponse(req, nn), nil
 	}
+	if wait, ok := backingOff(us, time.Now()); ok {
+		// Refreshes are failing and backing off: a 401 must not bypass the backoff (and a
+		// forced refresh would); tell the caller when the next attempt is.
+		tokenRetries.WithLabelValues(nn.String(), "backing_off").Inc()
+		data.Reason, data.RetryAfterSeconds = mcpv1alpha1.ReasonRefreshFailing, retrySeconds(wait)
+		return rpcErrorResponseFor(req, http.StatusServiceUnavailable, CodeNotReady, fmt.Sprintf(
+			"UpstreamServer %s rejected its token and refreshing it is failing; the controller retries in %s",
+			nn, wait.Round(time.Second)), data, wait), nil
+	}
 	retryable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 	if !retryable {
 		u.requestRefresh(us, rec.Revision)
@@ -150,12 +159,25 @@ func (u *upstreams) awaitNewToken(ctx context.Context, us *mcpv1alpha1.UpstreamS
 	}
 }
 
+// backingOff reports whether failed refreshes of us wait past now, and how long.
+func backingOff(us *mcpv1alpha1.UpstreamServer, now time.Time) (time.Duration, bool) {
+	rs := us.Status.Refresh
+	if rs == nil || rs.FailedAttempts == 0 || rs.NextRefreshTime == nil || !now.Before(rs.NextRefreshTime.Time) {
+		return 0, false
+	}
+	return rs.NextRefreshTime.Sub(now), true
+}
+
 // requestRefresh asks the reconciler, the only one that refreshes, for a refresh now: the
 // mcpproxy.dev/refresh-requested-at annotation, honoured even during a backoff. A plain
 // reconcile would not do: the reconciler refreshes early only when its own session saw a 401.
-// One request per rejected revision (again after three wait bounds).
+// One request per rejected revision (again after three wait bounds); never during a backoff.
 func (u *upstreams) requestRefresh(us *mcpv1alpha1.UpstreamServer, rev uint64) {
 	nn := serverName(us)
+	if _, ok := backingOff(us, time.Now()); ok {
+		u.g.opts.Notify(nn.String())
+		return
+	}
 	u.mu.Lock()
 	m, ok := u.requested[nn]
 	if ok && m.rev == rev && time.Since(m.at) < 3*u.g.opts.RefreshWait {
