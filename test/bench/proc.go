@@ -54,6 +54,8 @@ func startManager(a managerArgs) (*managerProc, error) {
 		"--health-probe-bind-address=0", "--gateway-bind-address="+gatewayAddr,
 		"--gateway-allow-loopback-unauthenticated", fmt.Sprintf("--max-concurrent-reconciles=%d", a.maxConcurrent))
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+a.kubeconfig)
+	// A killed harness must not leave a manager behind.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Stdout, cmd.Stderr = f, f
 	started := time.Now()
 	if err := cmd.Start(); err != nil {

@@ -8,11 +8,17 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
 	"github.com/mcpproxy/mcpproxy-operator/internal/devenv"
 )
 
@@ -38,6 +44,13 @@ type Result struct {
 	RawWorkers           int     `json:"rawWorkers"`
 	ThroughputRatio      float64 `json:"throughputRatio"`
 	CatchUpAllReadyS     float64 `json:"catchUpAllConnectedSeconds"`
+	// Burst: every server asked to refresh at once (annotation) while its session is live.
+	BurstRefreshes     int     `json:"burstRefreshes"`
+	BurstThroughput    float64 `json:"burstRefreshesPerSecond"`
+	BurstRatio         float64 `json:"burstThroughputRatio"`
+	BurstAnnotateS     float64 `json:"burstAnnotateSeconds"`
+	BurstReconcileMean float64 `json:"burstReconcileMeanSeconds"`
+	BurstTokenCallMean float64 `json:"burstTokenCallMeanSeconds"`
 	// Login: hand-over Secret created → Ready, as seen by a watch.
 	HandOverToReady Dist    `json:"handOverToReady"`
 	SeedSeconds     float64 `json:"seedSeconds"`
@@ -337,6 +350,10 @@ func runOne(cfg Config, bin string, n int) (res Result, gw *GatewayResult, err e
 	logf(cfg, "N=%d: catch-up: %d refreshes at %.1f/s (raw endpoint %.0f/s, ratio %.2f); all connected after %.1fs",
 		n, k, res.ControllerThroughput, res.RawThroughput, res.ThroughputRatio, res.CatchUpAllReadyS)
 
+	if err := burst(cfg, &res, c, a, m, n, dir, readyTimeout); err != nil {
+		return res, nil, fmt.Errorf("burst: %w", err)
+	}
+
 	if n == cfg.GatewayN {
 		logf(cfg, "N=%d: gateway", n)
 		g, err := benchGateway(cfg, a, m, n)
@@ -348,6 +365,73 @@ func runOne(cfg Config, bin string, n int) (res Result, gw *GatewayResult, err e
 	}
 	res.Completed = true
 	return res, gw, nil
+}
+
+// burst annotates every server with a refresh request at once and measures how fast the
+// controller works through them with live sessions: refresh, save, status; no reconnect.
+func burst(cfg Config, res *Result, c client.Client, a *authServer, m *managerProc, n int, dir string, timeout time.Duration) error {
+	if _, err := waitConnected(m, n, timeout); err != nil {
+		return err
+	}
+	time.Sleep(2 * time.Second) // let the catch-up's status writes settle
+	before, err := m.scrape()
+	if err != nil {
+		return err
+	}
+	var prof *profiler
+	if cfg.Profile {
+		prof = startProfile(m.cmd.Process.Pid, filepath.Join(dir, "perf-burst.data"))
+	}
+	start := time.Now()
+	patch := client.RawPatch(types.MergePatchType, []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`,
+		mcpv1alpha1.AnnotationRefreshRequestedAt, start.UTC().Format(time.RFC3339Nano))))
+	idx := make(chan int)
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for range 16 {
+		wg.Go(func() {
+			for i := range idx {
+				us := &mcpv1alpha1.UpstreamServer{ObjectMeta: metav1.ObjectMeta{Name: serverName(i), Namespace: benchNamespace}}
+				if err := c.Patch(context.Background(), us, patch); err != nil {
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	for i := range n {
+		idx <- i
+	}
+	close(idx)
+	wg.Wait()
+	if failed.Load() > 0 {
+		return fmt.Errorf("%d refresh requests failed", failed.Load())
+	}
+	res.BurstAnnotateS = time.Since(start).Seconds()
+	err = waitFor(timeout, func() bool { k, _, _ := a.rec.countBetween(start, time.Now()); return k >= n })
+	if perr := prof.stop(filepath.Join(cfg.OutDir, fmt.Sprintf("profile-n%d-burst.txt", n))); perr != nil {
+		logf(cfg, "N=%d: profile: %v", n, perr)
+	}
+	k, first, last := a.rec.countBetween(start, time.Now())
+	res.BurstRefreshes = k
+	if k > 1 && last.After(first) {
+		res.BurstThroughput = float64(k) / last.Sub(first).Seconds()
+	}
+	if res.RawThroughput > 0 {
+		res.BurstRatio = res.BurstThroughput / res.RawThroughput
+	}
+	if after, serr := m.scrape(); serr == nil {
+		mean := func(name string, labels ...string) float64 {
+			if d := after.sum(name+"_count", labels...) - before.sum(name+"_count", labels...); d > 0 {
+				return (after.sum(name+"_sum", labels...) - before.sum(name+"_sum", labels...)) / d
+			}
+			return 0
+		}
+		res.BurstReconcileMean = mean("controller_runtime_reconcile_time_seconds", `controller="upstreamserver"`)
+		res.BurstTokenCallMean = mean("mcpproxy_token_refresh_duration_seconds")
+	}
+	logf(cfg, "N=%d: burst: %d refreshes at %.1f/s (ratio to raw %.3f; annotating took %.1fs; mean reconcile %.0fms, token call %.0fms)",
+		n, k, res.BurstThroughput, res.BurstRatio, res.BurstAnnotateS, 1000*res.BurstReconcileMean, 1000*res.BurstTokenCallMean)
+	return err
 }
 
 // catchUpBreakdown says where the catch-up's reconciles spent their time (the manager started
