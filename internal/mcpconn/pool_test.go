@@ -104,3 +104,28 @@ func TestPingFailsInAnOutageAndClosingIsNotADrop(t *testing.T) {
 	default:
 	}
 }
+
+// The SSE transport's stream must outlive the context that bounded the handshake.
+func TestSessionOutlivesTheDialContext(t *testing.T) {
+	srv := startServer(t, oauthserver.Options{NoAuth: true})
+	for _, tr := range []struct{ name, url string }{{TransportSSE, srv.SSEURL()}, {TransportStreamableHTTP, srv.MCPURL()}} {
+		t.Run(tr.name, func(t *testing.T) {
+			p := NewPool("test", nil)
+			defer p.CloseAll()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			s, _, err := p.Ensure(ctx, "ns/sse", Target{URL: tr.url, Transport: tr.name}, "")
+			cancel()
+			if err != nil {
+				t.Fatal(err)
+			}
+			pctx, pcancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer pcancel()
+			if err := s.Ping(pctx); err != nil {
+				t.Fatalf("the session died with its dial context: %v", err)
+			}
+			if !s.Healthy() {
+				t.Fatal("session unhealthy after its dial context ended")
+			}
+		})
+	}
+}

@@ -67,6 +67,7 @@ type Session struct {
 	dropped      atomic.Bool
 	closeOnce    sync.Once
 	checkedAt    atomic.Int64
+	cancel       context.CancelFunc
 }
 
 // Dial opens a session: initialize, then tools/list. notify is called (from another goroutine,
@@ -93,8 +94,21 @@ func Dial(ctx context.Context, target Target, token string, clientName string, n
 		transport = &mcp.StreamableClientTransport{Endpoint: target.URL, HTTPClient: hc, MaxRetries: 1, DisableStandaloneSSE: true}
 	}
 	client := mcp.NewClient(&mcp.Implementation{Name: clientName, Version: "v1alpha1"}, nil)
-	cs, err := client.Connect(ctx, transport, nil)
+	// The SDK ties the connection's streams (the SSE transport's GET) to the context given to
+	// Connect, so the session gets a context of its own that lives until Close; ctx only bounds
+	// the handshake.
+	sctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	stopWatch := context.AfterFunc(ctx, cancel)
+	cs, err := client.Connect(sctx, transport, nil)
+	if !stopWatch() && err == nil {
+		err = ctx.Err() // the handshake outlived ctx: the session is already torn down
+	}
 	if err != nil {
+		if cs != nil {
+			_ = cs.Close()
+		}
+		cancel()
 		if s.unauthorized.Load() {
 			return nil, fmt.Errorf("initializing MCP session with %s: %w", target.URL, ErrUnauthorized)
 		}
@@ -111,6 +125,7 @@ func Dial(ctx context.Context, target Target, token string, clientName string, n
 	n, err := s.countTools(ctx)
 	if err != nil {
 		_ = cs.Close()
+		cancel()
 		return nil, err
 	}
 	s.info.Tools = n
@@ -185,6 +200,7 @@ func (s *Session) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
 		err = s.cs.Close()
+		s.cancel()
 	})
 	return err
 }
