@@ -56,7 +56,7 @@ func (r *UpstreamServerReconciler) refresh(ctx context.Context, st *serverState,
 	if err != nil {
 		refreshes.WithLabelValues(refreshResult(err)).Inc()
 		st.refreshFailed = true
-		r.refreshFailed(st, err)
+		r.refreshFailed(st, cfg, err)
 		return tokenUsable(st.record, st.now)
 	}
 
@@ -119,9 +119,10 @@ func (r *UpstreamServerReconciler) persist(st *serverState, rec *tokenstore.Reco
 	}
 }
 
-// refreshFailed records a failed refresh: permanent failures ask for a person at once,
-// transient ones back off (Retry-After honoured) and keep the server Ready while the token lasts.
-func (r *UpstreamServerReconciler) refreshFailed(st *serverState, err error) {
+// refreshFailed records a failed refresh: permanent failures ask for a person at once (and, with
+// --browser-login, open the browser: cfg is passed on), transient ones back off (Retry-After
+// honoured) and keep the server Ready while the token lasts.
+func (r *UpstreamServerReconciler) refreshFailed(st *serverState, cfg *serverConfig, err error) {
 	now := st.metaNow()
 	rs := refreshStatus(st.us)
 	rs.LastFailureTime = &now
@@ -140,7 +141,7 @@ func (r *UpstreamServerReconciler) refreshFailed(st *serverState, err error) {
 		} else {
 			setAuthenticated(st.us, now, false, mcpv1alpha1.ReasonRefreshTokenRejected, msg)
 		}
-		r.requireLogin(st, nil, mcpv1alpha1.ReasonRefreshTokenRejected, msg, nil)
+		r.requireLogin(st, cfg, mcpv1alpha1.ReasonRefreshTokenRejected, msg, nil)
 		return
 	}
 	rs.FailedAttempts++
