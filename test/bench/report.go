@@ -16,6 +16,20 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 )
 
+// Render rewrites results.md and results.png in dir from its results.json, e.g. after the
+// report's layout changed, without measuring again.
+func Render(dir string) error {
+	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		return err
+	}
+	var rep Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return fmt.Errorf("reading results.json: %w", err)
+	}
+	return writeReport(dir, &rep)
+}
+
 // writeReport writes results.json, results.md and results.png into dir.
 func writeReport(dir string, rep *Report) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -177,7 +191,7 @@ func chart(path string, rep *Report) error {
 	thr := plot.New()
 	thr.Title.Text = "Refresh throughput"
 	thr.X.Label.Text = "servers"
-	thr.Y.Label.Text = "refreshes/s"
+	thr.Y.Label.Text = "refreshes/s (log scale)"
 	lat := plot.New()
 	lat.Title.Text = "Refresh lateness vs plan"
 	lat.X.Label.Text = "servers"
@@ -185,7 +199,7 @@ func chart(path string, rep *Report) error {
 	xs := func(f func(Result) float64) plotter.XYs {
 		pts := make(plotter.XYs, 0, len(done))
 		for _, r := range done {
-			pts = append(pts, plotter.XY{X: float64(r.N), Y: f(r)})
+			pts = append(pts, plotter.XY{X: float64(r.N), Y: max(f(r), 0.1)}) // log scales need > 0
 		}
 		return pts
 	}
@@ -226,6 +240,14 @@ func chart(path string, rep *Report) error {
 			return err
 		}
 	}
+	// The raw endpoint is orders of magnitude above the controller: only a log scale shows both.
+	thr.Y.Scale = plot.LogScale{}
+	thr.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	lat.Y.Scale = plot.LogScale{}
+	lat.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	lat.Y.Label.Text = "ms (log scale)"
+	thr.Y.Max *= 30 // headroom above the lines for the legend
+	lat.Y.Max *= 10
 	for _, p := range []*plot.Plot{thr, lat} {
 		p.Legend.Top = true
 		p.Legend.Left = true

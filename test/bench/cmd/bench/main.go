@@ -1,9 +1,11 @@
 // Command bench runs the scale benchmark (issue 11) and writes bench/results/: `make bench`.
 // BENCH_N, BENCH_TTL, BENCH_LIFETIMES, BENCH_MAX_CONCURRENT, BENCH_GATEWAY_N, BENCH_OUT and BENCH_WORKDIR
 // change what is measured; BENCH_SMOKE=1 runs the reduced configuration of the smoke test.
+// `bench -render DIR` only rewrites DIR/results.md and DIR/results.png from DIR/results.json.
 package main
 
 import (
+	"flag"
 	"fmt"
 	"os"
 
@@ -11,6 +13,15 @@ import (
 )
 
 func main() {
+	render := flag.String("render", "", "rewrite the Markdown and the chart of this results directory from its JSON, and exit")
+	flag.Parse()
+	if *render != "" {
+		if err := bench.Render(*render); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	cfg := bench.DefaultConfig()
 	if os.Getenv("BENCH_SMOKE") == "1" {
 		cfg = bench.SmokeConfig()
