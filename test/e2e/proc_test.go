@@ -48,6 +48,7 @@ func startProc(t *testing.T, name string, env []string, bin string, args ...stri
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = f, f
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		_ = f.Close()
 		t.Fatalf("starting %s: %v", name, err)
