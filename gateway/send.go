@@ -26,6 +26,21 @@ func (u *upstreams) send(req *http.Request, us *mcpv1alpha1.UpstreamServer) (*ht
 		return rpcErrorResponseFor(req, http.StatusServiceUnavailable, CodeNotReady,
 			"The gateway could not read the server's token; try again", data, 5*time.Second), nil
 	}
+	if tokenExpired(rec, time.Now()) {
+		// Never forward a token past its expiry (after a restart the store may hold one until the
+		// reconciler's first pass): the reconciler refreshes expired tokens by itself, so ask it
+		// to look now and wait, bounded, for the new revision.
+		u.g.opts.Notify(nn.String())
+		fresh := u.pollNewer(req.Context(), us, rec.Revision)
+		if fresh == nil || tokenExpired(fresh, time.Now()) {
+			tokenRetries.WithLabelValues(nn.String(), "expired").Inc()
+			data.Reason = mcpv1alpha1.ReasonTokenExpired
+			return rpcErrorResponseFor(req, http.StatusServiceUnavailable, CodeNotReady, fmt.Sprintf(
+				"UpstreamServer %s's access token expired and the controller has not refreshed it yet; try again", nn),
+				data, 2*time.Second), nil
+		}
+		rec = fresh
+	}
 	resp, err := u.attempt(req, us, rec)
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
@@ -132,31 +147,43 @@ func (u *upstreams) rejectedResponse(req *http.Request, nn types.NamespacedName)
 // awaitNewToken asks for a refresh of rejectedRev and polls the store until another revision
 // with an access token appears, or the wait bound passes (nil).
 func (u *upstreams) awaitNewToken(ctx context.Context, us *mcpv1alpha1.UpstreamServer, rejectedRev uint64) *tokenstore.Record {
-	ctx, cancel := context.WithTimeout(ctx, u.g.opts.RefreshWait)
-	defer cancel()
-	fresh := func() *tokenstore.Record {
-		rec, err := u.load(us)
-		if err == nil && rec != nil && rec.Revision != rejectedRev && rec.AccessToken != "" {
-			return rec
-		}
-		return nil
-	}
-	if rec := fresh(); rec != nil {
+	if rec := u.newerRecord(us, rejectedRev); rec != nil {
 		return rec // the reconciler already saved a newer token
 	}
 	u.requestRefresh(us, rejectedRev)
+	return u.pollNewer(ctx, us, rejectedRev)
+}
+
+// pollNewer polls the store until a revision other than rev with an access token appears, or
+// the wait bound passes (nil).
+func (u *upstreams) pollNewer(ctx context.Context, us *mcpv1alpha1.UpstreamServer, rev uint64) *tokenstore.Record {
+	ctx, cancel := context.WithTimeout(ctx, u.g.opts.RefreshWait)
+	defer cancel()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
+		if rec := u.newerRecord(us, rev); rec != nil {
+			return rec
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
-			if rec := fresh(); rec != nil {
-				return rec
-			}
 		}
 	}
+}
+
+func (u *upstreams) newerRecord(us *mcpv1alpha1.UpstreamServer, rev uint64) *tokenstore.Record {
+	rec, err := u.load(us)
+	if err == nil && rec != nil && rec.Revision != rev && rec.AccessToken != "" {
+		return rec
+	}
+	return nil
+}
+
+// tokenExpired reports whether rec holds an access token whose known expiry has passed.
+func tokenExpired(rec *tokenstore.Record, now time.Time) bool {
+	return rec != nil && rec.AccessToken != "" && !rec.Expiry.IsZero() && !now.Before(rec.Expiry)
 }
 
 // backingOff reports whether failed refreshes of us wait past now, and how long.
