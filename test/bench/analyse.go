@@ -88,15 +88,19 @@ func analyseRefreshes(seeds []seeded, events map[string][]refreshEvent, from, to
 	return f
 }
 
-// dueBy counts servers whose current token (as of t0) was due for refresh by t.
+// dueBy counts the refreshes due by t for tokens current at t0 or issued after it: a token
+// refreshed early in a long window is due again within it.
 func dueBy(seeds []seeded, events map[string][]refreshEvent, t0, t time.Time) int {
 	n := 0
 	for _, s := range seeds {
 		key := benchNamespace + "/" + s.name
 		planned := controllers.RefreshTime(s.issued, s.expiry, nil, key)
 		for _, e := range events[s.client] {
-			if !e.Arrived.Before(t0) {
+			if !e.Arrived.Before(t) {
 				break
+			}
+			if !e.Arrived.Before(t0) && !planned.After(t) {
+				n++ // the token this refresh replaced was due in the window
 			}
 			planned = controllers.RefreshTime(e.Arrived, e.Answered.Add(e.ExpiresIn), nil, key)
 		}
