@@ -79,21 +79,21 @@ func markdown(rep *Report) string {
 	row("lateness vs plan p50 / p99 / max", "", func(r Result) string {
 		return fmt.Sprintf("%s / %s / %s", ms(r.Lateness.P50), ms(r.Lateness.P99), ms(r.Lateness.Max))
 	})
-	row("steady refresh rate (demand)", "", func(r Result) string { return fmt.Sprintf("%.1f/s", r.SteadyRefreshRate) })
+	row("steady refresh rate (completed; demand is N/45s)", "", func(r Result) string { return fmt.Sprintf("%.1f/s", r.SteadyRefreshRate) })
 	row("controller refresh throughput, burst (live sessions)", "", func(r Result) string {
-		return fmt.Sprintf("%.1f/s", r.BurstThroughput)
+		return na(r.BurstThroughput, fmt.Sprintf("%.1f/s", r.BurstThroughput))
 	})
 	row("controller refresh throughput, catch-up (after restart, reconnecting)", "", func(r Result) string {
-		return fmt.Sprintf("%.1f/s", r.ControllerThroughput)
+		return na(r.ControllerThroughput, fmt.Sprintf("%.1f/s", r.ControllerThroughput))
 	})
 	row("raw token endpoint throughput", "", func(r Result) string {
 		return fmt.Sprintf("%.0f/s (%d clients)", r.RawThroughput, r.RawWorkers)
 	})
 	row("**controller / raw** (burst; catch-up)", "≥ 80%", func(r Result) string {
-		return fmt.Sprintf("**%.1f%%**; %.1f%%", 100*r.BurstRatio, 100*r.ThroughputRatio)
+		return na(r.BurstRatio, fmt.Sprintf("**%.1f%%**", 100*r.BurstRatio)) + "; " + na(r.ThroughputRatio, fmt.Sprintf("%.1f%%", 100*r.ThroughputRatio))
 	})
 	row("burst: mean reconcile / token call; annotating took", "", func(r Result) string {
-		return fmt.Sprintf("%s / %s; %.1fs", ms(1000*r.BurstReconcileMean), ms(1000*r.BurstTokenCallMean), r.BurstAnnotateS)
+		return na(r.BurstReconcileMean, fmt.Sprintf("%s / %s; %.1fs", ms(1000*r.BurstReconcileMean), ms(1000*r.BurstTokenCallMean), r.BurstAnnotateS))
 	})
 	row("API writes per refresh", "≤ 1.1", func(r Result) string {
 		return fmt.Sprintf("%.2f (status %.2f, other %.2f)", r.APIWritesPerRefresh, r.StatusPatchesPerRef, r.OtherWritesPerRef)
@@ -106,7 +106,9 @@ func markdown(rep *Report) string {
 	row("cold start: refreshes (of them due)", "only due", func(r Result) string {
 		return fmt.Sprintf("%d (%d due)", r.ColdStartRefreshes, r.ColdStartDue)
 	})
-	row("catch-up after all expired: all connected", "", func(r Result) string { return fmt.Sprintf("%.1fs", r.CatchUpAllReadyS) })
+	row("catch-up after all expired: all connected", "", func(r Result) string {
+		return na(r.CatchUpAllReadyS, fmt.Sprintf("%.1fs", r.CatchUpAllReadyS))
+	})
 	row("RSS / Go heap in use", "", func(r Result) string {
 		return fmt.Sprintf("%.0f / %.0f MiB", r.RSSBytes/(1<<20), r.HeapBytes/(1<<20))
 	})
@@ -115,7 +117,7 @@ func markdown(rep *Report) string {
 	})
 	row("CPU per refresh", "", func(r Result) string { return fmt.Sprintf("%.1f ms", 1000*r.CPUSecondsPerRef) })
 	row("catch-up: mean reconcile / token call", "", func(r Result) string {
-		return fmt.Sprintf("%s / %s", ms(1000*r.CatchUpReconcileMeanS), ms(1000*r.CatchUpTokenCallMeanS))
+		return na(r.CatchUpReconcileMeanS, fmt.Sprintf("%s / %s", ms(1000*r.CatchUpReconcileMeanS), ms(1000*r.CatchUpTokenCallMeanS)))
 	})
 	row("catch-up: API requests per refresh", "", func(r Result) string {
 		var parts []string
@@ -173,6 +175,14 @@ func markdown(rep *Report) string {
 	return sb.String()
 }
 
+// na shows "not measured" for a figure a run did not reach.
+func na(v float64, s string) string {
+	if v == 0 {
+		return "not measured"
+	}
+	return s
+}
+
 func ms(v float64) string {
 	if v >= 1000 {
 		return fmt.Sprintf("%.2f s", v/1000)
@@ -199,11 +209,16 @@ func chart(path string, rep *Report) error {
 	xs := func(f func(Result) float64) plotter.XYs {
 		pts := make(plotter.XYs, 0, len(done))
 		for _, r := range done {
-			pts = append(pts, plotter.XY{X: float64(r.N), Y: max(f(r), 0.1)}) // log scales need > 0
+			if v := f(r); v > 0 { // not measured (or zero, which a log scale cannot show)
+				pts = append(pts, plotter.XY{X: float64(r.N), Y: v})
+			}
 		}
 		return pts
 	}
 	add := func(p *plot.Plot, name string, i int, pts plotter.XYs) error {
+		if len(pts) == 0 {
+			return nil
+		}
 		l, s, err := plotter.NewLinePoints(pts)
 		if err != nil {
 			return err
@@ -222,7 +237,7 @@ func chart(path string, rep *Report) error {
 		{"controller, burst", func(r Result) float64 { return r.BurstThroughput }},
 		{"controller, catch-up", func(r Result) float64 { return r.ControllerThroughput }},
 		{"raw token endpoint", func(r Result) float64 { return r.RawThroughput }},
-		{"steady-state demand", func(r Result) float64 { return r.SteadyRefreshRate }},
+		{"steady state, completed", func(r Result) float64 { return r.SteadyRefreshRate }},
 	} {
 		if err := add(thr, s.name, i, xs(s.f)); err != nil {
 			return err
