@@ -4,7 +4,9 @@
 // process (its token endpoint wrapped by a recorder), and bin/manager as a child process. For each
 // N it seeds N logged-in servers through hand-over Secrets, watches a steady state for a few token
 // lifetimes, restarts the manager mid-cycle (cold start), stops it until every token has expired
-// and starts it again (catch-up: the controller's top refresh throughput), and, for one N, measures
+// and starts it again (catch-up, with N sessions to reopen), asks every server to refresh at once
+// through the refresh-requested-at annotation (burst: refresh throughput with live sessions), and,
+// for one N, measures
 // the MCP gateway against the upstream called directly. The figures are written as JSON, a
 // Markdown table and a PNG chart. `make bench` runs cmd/bench; TestBenchSmoke runs a reduced
 // configuration in `go test ./...` so the harness cannot rot.
