@@ -33,15 +33,18 @@ var (
 // Redactor removes secrets from text: registered values plus anything that looks like a
 // token, code, verifier, client secret or Authorization header. It is safe for concurrent use.
 type Redactor struct {
-	mu       sync.RWMutex
-	order    []string
-	secrets  map[string]struct{}
+	mu      sync.RWMutex
+	order   []string
+	secrets map[string]struct{}
+	// odd holds the registered values that are not token-shaped (spaces, punctuation); only
+	// they go through the replacer, so adding a token (every refresh) never rebuilds it.
+	odd      map[string]struct{}
 	replacer *strings.Replacer
 }
 
 // NewRedactor returns an empty Redactor.
 func NewRedactor() *Redactor {
-	return &Redactor{secrets: map[string]struct{}{}}
+	return &Redactor{secrets: map[string]struct{}{}, odd: map[string]struct{}{}}
 }
 
 // Add registers secret values (tokens, codes, verifiers, client secrets) to be removed
@@ -60,10 +63,17 @@ func (r *Redactor) Add(values ...string) {
 			}
 			r.secrets[form] = struct{}{}
 			r.order = append(r.order, form)
-			changed = true
+			if !tokenShaped(form) {
+				r.odd[form] = struct{}{}
+				changed = true
+			}
 		}
 	}
 	for len(r.order) > maxSecrets {
+		if _, ok := r.odd[r.order[0]]; ok {
+			delete(r.odd, r.order[0])
+			changed = true
+		}
 		delete(r.secrets, r.order[0])
 		r.order = r.order[1:]
 	}
@@ -77,6 +87,7 @@ func (r *Redactor) Redact(s string) string {
 	if s == "" {
 		return s
 	}
+	s = r.replaceTokens(s)
 	if rep := r.currentReplacer(); rep != nil {
 		s = rep.Replace(s)
 	}
@@ -90,15 +101,18 @@ func (r *Redactor) Redact(s string) string {
 // currentReplacer returns the replacer for registered values, building it when stale.
 func (r *Redactor) currentReplacer() *strings.Replacer {
 	r.mu.RLock()
-	rep, n := r.replacer, len(r.order)
+	rep, n := r.replacer, len(r.odd)
 	r.mu.RUnlock()
 	if rep != nil || n == 0 {
 		return rep
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.replacer == nil && len(r.order) > 0 {
-		vals := append([]string(nil), r.order...)
+	if r.replacer == nil && len(r.odd) > 0 {
+		vals := make([]string, 0, len(r.odd))
+		for v := range r.odd {
+			vals = append(vals, v)
+		}
 		// Longest first so a secret containing another is replaced whole.
 		sort.Slice(vals, func(i, j int) bool { return len(vals[i]) > len(vals[j]) })
 		pairs := make([]string, 0, 2*len(vals))
@@ -119,3 +133,80 @@ func Redact(s string) string { return defaultRedactor.Redact(s) }
 
 // RegisterSecret adds values to the shared Redactor, e.g. tokens loaded from storage.
 func RegisterSecret(values ...string) { defaultRedactor.Add(values...) }
+
+// tokenChar reports whether c can be part of a token, code or verifier as they appear in text
+// (base64url, base64, JWT dots, URL escapes).
+func tokenChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/' || c == '=' || c == '%'
+}
+
+func isPartSep(r rune) bool { return r == '=' || r == '/' }
+
+func tokenShaped(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if !tokenChar(v[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// replaceTokens replaces every run of token characters that is a registered value, and every
+// '='-separated part of such a run (query parameters), with Redacted. It costs one map lookup
+// per run, however many values are registered.
+func (r *Redactor) replaceTokens(s string) string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if len(r.secrets) == len(r.odd) {
+		return s
+	}
+	var b strings.Builder
+	last := 0
+	for i := 0; i < len(s); {
+		if !tokenChar(s[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && tokenChar(s[j]) {
+			j++
+		}
+		// A sentence may end right after a token: its full stop is not part of it.
+		for j > i+1 && s[j-1] == '.' {
+			if _, ok := r.secrets[s[i:j]]; ok {
+				break
+			}
+			j--
+		}
+		run := s[i:j]
+		if _, ok := r.secrets[run]; ok {
+			b.WriteString(s[last:i])
+			b.WriteString(Redacted)
+			last = j
+		} else if strings.ContainsAny(run, "=/") {
+			// Query parameters and URL paths: look at each part between '=' and '/'.
+			for k := i; k < j; {
+				for k < j && isPartSep(rune(s[k])) {
+					k++
+				}
+				e := k
+				for e < j && !isPartSep(rune(s[e])) {
+					e++
+				}
+				if _, ok := r.secrets[s[k:e]]; ok && e > k {
+					b.WriteString(s[last:k])
+					b.WriteString(Redacted)
+					last = e
+				}
+				k = e
+			}
+		}
+		i = j
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -165,5 +166,47 @@ func TestFormattingHidesSecrets(t *testing.T) {
 				t.Errorf("%s leaks %s: %s", verb, s, out)
 			}
 		}
+	}
+}
+
+func TestRedactorFindsRegisteredTokensInContext(t *testing.T) {
+	const tok = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
+	const b64 = "ab+cd/ef=="
+	r := NewRedactor()
+	r.Add(tok, b64)
+	for i := 0; i < maxSecrets; i++ {
+		r.Add(fmt.Sprintf("filler-token-%06d", i)) // many registered values, as in a busy controller
+	}
+	r.Add(tok, b64) // re-register after the fillers so they are not evicted
+	cases := []string{
+		tok,
+		"upstream said: " + tok + " is invalid",
+		`{"x":"` + tok + `"}`,
+		"/callback/" + tok,
+		"?a=1&code2=" + tok + "&b=2",
+		"value " + b64 + ".",
+		"k=" + url.QueryEscape(b64),
+	}
+	for _, in := range cases {
+		out := r.Redact(in)
+		if strings.Contains(out, tok) || strings.Contains(out, b64) || strings.Contains(out, url.QueryEscape(b64)) {
+			t.Errorf("Redact(%q) = %q", in, out)
+		}
+		if !strings.Contains(out, Redacted) {
+			t.Errorf("Redact(%q) = %q: nothing redacted", in, out)
+		}
+	}
+}
+
+func BenchmarkRedactWithManyRegisteredTokens(b *testing.B) {
+	r := NewRedactor()
+	for i := 0; i < maxSecrets; i++ {
+		r.Add(fmt.Sprintf("eyJhbGciOiJFUzI1NiJ9.%064d.sig", i))
+	}
+	line := `"level"=0 "msg"="Refreshed token" "upstreamServer"={"name"="s1","namespace"="bench"} "expiresIn"="1m0s"`
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r.Add(fmt.Sprintf("eyJhbGciOiJFUzI1NiJ9.new%064d.sig", i)) // a refresh registers new tokens
+		_ = r.Redact(line)
 	}
 }
