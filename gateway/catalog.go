@@ -80,7 +80,11 @@ func (c *catalog) run(ctx context.Context) {
 			c.g.log.Error(err, "Failed to watch UpstreamServers; the tool catalog syncs periodically only")
 		} else if _, err := i.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 			AddFunc:    func(any) { c.poke() },
-			UpdateFunc: func(any, any) { c.poke() },
+			UpdateFunc: func(o, n any) {
+				if catalogChanged(o, n) {
+					c.poke()
+				}
+			},
 			DeleteFunc: func(any) { c.poke() },
 		}); err != nil {
 			c.g.log.Error(err, "Failed to watch UpstreamServers; the tool catalog syncs periodically only")
@@ -100,6 +104,25 @@ func (c *catalog) run(ctx context.Context) {
 			c.applyAll(ctx, true)
 		}
 	}
+}
+
+// catalogChanged reports whether an update matters to the tool catalog: readiness, target or
+// tool count. A routine refresh patches status too, and must not cost a full sync (O(servers)).
+func catalogChanged(o, n any) bool {
+	a, ok1 := o.(*mcpv1alpha1.UpstreamServer)
+	b, ok2 := n.(*mcpv1alpha1.UpstreamServer)
+	if !ok1 || !ok2 {
+		return true
+	}
+	return isReady(a) != isReady(b) || target(a) != target(b) || toolCount(a) != toolCount(b) ||
+		a.Generation != b.Generation || !b.DeletionTimestamp.IsZero()
+}
+
+func toolCount(us *mcpv1alpha1.UpstreamServer) int32 {
+	if us.Status.Server == nil {
+		return -1
+	}
+	return us.Status.Server.Tools
 }
 
 func target(us *mcpv1alpha1.UpstreamServer) string {

@@ -164,3 +164,25 @@ func TestBackingOff(t *testing.T) {
 		}
 	}
 }
+
+func TestCatalogIgnoresRoutineRefreshes(t *testing.T) {
+	base := &mcpv1alpha1.UpstreamServer{}
+	base.Spec.URL = "http://127.0.0.1:1/mcp"
+	base.Status.Conditions = []metav1.Condition{{Type: mcpv1alpha1.ConditionReady, Status: metav1.ConditionTrue}}
+	base.Status.Server = &mcpv1alpha1.ServerInfo{Tools: 3}
+	refreshed := base.DeepCopy()
+	refreshed.Status.LastCorrelationID = "new"
+	notReady := base.DeepCopy()
+	notReady.Status.Conditions[0].Status = metav1.ConditionFalse
+	moreTools := base.DeepCopy()
+	moreTools.Status.Server.Tools = 4
+	cases := map[string]struct {
+		n    *mcpv1alpha1.UpstreamServer
+		want bool
+	}{"routine refresh": {refreshed, false}, "readiness": {notReady, true}, "tool count": {moreTools, true}}
+	for name, tc := range cases {
+		if got := catalogChanged(base, tc.n); got != tc.want {
+			t.Errorf("%s: catalogChanged = %t, want %t", name, got, tc.want)
+		}
+	}
+}
