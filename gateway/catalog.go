@@ -79,7 +79,7 @@ func (c *catalog) run(ctx context.Context) {
 		if i, err := inf.GetInformer(ctx, &mcpv1alpha1.UpstreamServer{}); err != nil {
 			c.g.log.Error(err, "Failed to watch UpstreamServers; the tool catalog syncs periodically only")
 		} else if _, err := i.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-			AddFunc:    func(any) { c.poke() },
+			AddFunc: func(any) { c.poke() },
 			UpdateFunc: func(o, n any) {
 				if catalogChanged(o, n) {
 					c.poke()
