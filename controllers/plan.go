@@ -8,10 +8,6 @@ import (
 type Action string
 
 const (
-	// ActionSuspend closes the session and does nothing else.
-	ActionSuspend Action = "Suspend"
-	// ActionStoreError reports an unreadable token record and retries later; nothing is deleted.
-	ActionStoreError Action = "StoreError"
 	// ActionDiscover runs discovery: a server that needs no auth is connected, else a login is asked for.
 	ActionDiscover Action = "Discover"
 	// ActionAwaitLogin asks a person to log in and waits for a hand-over (no requeue).
@@ -36,11 +32,8 @@ type TokenFacts struct {
 
 // PlanInput is everything Plan needs. It holds no I/O handles.
 type PlanInput struct {
-	Now     time.Time
-	Suspend bool
-	// StoreError is true when the token record could not be read.
-	StoreError bool
-	Token      TokenFacts
+	Now   time.Time
+	Token TokenFacts
 	// RefreshBefore is spec.oauth.refreshBefore; nil means the default.
 	RefreshBefore *time.Duration
 	// FailedAttempts and NextRetry are the failure memory from status.
@@ -72,12 +65,9 @@ type PlanResult struct {
 // Plan decides what a reconcile does about the token, given what was gathered and now.
 // It is pure: no I/O and no clock but in.Now.
 func Plan(in PlanInput) PlanResult {
-	switch {
-	case in.Suspend:
-		return PlanResult{Action: ActionSuspend}
-	case in.StoreError:
-		return PlanResult{Action: ActionStoreError}
-	case !in.Token.Present:
+	// A suspended server and an unreadable token store are handled before planning
+	// (reconcileServer): neither has a token decision to make.
+	if !in.Token.Present {
 		return PlanResult{Action: ActionDiscover}
 	}
 	tok := in.Token

@@ -22,8 +22,6 @@ func TestPlan(t *testing.T) {
 		in   PlanInput
 		want Action
 	}{
-		"suspended wins over everything":          {PlanInput{Suspend: true, Token: expired, ForceRefresh: true}, ActionSuspend},
-		"unreadable store":                        {PlanInput{StoreError: true}, ActionStoreError},
 		"no token: discover":                      {PlanInput{}, ActionDiscover},
 		"valid token: connect":                    {PlanInput{Token: valid}, ActionConnect},
 		"due: refresh":                            {PlanInput{Token: due}, ActionRefresh},
