@@ -47,6 +47,8 @@ type UpstreamServerReconciler struct {
 	// when the store hiccups; the next reconcile saves it first.
 	unsavedMu sync.Mutex
 	unsaved   map[tokenstore.Key]unsavedRecord
+	// signals carries in-process requests (session drops, gateway refresh requests).
+	signals *Signals
 }
 
 // serverState is what one reconcile carries from gather to record.

@@ -13,26 +13,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
 )
 
-// SessionEvents carries "look at this server again" from live sessions (a drop, a 401) and from
-// the gateway into the work queue, so the reconciler stays the only one that acts on them.
-type SessionEvents chan event.TypedGenericEvent[*mcpv1alpha1.UpstreamServer]
-
-// Notify enqueues a reconcile of the server key ("namespace/name") without blocking the caller.
-func (c SessionEvents) Notify(key string) {
-	nn := splitKey(key)
-	obj := &mcpv1alpha1.UpstreamServer{}
-	obj.Namespace, obj.Name = nn.Namespace, nn.Name
-	go func() { c <- event.TypedGenericEvent[*mcpv1alpha1.UpstreamServer]{Object: obj} }()
-}
-
 // SetupWithManager registers the controller: UpstreamServers (spec, annotation and deletion
-// changes, not our own status writes), their hand-over Secrets, and session events.
-func (r *UpstreamServerReconciler) SetupWithManager(mgr ctrl.Manager, sessionEvents SessionEvents) error {
+// changes, not our own status writes), their hand-over Secrets, and in-process signals.
+func (r *UpstreamServerReconciler) SetupWithManager(mgr ctrl.Manager, signals *Signals) error {
+	r.signals = signals
 	maxConcurrent := r.MaxConcurrentReconciles
 	if maxConcurrent <= 0 {
 		maxConcurrent = 4
@@ -42,7 +30,7 @@ func (r *UpstreamServerReconciler) SetupWithManager(mgr ctrl.Manager, sessionEve
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, deletionPredicate()))).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(handOverToServer),
 			builder.WithPredicates(isHandOver())).
-		WatchesRawSource(source.Channel(sessionEvents, &handler.TypedEnqueueRequestForObject[*mcpv1alpha1.UpstreamServer]{})).
+		WatchesRawSource(signals.source()).
 		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent}).
 		Named("upstreamserver").
 		Complete(r)
@@ -67,13 +55,4 @@ func deletionPredicate() predicate.Predicate {
 	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
 		return !e.ObjectNew.GetDeletionTimestamp().IsZero()
 	}}
-}
-
-func splitKey(key string) types.NamespacedName {
-	for i := 0; i < len(key); i++ {
-		if key[i] == '/' {
-			return types.NamespacedName{Namespace: key[:i], Name: key[i+1:]}
-		}
-	}
-	return types.NamespacedName{Name: key}
 }

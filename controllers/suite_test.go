@@ -134,8 +134,8 @@ func startHarness(t *testing.T, ns, storePath string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	events := make(SessionEvents, 64)
-	sessions := mcpconn.NewPool("mcpproxy-operator-test", events.Notify)
+	events := NewSignals()
+	sessions := mcpconn.NewPool("mcpproxy-operator-test", events.Wake)
 	h.sessions = sessions
 	r := &UpstreamServerReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Store: store, OAuth: HTTPOAuthClient{},

@@ -140,8 +140,8 @@ func startHarness(t *testing.T, ns string, tweak func(*Options)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	events := make(controllers.SessionEvents, 64)
-	sessions := mcpconn.NewPool("mcpproxy-operator-test", events.Notify)
+	events := controllers.NewSignals()
+	sessions := mcpconn.NewPool("mcpproxy-operator-test", events.Wake)
 	r := &controllers.UpstreamServerReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Store: store, OAuth: controllers.HTTPOAuthClient{},
 		Sessions: sessions, Recorder: mgr.GetEventRecorder("mcpproxy-operator"), Clock: clock.RealClock{},
@@ -151,7 +151,7 @@ func startHarness(t *testing.T, ns string, tweak func(*Options)) *harness {
 	}
 	opts := Options{
 		Addr: "127.0.0.1:0", Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Store: store,
-		Informers: mgr.GetCache(), Notify: events.Notify, AllowLoopbackUnauthenticated: true,
+		Informers: mgr.GetCache(), Notify: events.Wake, AllowLoopbackUnauthenticated: true,
 		Logger: funcr.New(func(prefix, args string) { h.logs.add(prefix + " " + args) }, funcr.Options{}).WithName("gateway"),
 	}
 	if tweak != nil {

@@ -108,8 +108,8 @@ func startTestManager(cfg *rest.Config, dir string) (func(), error) {
 	}
 	adapter = newBrowserLogin(mgr.GetClient(), ctrl.Log.WithName("browserlogin"), browserlogin.Options{})
 	adapter.poll = 100 * time.Millisecond
-	events := make(controllers.SessionEvents, 256)
-	sessions := mcpconn.NewPool("mcpproxy-operator", events.Notify)
+	events := controllers.NewSignals()
+	sessions := mcpconn.NewPool("mcpproxy-operator", events.Wake)
 	r := &controllers.UpstreamServerReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Store: store,
 		OAuth: controllers.HTTPOAuthClient{}, Sessions: sessions,

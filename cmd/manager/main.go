@@ -114,8 +114,8 @@ func run(o options) error {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
 
-	events := make(controllers.SessionEvents, 256)
-	sessions := mcpconn.NewPool("mcpproxy-operator", events.Notify)
+	events := controllers.NewSignals()
+	sessions := mcpconn.NewPool("mcpproxy-operator", events.Wake)
 	defer sessions.CloseAll()
 	r := &controllers.UpstreamServerReconciler{
 		Client:                  mgr.GetClient(),
@@ -138,7 +138,7 @@ func run(o options) error {
 	if o.gatewayAddr != "0" {
 		gw, err := gateway.New(gateway.Options{
 			Addr: o.gatewayAddr, Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Store: store,
-			Informers: mgr.GetCache(), Notify: events.Notify, AllowLoopbackUnauthenticated: o.gatewayLoopbackNoAuth,
+			Informers: mgr.GetCache(), Notify: events.Wake, AllowLoopbackUnauthenticated: o.gatewayLoopbackNoAuth,
 			Logger: ctrl.Log.WithName("gateway"),
 		})
 		if err != nil {

@@ -110,8 +110,8 @@ func startManager(cfg *rest.Config, dir string) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	events := make(controllers.SessionEvents, 256)
-	sessions := mcpconn.NewPool("mcpproxy-operator", events.Notify)
+	events := controllers.NewSignals()
+	sessions := mcpconn.NewPool("mcpproxy-operator", events.Wake)
 	r := &controllers.UpstreamServerReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Store: store,
 		OAuth: controllers.HTTPOAuthClient{}, Sessions: sessions,

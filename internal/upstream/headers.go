@@ -1,0 +1,59 @@
+package upstream
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+)
+
+// ResolveHeaders resolves spec.headers, reading the Secrets they name through r (an uncached
+// reader: the manager caches only hand-over Secrets). Nil when the spec has none. Errors name
+// the header, Secret and key, never a value.
+func ResolveHeaders(ctx context.Context, r client.Reader, us *mcpv1alpha1.UpstreamServer) (http.Header, error) {
+	if len(us.Spec.Headers) == 0 {
+		return nil, nil
+	}
+	h := http.Header{}
+	for _, hs := range us.Spec.Headers {
+		v, err := headerValue(ctx, r, us.Namespace, hs)
+		if err != nil {
+			return nil, err
+		}
+		h.Set(hs.Name, v)
+	}
+	return h, nil
+}
+
+func headerValue(ctx context.Context, r client.Reader, ns string, h mcpv1alpha1.HeaderSpec) (string, error) {
+	if h.Value != nil {
+		return *h.Value, nil
+	}
+	if h.ValueFrom == nil {
+		return "", fmt.Errorf("header %s has neither value nor valueFrom", h.Name)
+	}
+	return SecretValue(ctx, r, ns, h.ValueFrom.SecretKeyRef, "header "+h.Name)
+}
+
+// SecretValue reads one key of a Secret in ns. what names the field that refers to it, for the
+// error message.
+func SecretValue(ctx context.Context, r client.Reader, ns string, ref mcpv1alpha1.SecretKeyReference, what string) (string, error) {
+	var s corev1.Secret
+	if err := r.Get(ctx, types.NamespacedName{Namespace: ns, Name: ref.Name}, &s); err != nil {
+		if apierrors.IsNotFound(err) {
+			return "", fmt.Errorf("%s: Secret %s/%s not found; create it or fix the reference", what, ns, ref.Name)
+		}
+		return "", fmt.Errorf("%s: reading Secret %s/%s: %w", what, ns, ref.Name, err)
+	}
+	v, ok := s.Data[ref.Key]
+	if !ok {
+		return "", fmt.Errorf("%s: Secret %s/%s has no key %q", what, ns, ref.Name, ref.Key)
+	}
+	return string(v), nil
+}

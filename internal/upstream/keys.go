@@ -1,0 +1,36 @@
+package upstream
+
+import (
+	"k8s.io/apimachinery/pkg/types"
+
+	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	"github.com/mcpproxy/mcpproxy-operator/internal/tokenstore"
+)
+
+// StoreKey binds a server's token to what the spec declares: changing the URL, issuer, client or
+// resource addresses another record, so an old token never reaches a new target.
+func StoreKey(us *mcpv1alpha1.UpstreamServer) tokenstore.Key {
+	b := tokenstore.Binding{ServerURL: us.Spec.URL}
+	if o := us.Spec.OAuth; o != nil {
+		b.Issuer, b.ClientID, b.Resource = o.AuthorizationServer, o.ClientID, o.Resource
+	}
+	return tokenstore.Key{Namespace: us.Namespace, Name: us.Name, Binding: b}
+}
+
+// Name is the server's namespace and name.
+func Name(us *mcpv1alpha1.UpstreamServer) types.NamespacedName {
+	return types.NamespacedName{Namespace: us.Namespace, Name: us.Name}
+}
+
+// SessionKey is the key of a server's live MCP session in an mcpconn.Pool: "namespace/name".
+func SessionKey(us *mcpv1alpha1.UpstreamServer) string { return Name(us).String() }
+
+// ParseSessionKey is the inverse of SessionKey.
+func ParseSessionKey(key string) types.NamespacedName {
+	for i := 0; i < len(key); i++ {
+		if key[i] == '/' {
+			return types.NamespacedName{Namespace: key[:i], Name: key[i+1:]}
+		}
+	}
+	return types.NamespacedName{Name: key}
+}
