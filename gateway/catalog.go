@@ -17,6 +17,7 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	"github.com/mcpproxy/mcpproxy-operator/internal/upstream"
 )
 
 // connectTimeout bounds opening a session to an upstream and listing its tools.
@@ -144,7 +145,7 @@ func (c *catalog) sync(ctx context.Context) {
 	ready := map[types.NamespacedName]*mcpv1alpha1.UpstreamServer{}
 	for i := range list.Items {
 		if us := &list.Items[i]; isReady(us) {
-			ready[serverName(us)] = us
+			ready[upstream.Name(us)] = us
 		}
 	}
 	c.mu.Lock()
@@ -188,7 +189,7 @@ func (c *catalog) sync(ctx context.Context) {
 // connect opens the gateway's session to us (credentials added by the upstream transport) and
 // lists its tools.
 func (c *catalog) connect(ctx context.Context, us *mcpv1alpha1.UpstreamServer) (*upstreamConn, error) {
-	conn := &upstreamConn{nn: serverName(us), target: target(us)}
+	conn := &upstreamConn{nn: upstream.Name(us), target: target(us)}
 	hc := &http.Client{Transport: boundTransport{u: c.g.up, nn: conn.nn}}
 	var tr mcp.Transport = &mcp.StreamableClientTransport{Endpoint: us.Spec.URL, HTTPClient: hc, MaxRetries: 2}
 	if us.Spec.Transport == mcpv1alpha1.TransportSSE {

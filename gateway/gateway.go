@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/mcpproxy/mcpproxy-operator/internal/tokenstore"
+	"github.com/mcpproxy/mcpproxy-operator/internal/upstream"
 )
 
 // TokenReader reads the current token of a server (internal/tokenstore.Store).
@@ -20,12 +21,20 @@ type TokenReader interface {
 	Load(k tokenstore.Key) (*tokenstore.Record, error)
 }
 
+// TokenWaiter is a TokenReader that can also wait for a new revision to be committed
+// (internal/tokenstore.Store). The gateway waits on it for the token that replaces a rejected
+// or expired one; with a plain TokenReader it polls instead.
+type TokenWaiter interface {
+	TokenReader
+	WaitNewer(ctx context.Context, k tokenstore.Key, rev uint64) (*tokenstore.Record, error)
+}
+
 // Options configure a Gateway. Client, APIReader and Store are required.
 type Options struct {
 	// Addr is the listen address, for example ":8090".
 	Addr string
-	// Client reads UpstreamServers (the manager's cached client), patches the refresh-request
-	// annotation, and creates TokenReviews and SubjectAccessReviews.
+	// Client reads UpstreamServers (the manager's cached client) and creates TokenReviews and
+	// SubjectAccessReviews.
 	Client client.Client
 	// APIReader reads the Secrets named by spec.headers, uncached.
 	APIReader client.Reader
@@ -34,7 +43,12 @@ type Options struct {
 	// Informers, when set, wakes the aggregated endpoint's catalog on every UpstreamServer
 	// change; without it the catalog is only resynced periodically.
 	Informers cache.Informers
-	// Notify enqueues a reconcile of "namespace/name" (controllers.SessionEvents.Notify).
+	// Refresher takes the gateway's refresh requests in process (controllers.Signals): a look
+	// at a server whose token expired, and the refresh of a revision the upstream rejected.
+	Refresher upstream.Refresher
+	// Notify, used only while Refresher is nil, enqueues a reconcile of "namespace/name"; the
+	// refresh of a rejected revision is then asked for through the refresh-requested-at
+	// annotation. Deprecated: set Refresher.
 	Notify func(key string)
 	// AllowLoopbackUnauthenticated lets callers from a loopback address in without a token,
 	// allowed to use every server. For local runs only.
@@ -86,8 +100,8 @@ func New(o Options) (*Gateway, error) {
 	if o.ResyncInterval <= 0 {
 		o.ResyncInterval = 30 * time.Second
 	}
-	if o.Notify == nil {
-		o.Notify = func(string) {}
+	if o.Refresher == nil {
+		o.Refresher = annotationRefresher{c: o.Client, notify: o.Notify, log: o.Logger}
 	}
 	g := &Gateway{opts: o, log: o.Logger}
 	g.auth = newAuthorizer(o.Client, o.Audiences, o.AuthCacheTTL, o.AuthCacheSize)

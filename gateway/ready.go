@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,7 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
-	"github.com/mcpproxy/mcpproxy-operator/internal/tokenstore"
+	"github.com/mcpproxy/mcpproxy-operator/internal/upstream"
 )
 
 // bufferBody keeps a small request body in memory so a request rejected with 401 can be sent
@@ -98,41 +97,29 @@ func (g *Gateway) check(ctx context.Context, nn types.NamespacedName) (*mcpv1alp
 // readiness decides from status whether to forward. A usable token in the store wins over a
 // status that lags behind it (a login or refresh that just landed).
 func readiness(us *mcpv1alpha1.UpstreamServer, tokenUsable bool, now time.Time) *notReady {
-	server := types.NamespacedName{Namespace: us.Namespace, Name: us.Name}.String()
+	server := upstream.Name(us).String()
 	data := &rpcErrorData{Server: server}
-	cond := func(t string) *metav1.Condition { return meta.FindStatusCondition(us.Status.Conditions, t) }
-	if us.Spec.Suspend {
+	switch {
+	case us.Spec.Suspend:
 		data.Reason = mcpv1alpha1.ReasonSuspended
 		return &notReady{status: http.StatusServiceUnavailable, code: CodeNotReady, data: data,
 			msg: fmt.Sprintf("UpstreamServer %s is suspended (spec.suspend: true); set it to false to use it", server)}
-	}
-	if tokenUsable {
+	case tokenUsable, upstream.IsTrue(us, mcpv1alpha1.ConditionReady):
 		return nil
-	}
-	if c := cond(mcpv1alpha1.ConditionReady); c != nil && c.Status == metav1.ConditionTrue {
-		return nil
-	}
-	if c := cond(mcpv1alpha1.ConditionAuthenticated); c != nil && c.Status == metav1.ConditionTrue {
+	case upstream.IsTrue(us, mcpv1alpha1.ConditionAuthenticated):
 		return nil // no OAuth needed (public or API-key server): the upstream speaks for itself
+	case upstream.IsTrue(us, mcpv1alpha1.ConditionAuthorizationRequired):
+		return loginRequired(us, data)
 	}
-	if c := cond(mcpv1alpha1.ConditionAuthorizationRequired); c != nil && c.Status == metav1.ConditionTrue {
-		data.Reason = c.Reason
-		msg := fmt.Sprintf("UpstreamServer %s needs a person to authorize it (%s)", server, c.Reason)
-		if a := us.Status.Authorization; a != nil && a.LoginCommand != "" {
-			data.LoginCommand = a.LoginCommand
-			msg += ": run `" + a.LoginCommand + "`"
-		}
-		return &notReady{status: http.StatusServiceUnavailable, code: CodeAuthorizationRequired, msg: msg, data: data}
-	}
-	if rs := us.Status.Refresh; rs != nil && rs.FailedAttempts > 0 && rs.NextRefreshTime != nil && rs.NextRefreshTime.After(now) {
-		wait := rs.NextRefreshTime.Sub(now)
+	if wait, ok := upstream.BackingOff(us, now); ok {
+		rs := us.Status.Refresh
 		data.Reason = mcpv1alpha1.ReasonRefreshFailing
 		data.RetryAfterSeconds = retrySeconds(wait)
 		return &notReady{status: http.StatusServiceUnavailable, code: CodeNotReady, data: data, retryAfter: wait,
 			msg: fmt.Sprintf("UpstreamServer %s has no valid token: %d refresh attempts failed (last: %s); the next is at %s",
 				server, rs.FailedAttempts, rs.LastFailureReason, rs.NextRefreshTime.UTC().Format(time.RFC3339))}
 	}
-	c := cond(mcpv1alpha1.ConditionReady)
+	c := meta.FindStatusCondition(us.Status.Conditions, mcpv1alpha1.ConditionReady)
 	if c == nil || c.Status == metav1.ConditionUnknown {
 		data.Reason = mcpv1alpha1.ReasonReconciling
 		data.RetryAfterSeconds = 5
@@ -144,10 +131,13 @@ func readiness(us *mcpv1alpha1.UpstreamServer, tokenUsable bool, now time.Time) 
 		msg: fmt.Sprintf("UpstreamServer %s is not ready (%s): %s", server, c.Reason, c.Message)}
 }
 
-// recordOrNil maps "not found" to nil.
-func recordOrNil(rec *tokenstore.Record, err error) (*tokenstore.Record, error) {
-	if errors.Is(err, tokenstore.ErrNotFound) {
-		return nil, nil
+// loginRequired says a person must log in, and how.
+func loginRequired(us *mcpv1alpha1.UpstreamServer, data *rpcErrorData) *notReady {
+	data.Reason = upstream.ConditionReason(us, mcpv1alpha1.ConditionAuthorizationRequired)
+	msg := fmt.Sprintf("UpstreamServer %s needs a person to authorize it (%s)", data.Server, data.Reason)
+	if a := us.Status.Authorization; a != nil && a.LoginCommand != "" {
+		data.LoginCommand = a.LoginCommand
+		msg += ": run `" + a.LoginCommand + "`"
 	}
-	return rec, err
+	return &notReady{status: http.StatusServiceUnavailable, code: CodeAuthorizationRequired, msg: msg, data: data}
 }

@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	"github.com/mcpproxy/mcpproxy-operator/internal/upstream"
 )
 
 // maxEndpointsPerServer bounds the legacy SSE message paths remembered per server.
@@ -66,7 +67,7 @@ func (e *endpointRewriter) Close() error { return e.closer.Close() }
 // rewriteEndpoint maps the upstream's message endpoint to the gateway's own path for the
 // server. An endpoint on another origin is refused (the server's token must not go there).
 func (u *upstreams) rewriteEndpoint(us *mcpv1alpha1.UpstreamServer, streamURL *url.URL, data string) string {
-	nn := serverName(us)
+	nn := upstream.Name(us)
 	prefix := "/servers/" + nn.Namespace + "/" + nn.Name + "/mcp"
 	ep, err := streamURL.Parse(data)
 	if err != nil || ep.Scheme != streamURL.Scheme || ep.Host != streamURL.Host {

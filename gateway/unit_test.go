@@ -145,26 +145,6 @@ func TestRPCIDOf(t *testing.T) {
 	}
 }
 
-func TestBackingOff(t *testing.T) {
-	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-	next := metav1.NewTime(now.Add(30 * time.Second))
-	past := metav1.NewTime(now.Add(-time.Second))
-	for name, c := range map[string]struct {
-		rs   *mcpv1alpha1.RefreshStatus
-		want bool
-	}{
-		"no failures":     {rs: &mcpv1alpha1.RefreshStatus{NextRefreshTime: &next}},
-		"waiting":         {rs: &mcpv1alpha1.RefreshStatus{FailedAttempts: 1, NextRefreshTime: &next}, want: true},
-		"wait is over":    {rs: &mcpv1alpha1.RefreshStatus{FailedAttempts: 1, NextRefreshTime: &past}},
-		"no refresh info": {},
-	} {
-		us := &mcpv1alpha1.UpstreamServer{Status: mcpv1alpha1.UpstreamServerStatus{Refresh: c.rs}}
-		if wait, got := backingOff(us, now); got != c.want || (got && wait != 30*time.Second) {
-			t.Errorf("%s: backingOff = %s %v, want %v", name, wait, got, c.want)
-		}
-	}
-}
-
 func TestCatalogIgnoresRoutineRefreshes(t *testing.T) {
 	base := &mcpv1alpha1.UpstreamServer{}
 	base.Spec.URL = "http://127.0.0.1:1/mcp"

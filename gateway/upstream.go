@@ -15,8 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
-	"github.com/mcpproxy/mcpproxy-operator/controllers"
 	"github.com/mcpproxy/mcpproxy-operator/internal/tokenstore"
+	"github.com/mcpproxy/mcpproxy-operator/internal/upstream"
 )
 
 // upstreams sends requests to UpstreamServers with the server's credentials instead of the
@@ -72,21 +72,9 @@ func newBaseTransport() *http.Transport {
 	}
 }
 
-func serverName(us *mcpv1alpha1.UpstreamServer) types.NamespacedName {
-	return types.NamespacedName{Namespace: us.Namespace, Name: us.Name}
-}
-
-// load reads the server's stored token; nil without one (public and API-key servers).
-func (u *upstreams) load(us *mcpv1alpha1.UpstreamServer) (*tokenstore.Record, error) {
-	return recordOrNil(u.g.opts.Store.Load(controllers.StoreKey(us)))
-}
-
 // usable reports whether rec holds an unexpired access token the upstream has not kept rejecting.
 func (u *upstreams) usable(us *mcpv1alpha1.UpstreamServer, rec *tokenstore.Record, now time.Time) bool {
-	if rec == nil || rec.AccessToken == "" || (!rec.Expiry.IsZero() && !now.Before(rec.Expiry)) {
-		return false
-	}
-	return !u.isRejected(serverName(us), rec.Revision)
+	return upstream.TokenUsable(rec, now) && !u.isRejected(upstream.Name(us), rec.Revision)
 }
 
 func (u *upstreams) isRejected(nn types.NamespacedName, rev uint64) bool {
@@ -104,7 +92,7 @@ func (u *upstreams) markRejected(nn types.NamespacedName, rev uint64) {
 
 // proxy forwards r to us through the reverse proxy.
 func (u *upstreams) proxy(w http.ResponseWriter, r *http.Request, us *mcpv1alpha1.UpstreamServer) {
-	if rest := r.PathValue("rest"); rest != "" && !u.endpointKnown(serverName(us), "/"+rest) {
+	if rest := r.PathValue("rest"); rest != "" && !u.endpointKnown(upstream.Name(us), "/"+rest) {
 		writeRPCError(w, http.StatusNotFound, requestRPCID(r), CodeNotFound,
 			"Unknown SSE message endpoint: open the server's event stream first", nil, 0)
 		return
@@ -185,7 +173,7 @@ func (u *upstreams) proxyError(w http.ResponseWriter, r *http.Request, err error
 	us, _ := r.Context().Value(upstreamServerKey{}).(*mcpv1alpha1.UpstreamServer)
 	server := ""
 	if us != nil {
-		server = serverName(us).String()
+		server = upstream.Name(us).String()
 	}
 	u.g.log.Info("Failed to reach an upstream", "server", server, "error", err.Error())
 	writeRPCError(w, http.StatusBadGateway, requestRPCID(r), CodeBadGateway,
