@@ -24,6 +24,9 @@
 //     Options.OpenTimeout. A damaged file gets ErrCorruptFile and is left
 //     untouched; a damaged or undecryptable record gets a
 //     *CorruptRecordError for that record alone.
+//   - Announced after commit: WaitNewer returns once a revision other than
+//     the one a caller saw is stored, woken by the commit itself (no
+//     polling). A commit nobody waits for pays one atomic load.
 //   - Secrets never reach fmt, logr, slog or error messages.
 //
 // # Key file

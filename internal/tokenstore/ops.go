@@ -95,6 +95,7 @@ func (s *Store) Save(k Key, r *Record, expectRevision uint64) (uint64, error) {
 	if opErr != nil {
 		return 0, opErr
 	}
+	s.announced.announce(string(sk))
 	return rev, nil
 }
 
@@ -108,6 +109,7 @@ func (s *Store) Delete(k Key) error {
 	if err != nil {
 		return fmt.Errorf("deleting token %s: %w", k, err)
 	}
+	s.announced.announce(string(sk))
 	return nil
 }
 
@@ -119,11 +121,10 @@ func (s *Store) DeleteServer(namespace, name string) (int, error) {
 		return 0, err
 	}
 	prefix := serverPrefix(namespace, name)
-	var n int
+	var doomed [][]byte
 	err := s.write(func(tx *bolt.Tx) error {
-		n = 0
+		doomed = doomed[:0]
 		b := tx.Bucket(tokensBucket)
-		var doomed [][]byte
 		c := b.Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 			if _, ok := hashFromStorageKey(prefix, k); ok {
@@ -135,13 +136,15 @@ func (s *Store) DeleteServer(namespace, name string) (int, error) {
 				return err
 			}
 		}
-		n = len(doomed)
 		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("deleting tokens of %s/%s: %w", namespace, name, err)
 	}
-	return n, nil
+	for _, k := range doomed {
+		s.announced.announce(string(k))
+	}
+	return len(doomed), nil
 }
 
 // Status reports whether a usable token exists under k, without returning

@@ -46,6 +46,8 @@ type Store struct {
 	closed  bool
 	ops     chan *writeOp
 	done    chan struct{} // closed when the writer goroutine has exited
+
+	announced announcer // wakes WaitNewer on each committed key
 }
 
 var (
