@@ -10,6 +10,8 @@ import (
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
 )
 
+var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+
 func TestSetReady(t *testing.T) {
 	T, F, U := metav1.ConditionTrue, metav1.ConditionFalse, metav1.ConditionUnknown
 	cases := map[string]struct {

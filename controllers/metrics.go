@@ -7,6 +7,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	"github.com/mcpproxy/mcpproxy-operator/internal/lifecycle"
+	"github.com/mcpproxy/mcpproxy-operator/internal/oauth"
+	"github.com/mcpproxy/mcpproxy-operator/internal/upstream"
 )
 
 var (
@@ -41,15 +44,35 @@ func init() {
 	metrics.Registry.MustRegister(refreshes, refreshDuration, tokenExpiry, needsAuthorization, connected, statusPatches)
 }
 
-// observe updates the per-server gauges after a reconcile.
-func (r *UpstreamServerReconciler) observe(us *mcpv1alpha1.UpstreamServer, st *serverState) {
-	if st.record != nil && !st.record.Expiry.IsZero() {
-		tokenExpiry.WithLabelValues(us.Namespace, us.Name).Set(st.record.Expiry.Sub(st.now).Round(time.Second).Seconds())
+// observeMetrics counts the pass's refreshes and updates the per-server gauges.
+func (r *UpstreamServerReconciler) observeMetrics(us *mcpv1alpha1.UpstreamServer, res lifecycle.Result) {
+	for _, o := range res.Outcomes {
+		if o.Step.Kind == lifecycle.StepRefresh {
+			refreshDuration.Observe(o.Duration.Seconds())
+			refreshes.WithLabelValues(refreshResult(o)).Inc()
+		}
+	}
+	if rec := res.Record; rec != nil && !rec.Expiry.IsZero() {
+		tokenExpiry.WithLabelValues(us.Namespace, us.Name).Set(rec.Expiry.Sub(r.Clock.Now()).Round(time.Second).Seconds())
 	} else {
 		tokenExpiry.DeleteLabelValues(us.Namespace, us.Name)
 	}
-	needsAuthorization.WithLabelValues(us.Namespace, us.Name).Set(boolGauge(isTrue(us, mcpv1alpha1.ConditionAuthorizationRequired)))
-	connected.WithLabelValues(us.Namespace, us.Name).Set(boolGauge(isTrue(us, mcpv1alpha1.ConditionConnected)))
+	needsAuthorization.WithLabelValues(us.Namespace, us.Name).Set(boolGauge(upstream.IsTrue(us, mcpv1alpha1.ConditionAuthorizationRequired)))
+	connected.WithLabelValues(us.Namespace, us.Name).Set(boolGauge(upstream.IsTrue(us, mcpv1alpha1.ConditionConnected)))
+}
+
+func refreshResult(o lifecycle.Outcome) string {
+	switch {
+	case o.Err != nil && o.Permanent:
+		return "rejected"
+	case o.Err != nil && oauth.IsTransient(o.Err):
+		return "transient_error"
+	case o.Err != nil:
+		return "error"
+	case o.StoreErr != nil:
+		return "save_failed"
+	}
+	return "success"
 }
 
 func forgetMetrics(us *mcpv1alpha1.UpstreamServer) {

@@ -4,14 +4,10 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"time"
 
-	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
@@ -20,17 +16,22 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	"github.com/mcpproxy/mcpproxy-operator/internal/lifecycle"
 	"github.com/mcpproxy/mcpproxy-operator/internal/mcpconn"
-	"github.com/mcpproxy/mcpproxy-operator/internal/tokenstore"
+	"github.com/mcpproxy/mcpproxy-operator/internal/upstream"
 )
 
 // UpstreamServerReconciler owns each UpstreamServer's token and MCP session. The work queue runs
 // at most one reconcile per server at a time, which makes Reconcile the single writer of that
 // server's token: the only code that ever spends its refresh token.
+//
+// A reconcile is the token lifecycle (internal/lifecycle) attached to an UpstreamServer:
+// observe reads the server, its Secrets and the store; the lifecycle plans and acts; the
+// status it computes is written in one patch.
 type UpstreamServerReconciler struct {
 	client.Client
-	// APIReader reads Secrets named by the spec (client secrets, header values) without caching
-	// every Secret of the cluster.
+	// APIReader reads the server and the Secrets named by its spec (client secrets, header
+	// values) from the API server, without caching every Secret of the cluster.
 	APIReader client.Reader
 	Store     TokenStore
 	OAuth     OAuthClient
@@ -43,52 +44,21 @@ type UpstreamServerReconciler struct {
 	// browser login whenever a server needs one. It must not block.
 	BrowserLogin LoginStarter
 
-	// unsaved holds refreshed tokens whose save failed, so a rotated refresh token is not lost
-	// when the store hiccups; the next reconcile saves it first.
-	unsavedMu sync.Mutex
-	unsaved   map[tokenstore.Key]unsavedRecord
 	// signals carries in-process requests (session drops, gateway refresh requests).
 	signals *Signals
+	once    sync.Once
+	runner  *lifecycle.Runner
 }
 
-// serverState is what one reconcile carries from gather to record.
-type serverState struct {
-	us     *mcpv1alpha1.UpstreamServer
-	key    tokenstore.Key
-	record *tokenstore.Record
-	now    time.Time
-	log    logr.Logger
-	// wakeAt is the earliest time the reconcile asked to be called again; zero for never.
-	wakeAt time.Time
-	events []pendingEvent
-	// refreshed is true once this reconcile spent the refresh token (never twice).
-	refreshed bool
-	// refreshFailed is true when that refresh failed; refreshFailed recorded the outcome.
-	refreshFailed bool
-	// forced is true when a person asked for this refresh (mcpproxy.dev/refresh-requested-at).
-	forced bool
+func (r *UpstreamServerReconciler) lifecycle() *lifecycle.Runner {
+	r.once.Do(func() {
+		r.runner = &lifecycle.Runner{Store: r.Store, OAuth: r.OAuth, Sessions: r.Sessions, Now: r.Clock.Now}
+	})
+	return r.runner
 }
 
-type pendingEvent struct {
-	warning             bool
-	reason, action, msg string
-}
-
-func (s *serverState) wake(t time.Time) {
-	if s.wakeAt.IsZero() || t.Before(s.wakeAt) {
-		s.wakeAt = t
-	}
-}
-
-func (s *serverState) event(warning bool, reason, action, format string, args ...any) {
-	s.events = append(s.events, pendingEvent{warning: warning, reason: reason, action: action, msg: fmt.Sprintf(format, args...)})
-}
-
-func (s *serverState) metaNow() metav1.Time { return metav1.NewTime(s.now) }
-
-// Reconcile gathers the server, its token and hand-overs, decides, acts, and patches status once.
+// Reconcile observes the server, runs the token lifecycle, and patches status once.
 func (r *UpstreamServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	log := ctrl.LoggerFrom(ctx)
 	us := &mcpv1alpha1.UpstreamServer{}
 	// Read from the API server, not the cache: status carries failure memory and handled
 	// requests, and a cache that lags behind our own last patch would make this reconcile
@@ -111,31 +81,21 @@ func (r *UpstreamServerReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		}
 	}
 
+	log := ctrl.LoggerFrom(ctx).WithValues("upstreamServer", klog.KObj(us))
 	orig := us.DeepCopy()
-	st := &serverState{us: us, key: StoreKey(us), now: r.Clock.Now(), log: log.WithValues("upstreamServer", klog.KObj(us))}
-	r.reconcileServer(ctx, st)
-
-	now := st.metaNow()
-	setReady(us, now)
-	us.Status.ObservedGeneration = us.Generation
+	obs := r.observe(ctx, us, log)
+	res := r.lifecycle().Run(ctx, lifecycle.Pass{Facts: obs.facts, Owner: &serverOwner{r: r, us: us, cfg: obs.facts.Config}, Log: log})
+	applyStatus(us, obs, res.Status)
 	if err := r.patchStatus(ctx, orig, us); err != nil {
 		return ctrl.Result{}, err
 	}
-	r.recordTransitions(orig, us, st)
-	r.emit(us, st)
-	r.observe(us, st)
-	return st.result(), nil
-}
-
-func (s *serverState) result() ctrl.Result {
-	if s.wakeAt.IsZero() {
-		return ctrl.Result{}
+	if r.signals != nil && obs.facts.Record != nil {
+		r.signals.handled(upstream.Name(us), obs.facts.Record.Revision)
 	}
-	d := s.wakeAt.Sub(s.now)
-	if d < 10*time.Millisecond {
-		d = 10 * time.Millisecond
-	}
-	return ctrl.Result{RequeueAfter: d}
+	r.emit(us, append(res.Events, transitionEvents(orig, us)...))
+	r.observeMetrics(us, res)
+	// Measured from now, when the reconcile returns, so no wake-up is late by the pass's length.
+	return ctrl.Result{RequeueAfter: lifecycle.RequeueAfter(res.WakeAt, r.Clock.Now())}, nil
 }
 
 // patchStatus writes status once, and only when it changed.
@@ -150,55 +110,53 @@ func (r *UpstreamServerReconciler) patchStatus(ctx context.Context, orig, us *mc
 	return nil
 }
 
-// emit sends the events collected during the reconcile, after status is written.
-func (r *UpstreamServerReconciler) emit(us *mcpv1alpha1.UpstreamServer, st *serverState) {
+// emit sends the pass's events after status is written.
+func (r *UpstreamServerReconciler) emit(us *mcpv1alpha1.UpstreamServer, evs []lifecycle.Event) {
 	if r.Recorder == nil {
 		return
 	}
-	for _, e := range st.events {
+	for _, e := range evs {
 		typ := corev1.EventTypeNormal
-		if e.warning {
+		if e.Warning {
 			typ = corev1.EventTypeWarning
 		}
-		msg := e.msg
+		msg := e.Message
 		if us.Status.LastCorrelationID != "" {
 			msg += " (correlationID " + us.Status.LastCorrelationID + ")"
 		}
-		r.Recorder.Eventf(us, nil, typ, e.reason, e.action, "%s", msg)
+		r.Recorder.Eventf(us, nil, typ, e.Reason, e.Action, "%s", msg)
 	}
 }
 
-// recordTransitions turns condition changes into events.
-func (r *UpstreamServerReconciler) recordTransitions(orig, us *mcpv1alpha1.UpstreamServer, st *serverState) {
-	if !isTrue(orig, mcpv1alpha1.ConditionAuthorizationRequired) && isTrue(us, mcpv1alpha1.ConditionAuthorizationRequired) {
+// transitionEvents turns condition changes into events.
+func transitionEvents(orig, us *mcpv1alpha1.UpstreamServer) []lifecycle.Event {
+	var evs []lifecycle.Event
+	if !upstream.IsTrue(orig, mcpv1alpha1.ConditionAuthorizationRequired) && upstream.IsTrue(us, mcpv1alpha1.ConditionAuthorizationRequired) {
 		cmd := ""
 		if us.Status.Authorization != nil {
 			cmd = ": run " + us.Status.Authorization.LoginCommand
 		}
-		st.event(true, "AuthorizationRequired", "Authorize", "Authorization required (%s)%s",
-			conditionReason(us, mcpv1alpha1.ConditionAuthorizationRequired), cmd)
+		evs = append(evs, lifecycle.Event{Warning: true, Reason: "AuthorizationRequired", Action: "Authorize",
+			Message: fmt.Sprintf("Authorization required (%s)%s", upstream.ConditionReason(us, mcpv1alpha1.ConditionAuthorizationRequired), cmd)})
 	}
-	wasConnected, connected := isTrue(orig, mcpv1alpha1.ConditionConnected), isTrue(us, mcpv1alpha1.ConditionConnected)
+	wasConnected, connected := upstream.IsTrue(orig, mcpv1alpha1.ConditionConnected), upstream.IsTrue(us, mcpv1alpha1.ConditionConnected)
 	switch {
 	case !wasConnected && connected:
-		st.event(false, "Connected", "Connect", "Connected to %s", us.Spec.URL)
+		evs = append(evs, lifecycle.Event{Reason: "Connected", Action: "Connect", Message: "Connected to " + us.Spec.URL})
 	case wasConnected && !connected:
-		st.event(true, "Disconnected", "Connect", "Disconnected from %s: %s",
-			us.Spec.URL, conditionReason(us, mcpv1alpha1.ConditionConnected))
+		evs = append(evs, lifecycle.Event{Warning: true, Reason: "Disconnected", Action: "Connect", Message: fmt.Sprintf(
+			"Disconnected from %s: %s", us.Spec.URL, upstream.ConditionReason(us, mcpv1alpha1.ConditionConnected))})
 	}
+	return evs
 }
 
-// sessionKey is the pool key of a server's session.
-func sessionKey(us *mcpv1alpha1.UpstreamServer) string {
-	return types.NamespacedName{Namespace: us.Namespace, Name: us.Name}.String()
-}
+// StoreKey is upstream.StoreKey, kept for the binaries that still name it here.
+var StoreKey = upstream.StoreKey
 
-// StoreKey binds the token to what the spec declares: changing the URL, issuer, client or
-// resource addresses another record, so an old token never reaches a new target.
-func StoreKey(us *mcpv1alpha1.UpstreamServer) tokenstore.Key {
-	b := tokenstore.Binding{ServerURL: us.Spec.URL}
-	if o := us.Spec.OAuth; o != nil {
-		b.Issuer, b.ClientID, b.Resource = o.AuthorizationServer, o.ClientID, o.Resource
-	}
-	return tokenstore.Key{Namespace: us.Namespace, Name: us.Name, Binding: b}
+// RefreshTime is lifecycle.RefreshTime, kept for the bench that still names it here.
+var RefreshTime = lifecycle.RefreshTime
+
+// LoginCommand is the command that satisfies a server's AuthorizationRequired.
+func LoginCommand(us *mcpv1alpha1.UpstreamServer) string {
+	return fmt.Sprintf("mcpproxy auth login %s -n %s", us.Name, us.Namespace)
 }

@@ -1,13 +1,62 @@
-package controllers
+package lifecycle
 
 import (
 	"testing"
 	"time"
+
+	"github.com/mcpproxy/mcpproxy-operator/internal/tokenstore"
 )
+
+// The old decision's vocabulary, kept as a test adapter over decide so its table reads as before.
+type TokenFacts struct {
+	Present, HasRefreshToken bool
+	Expiry, IssuedAt         time.Time
+}
+
+type PlanInput struct {
+	Now                                               time.Time
+	Token                                             TokenFacts
+	RefreshBefore                                     *time.Duration
+	FailedAttempts                                    int32
+	NextRetry                                         time.Time
+	RefreshBlocked, ForceRefresh, SessionUnauthorized bool
+	JitterKey                                         string
+}
+
+type Action = string
+
+const (
+	ActionDiscover   Action = "Discover"
+	ActionAwaitLogin Action = "AwaitLogin"
+	ActionRefresh    Action = "Refresh"
+	ActionConnect    Action = "Connect"
+	ActionBackoff    Action = "Backoff"
+)
+
+type planResult struct {
+	Action               Action
+	RefreshAt, ExpiresAt time.Time
+}
+
+func oldPlan(in PlanInput) planResult {
+	if !in.Token.Present {
+		return planResult{Action: ActionDiscover}
+	}
+	rec := &tokenstore.Record{AccessToken: "a", Expiry: in.Token.Expiry, ObtainedAt: in.Token.IssuedAt}
+	if in.Token.HasRefreshToken {
+		rec.RefreshToken = "r"
+	}
+	f := &Facts{Now: in.Now, Config: Config{RefreshBefore: in.RefreshBefore, JitterKey: in.JitterKey}}
+	mem := &RefreshMemory{FailedAttempts: in.FailedAttempts, NextRefreshTime: in.NextRetry}
+	d := decide(f, rec, mem, in.RefreshBlocked, in.ForceRefresh, in.SessionUnauthorized)
+	return planResult{Action: string(d.action), RefreshAt: d.refreshAt, ExpiresAt: d.expiresAt}
+}
 
 var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
-func TestPlan(t *testing.T) {
+// TestDecide pins the token rule with the table the controller had before the lifecycle
+// existed: the same inputs, the same decisions.
+func TestDecide(t *testing.T) {
 	hour := time.Hour
 	valid := TokenFacts{Present: true, HasRefreshToken: true, IssuedAt: t0.Add(-10 * time.Minute), Expiry: t0.Add(50 * time.Minute)}
 	due := TokenFacts{Present: true, HasRefreshToken: true, IssuedAt: t0.Add(-58 * time.Minute), Expiry: t0.Add(2 * time.Minute)}
@@ -46,22 +95,22 @@ func TestPlan(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			tc.in.Now = t0
 			tc.in.JitterKey = "ns/name"
-			if got := Plan(tc.in); got.Action != tc.want {
-				t.Fatalf("Plan() = %s, want %s", got.Action, tc.want)
+			if got := oldPlan(tc.in); got.Action != tc.want {
+				t.Fatalf("oldPlan() = %s, want %s", got.Action, tc.want)
 			}
 		})
 	}
 }
 
-func TestPlanConnectCarriesTheRefreshTime(t *testing.T) {
+func TestDecideConnectCarriesTheRefreshTime(t *testing.T) {
 	tok := TokenFacts{Present: true, HasRefreshToken: true, IssuedAt: t0, Expiry: t0.Add(time.Hour)}
-	got := Plan(PlanInput{Now: t0, Token: tok, JitterKey: "a/b"})
+	got := oldPlan(PlanInput{Now: t0, Token: tok, JitterKey: "a/b"})
 	want := RefreshTime(tok.IssuedAt, tok.Expiry, nil, "a/b")
 	if got.Action != ActionConnect || !got.RefreshAt.Equal(want) {
 		t.Fatalf("got %s at %s, want Connect at %s", got.Action, got.RefreshAt, want)
 	}
 	// The same inputs plan the same time: a repeated reconcile writes no new status.
-	if again := Plan(PlanInput{Now: t0.Add(time.Minute), Token: tok, JitterKey: "a/b"}); !again.RefreshAt.Equal(got.RefreshAt) {
+	if again := oldPlan(PlanInput{Now: t0.Add(time.Minute), Token: tok, JitterKey: "a/b"}); !again.RefreshAt.Equal(got.RefreshAt) {
 		t.Fatalf("planned time moved between reconciles: %s then %s", got.RefreshAt, again.RefreshAt)
 	}
 }
@@ -152,7 +201,7 @@ func TestDefaultRefreshBefore(t *testing.T) {
 	}
 }
 
-func TestPlanWakesAtExpiryWhenNoRefreshIsPossible(t *testing.T) {
+func TestDecideWakesAtExpiryWhenNoRefreshIsPossible(t *testing.T) {
 	expiry := t0.Add(time.Minute)
 	for name, in := range map[string]PlanInput{
 		"no refresh token":       {Token: TokenFacts{Present: true, IssuedAt: t0, Expiry: expiry}},
@@ -160,7 +209,7 @@ func TestPlanWakesAtExpiryWhenNoRefreshIsPossible(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			in.Now = t0
-			got := Plan(in)
+			got := oldPlan(in)
 			if got.Action != ActionConnect || !got.ExpiresAt.Equal(expiry) {
 				t.Fatalf("got %+v, want Connect and a wake-up at expiry %s", got, expiry)
 			}

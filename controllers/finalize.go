@@ -1,0 +1,39 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	"github.com/mcpproxy/mcpproxy-operator/internal/upstream"
+)
+
+// finalize cleans up a deleted server: close the session, revoke, delete every stored token of
+// the server, then let it go.
+func (r *UpstreamServerReconciler) finalize(ctx context.Context, us *mcpv1alpha1.UpstreamServer) error {
+	if !controllerutil.ContainsFinalizer(us, mcpv1alpha1.Finalizer) {
+		return nil
+	}
+	log := ctrl.LoggerFrom(ctx).WithValues("upstreamServer", klog.KObj(us))
+	r.Sessions.Close(upstream.SessionKey(us))
+	if rec, err := r.Store.Load(upstream.StoreKey(us)); err == nil {
+		r.lifecycle().Revoke(ctx, log, rec)
+	}
+	if _, err := r.Store.DeleteServer(us.Namespace, us.Name); err != nil {
+		return fmt.Errorf("deleting the stored tokens of %s/%s: %w", us.Namespace, us.Name, err)
+	}
+	r.lifecycle().ForgetServer(us.Namespace, us.Name)
+	forgetMetrics(us)
+	patch := client.MergeFrom(us.DeepCopy())
+	controllerutil.RemoveFinalizer(us, mcpv1alpha1.Finalizer)
+	if err := r.Patch(ctx, us, patch); err != nil {
+		return fmt.Errorf("removing finalizer: %w", err)
+	}
+	log.Info("Cleaned up a deleted server")
+	return nil
+}

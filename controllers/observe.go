@@ -1,0 +1,131 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	"github.com/mcpproxy/mcpproxy-operator/internal/lifecycle"
+	"github.com/mcpproxy/mcpproxy-operator/internal/mcpconn"
+	"github.com/mcpproxy/mcpproxy-operator/internal/oauth"
+	"github.com/mcpproxy/mcpproxy-operator/internal/tokenstore"
+	"github.com/mcpproxy/mcpproxy-operator/internal/upstream"
+)
+
+// observed is what observe read: the lifecycle's facts, and the request annotations the
+// status will mark handled.
+type observed struct {
+	facts                 *lifecycle.Facts
+	refreshReq, logoutReq string
+}
+
+// observe reads everything a pass decides on, and writes nothing: the config with its Secrets
+// resolved, the stored token (and an unsaved one), validated hand-overs, pending requests, the
+// session and what status remembered.
+func (r *UpstreamServerReconciler) observe(ctx context.Context, us *mcpv1alpha1.UpstreamServer, log logr.Logger) observed {
+	f := &lifecycle.Facts{Now: r.Clock.Now(), Key: upstream.StoreKey(us), Suspended: us.Spec.Suspend,
+		Prev: fromAPIStatus(&us.Status), PrevCurrent: us.Status.ObservedGeneration == us.Generation}
+	obs := observed{facts: f}
+	f.Config, f.ConfigErr = r.resolveConfig(ctx, us)
+	if f.ConfigErr != nil {
+		return obs
+	}
+	f.Unsaved = r.lifecycle().Unsaved(f.Key)
+	rec, err := r.Store.Load(f.Key)
+	switch {
+	case errors.Is(err, tokenstore.ErrNotFound):
+	case err != nil:
+		log.Error(err, "Failed to read the token store")
+		f.StoreErr = err
+		return obs
+	default:
+		f.Record = rec
+	}
+	if v := us.Annotations[mcpv1alpha1.AnnotationLogoutRequestedAt]; v != "" && v != us.Status.LastHandledLogoutRequest {
+		f.LogoutRequested, obs.logoutReq = true, v
+	}
+	if v := us.Annotations[mcpv1alpha1.AnnotationRefreshRequestedAt]; v != "" && v != us.Status.LastHandledRefreshRequest {
+		f.RefreshRequested, obs.refreshReq = true, v
+	}
+	f.HandOvers = r.handOvers(ctx, us, log)
+	if r.signals != nil {
+		f.RejectedRevision = r.signals.rejectedRevision(upstream.Name(us))
+	}
+	if s := r.Sessions.Get(f.Config.SessionKey); s != nil {
+		f.Session = lifecycle.SessionFacts{Present: true, Healthy: s.Healthy(), Unauthorized: s.Unauthorized()}
+	}
+	return obs
+}
+
+// handOvers lists the server's login hand-overs, oldest first (so the newest valid login is
+// stored last and wins), each validated against the server.
+func (r *UpstreamServerReconciler) handOvers(ctx context.Context, us *mcpv1alpha1.UpstreamServer, log logr.Logger) []lifecycle.HandOver {
+	var list corev1.SecretList
+	if err := r.List(ctx, &list, client.InNamespace(us.Namespace),
+		client.MatchingLabels{mcpv1alpha1.HandOverServerLabel: us.Name}); err != nil {
+		log.Error(err, "Failed to list login hand-overs")
+		return nil
+	}
+	secrets := list.Items
+	sort.Slice(secrets, func(i, j int) bool {
+		return secrets[i].CreationTimestamp.Before(&secrets[j].CreationTimestamp)
+	})
+	out := make([]lifecycle.HandOver, 0, len(secrets))
+	for i := range secrets {
+		rec, err := validateHandOver(us, &secrets[i])
+		out = append(out, lifecycle.HandOver{Name: secrets[i].Name, Record: rec, Err: err})
+	}
+	return out
+}
+
+// resolveConfig reads the Secrets the spec names. Errors name the Secret and key, never a value.
+func (r *UpstreamServerReconciler) resolveConfig(ctx context.Context, us *mcpv1alpha1.UpstreamServer) (lifecycle.Config, error) {
+	cfg := lifecycle.Config{
+		Target:         mcpconn.Target{URL: us.Spec.URL, Transport: string(us.Spec.Transport)},
+		OAuth:          oauth.Config{ServerURL: us.Spec.URL},
+		HealthInterval: healthInterval(us),
+		SessionKey:     upstream.SessionKey(us),
+		JitterKey:      upstream.SessionKey(us),
+		LoginCommand:   LoginCommand(us),
+		BrowserLogin:   r.BrowserLogin != nil,
+	}
+	h, err := upstream.ResolveHeaders(ctx, r.APIReader, us)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Target.Headers = h
+	cfg.StaticOnly = h != nil && us.Spec.OAuth == nil
+	if o := us.Spec.OAuth; o != nil {
+		cfg.OAuth.ClientID = o.ClientID
+		cfg.OAuth.ClientMetadataURL = o.ClientMetadataURL
+		cfg.OAuth.Scopes = o.Scopes
+		cfg.OAuth.Resource = o.Resource
+		cfg.OAuth.AuthorizationServer = o.AuthorizationServer
+		cfg.OAuth.ExtraParams = o.ExtraParams
+		if o.RefreshBefore != nil {
+			d := o.RefreshBefore.Duration
+			cfg.RefreshBefore = &d
+		}
+		if o.ClientSecretRef != nil {
+			v, err := upstream.SecretValue(ctx, r.APIReader, us.Namespace, *o.ClientSecretRef, "spec.oauth.clientSecretRef")
+			if err != nil {
+				return cfg, err
+			}
+			cfg.OAuth.ClientSecret = v
+		}
+	}
+	return cfg, nil
+}
+
+func healthInterval(us *mcpv1alpha1.UpstreamServer) time.Duration {
+	if h := us.Spec.HealthCheckInterval; h != nil && h.Duration > 0 {
+		return h.Duration
+	}
+	return 5 * time.Minute
+}

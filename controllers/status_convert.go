@@ -1,0 +1,101 @@
+package controllers
+
+import (
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	"github.com/mcpproxy/mcpproxy-operator/internal/lifecycle"
+)
+
+// fromAPIStatus is what the lifecycle remembers of an UpstreamServer's status.
+func fromAPIStatus(s *mcpv1alpha1.UpstreamServerStatus) lifecycle.Status {
+	out := lifecycle.Status{
+		Authenticated:         fromCondition(s.Conditions, mcpv1alpha1.ConditionAuthenticated),
+		Connected:             fromCondition(s.Conditions, mcpv1alpha1.ConditionConnected),
+		AuthorizationRequired: fromCondition(s.Conditions, mcpv1alpha1.ConditionAuthorizationRequired),
+		LastCorrelationID:     s.LastCorrelationID,
+	}
+	if t := s.Token; t != nil {
+		out.Token = &lifecycle.TokenInfo{ExpiresAt: timeOf(t.ExpiresAt), LastRefreshTime: timeOf(t.LastRefreshTime),
+			HasRefreshToken: t.HasRefreshToken, Scopes: t.Scopes, Issuer: t.Issuer}
+	}
+	if r := s.Refresh; r != nil {
+		out.Refresh = &lifecycle.RefreshMemory{FailedAttempts: r.FailedAttempts, LastFailureTime: timeOf(r.LastFailureTime),
+			LastFailureReason: r.LastFailureReason, NextRefreshTime: timeOf(r.NextRefreshTime)}
+	}
+	if a := s.Authorization; a != nil {
+		out.Authorization = &lifecycle.Authorization{Since: timeOf(a.Since), LoginCommand: a.LoginCommand,
+			AuthorizationServer: a.AuthorizationServer, Resource: a.Resource, Scopes: a.Scopes}
+	}
+	if v := s.Server; v != nil {
+		out.Server = &lifecycle.ServerInfo{Name: v.Name, Version: v.Version, ProtocolVersion: v.ProtocolVersion, Tools: v.Tools}
+	}
+	return out
+}
+
+// applyStatus writes the lifecycle's status into the server's, with the bookkeeping only the
+// API has: observedGeneration, transition times, handled requests, and Ready.
+func applyStatus(us *mcpv1alpha1.UpstreamServer, obs observed, s lifecycle.Status) {
+	now := metav1.NewTime(obs.facts.Now)
+	for typ, c := range map[string]*lifecycle.Condition{
+		mcpv1alpha1.ConditionAuthenticated: s.Authenticated, mcpv1alpha1.ConditionConnected: s.Connected,
+		mcpv1alpha1.ConditionAuthorizationRequired: s.AuthorizationRequired,
+	} {
+		if c != nil {
+			setCondition(us, now, typ, metav1.ConditionStatus(c.Status), c.Reason, c.Message)
+		}
+	}
+	st := &us.Status
+	st.Token, st.Refresh, st.Authorization, st.Server = nil, nil, nil, nil
+	if t := s.Token; t != nil {
+		st.Token = &mcpv1alpha1.TokenStatus{ExpiresAt: metaTime(t.ExpiresAt), LastRefreshTime: metaTime(t.LastRefreshTime),
+			HasRefreshToken: t.HasRefreshToken, Scopes: t.Scopes, Issuer: t.Issuer}
+	}
+	if r := s.Refresh; r != nil {
+		st.Refresh = &mcpv1alpha1.RefreshStatus{FailedAttempts: r.FailedAttempts, LastFailureTime: metaTime(r.LastFailureTime),
+			LastFailureReason: r.LastFailureReason, NextRefreshTime: metaTime(r.NextRefreshTime)}
+	}
+	if a := s.Authorization; a != nil {
+		st.Authorization = &mcpv1alpha1.AuthorizationStatus{Since: metaTime(a.Since), LoginCommand: a.LoginCommand,
+			AuthorizationServer: a.AuthorizationServer, Resource: a.Resource, Scopes: a.Scopes}
+	}
+	if v := s.Server; v != nil {
+		st.Server = &mcpv1alpha1.ServerInfo{Name: v.Name, Version: v.Version, ProtocolVersion: v.ProtocolVersion, Tools: v.Tools}
+	}
+	st.LastCorrelationID = s.LastCorrelationID
+	if obs.refreshReq != "" {
+		st.LastHandledRefreshRequest = obs.refreshReq
+	}
+	if obs.logoutReq != "" {
+		st.LastHandledLogoutRequest = obs.logoutReq
+	}
+	setReady(us, now)
+	st.ObservedGeneration = us.Generation
+}
+
+func fromCondition(cs []metav1.Condition, typ string) *lifecycle.Condition {
+	c := meta.FindStatusCondition(cs, typ)
+	if c == nil {
+		return nil
+	}
+	return &lifecycle.Condition{Status: lifecycle.ConditionStatus(c.Status), Reason: c.Reason, Message: c.Message}
+}
+
+func timeOf(t *metav1.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.Time
+}
+
+// metaTime is t as an API time, nil for zero.
+func metaTime(t time.Time) *metav1.Time {
+	if t.IsZero() {
+		return nil
+	}
+	m := metav1.NewTime(t)
+	return &m
+}

@@ -1,0 +1,47 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+
+	"github.com/mcpproxy/mcpproxy-operator/internal/mcpconn"
+	"github.com/mcpproxy/mcpproxy-operator/internal/oauth"
+	"github.com/mcpproxy/mcpproxy-operator/internal/tokenstore"
+)
+
+// connect opens or keeps the MCP session with the current token (none for a NoToken step),
+// and pings it once per health interval. A live session that fails its ping is redialled once:
+// a dropped session is not a failed server.
+func (r *Runner) connect(ctx context.Context, p Pass, rec *tokenstore.Record, s Step) Outcome {
+	f := p.Facts
+	key := f.Config.SessionKey
+	token := ""
+	if rec != nil && !s.NoToken {
+		token = rec.AccessToken
+	}
+	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	sess, dialed, err := r.Sessions.Ensure(cctx, key, f.Config.Target, token)
+	dropped := false
+	if err == nil && !dialed && !sess.CheckedAt().Add(f.Config.HealthInterval).After(f.Now) {
+		if err = sess.Ping(cctx); err != nil {
+			r.Sessions.Close(key)
+			dropped = true
+			sess, dialed, err = r.Sessions.Ensure(cctx, key, f.Config.Target, token)
+		}
+	}
+	switch {
+	case err == nil:
+		sess.MarkChecked(f.Now)
+		info := sess.Info()
+		if dialed {
+			p.Log.Info("Connected", "server", info.Name, "protocolVersion", info.ProtocolVersion, "tools", info.Tools)
+		}
+		return Outcome{Info: &info, Dialed: dialed}
+	case errors.Is(err, mcpconn.ErrUnauthorized):
+		p.Log.Info("The MCP server rejected the access token")
+		return Outcome{Err: err, Unauthorized: true}
+	}
+	p.Log.Info("Connection failed", "reason", oauth.Redact(err.Error()))
+	return Outcome{Err: err, Dropped: dropped}
+}

@@ -1,0 +1,77 @@
+package lifecycle
+
+import (
+	"fmt"
+
+	"github.com/mcpproxy/mcpproxy-operator/internal/oauth"
+)
+
+const (
+	logoutMessage    = "Logged out: the token was revoked and deleted"
+	suspendedMessage = "spec.suspend is true: the session is closed and refreshes are stopped; the token is kept"
+	noAuthMessage    = "The server needs no OAuth token"
+	// maxReasonLength bounds a failure reason copied into status.
+	maxReasonLength = 512
+)
+
+// failureReason is an error as status may show it: redacted and bounded.
+func failureReason(err error) string {
+	s := oauth.Redact(err.Error())
+	if len(s) > maxReasonLength {
+		s = s[:maxReasonLength]
+	}
+	return s
+}
+
+func expiredMessage(reason string) string {
+	if reason == ReasonRefreshTokenRejected {
+		return "The authorization server rejected the refresh token and the access token expired"
+	}
+	return "The access token expired and there is no usable refresh token"
+}
+
+func rejectedMessage(x Outcome) string {
+	return "The authorization server rejected the refresh token (" + failureReason(x.Err) + ")"
+}
+
+func failingMessage(f *Facts, o Outcomes) string {
+	m := refreshMemory(f, o)
+	var n int32
+	var last string
+	if m != nil {
+		n, last = m.FailedAttempts, m.LastFailureReason
+	}
+	return fmt.Sprintf("The access token expired and %d refresh attempts failed (last: %s); retrying with backoff", n, last)
+}
+
+func discoveryMessage(x Outcome) string {
+	return "Could not discover how the server is protected: " + oauth.Redact(x.Err.Error())
+}
+
+func handOverMessage(f *Facts, x Outcome) string {
+	err := x.Err
+	if err == nil {
+		err = f.HandOvers[x.Step.HandOver].Err
+	}
+	return fmt.Sprintf("Login hand-over %s was rejected: %v", f.HandOvers[x.Step.HandOver].Name, err)
+}
+
+// loginMessage is what a login request tells the person, before "Run: <command>".
+func loginMessage(f *Facts, o Outcomes, s Step) string {
+	if s.Message != "" {
+		return s.Message
+	}
+	switch {
+	case s.Expired:
+		return expiredMessage(s.Reason)
+	case s.Reason == ReasonNoToken:
+		return "No token is stored for this server"
+	case s.Reason == ReasonRefreshFailing:
+		return failingMessage(f, o) + "; a login also fixes it"
+	case s.Reason == ReasonRefreshTokenRejected:
+		if x := o.last(StepRefresh); x != nil && x.Err != nil {
+			return rejectedMessage(*x)
+		}
+	}
+	return "A login is needed"
+}

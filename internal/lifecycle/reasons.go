@@ -1,0 +1,24 @@
+package lifecycle
+
+// Condition reasons the lifecycle sets. They are the same CamelCase strings as the API's
+// (api/v1alpha1); the controller's tests check that they agree, so this package need not
+// import Kubernetes.
+const (
+	ReasonTokenValid             = "TokenValid"
+	ReasonNoAuthRequired         = "NoAuthRequired"
+	ReasonNoToken                = "NoToken"
+	ReasonTokenExpired           = "TokenExpired"
+	ReasonRefreshFailing         = "RefreshFailing"
+	ReasonRefreshTokenRejected   = "RefreshTokenRejected"
+	ReasonLoggedOut              = "LoggedOut"
+	ReasonLoginCompleted         = "LoginCompleted"
+	ReasonHandOverRejected       = "HandOverRejected"
+	ReasonTokenStoreError        = "TokenStoreError"
+	ReasonDiscoveryFailed        = "DiscoveryFailed"
+	ReasonConfigInvalid          = "ConfigInvalid"
+	ReasonConnected              = "Connected"
+	ReasonConnectFailed          = "ConnectFailed"
+	ReasonDisconnected           = "Disconnected"
+	ReasonSuspended              = "Suspended"
+	ReasonAuthorizationNotNeeded = "AuthorizationNotNeeded"
+)
