@@ -201,7 +201,7 @@ func (c *catalog) callHandler(s *aggSession, name string) mcp.ToolHandler {
 			}
 		}
 		addedLatency.Observe(time.Since(start).Seconds())
-		res, err := conn.cs.CallTool(ctx, &mcp.CallToolParams{Meta: req.Params.Meta, Name: t.name, Arguments: req.Params.Arguments})
+		res, err := conn.sess.CallTool(ctx, &mcp.CallToolParams{Meta: req.Params.Meta, Name: t.name, Arguments: req.Params.Arguments})
 		if err != nil {
 			var werr *jsonrpc.Error
 			if errors.As(err, &werr) {
@@ -222,7 +222,7 @@ func (c *catalog) reconnect(ctx context.Context, us *mcpv1alpha1.UpstreamServer)
 		return nil, err
 	}
 	c.mu.Lock()
-	if old := c.conns[conn.nn]; old != nil && !old.dead.Load() {
+	if old := c.conns[conn.nn]; old != nil && !old.dead() {
 		c.mu.Unlock()
 		conn.close()
 		return old, nil

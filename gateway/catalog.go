@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"net/http"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -17,6 +16,7 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	"github.com/mcpproxy/mcpproxy-operator/internal/mcpconn"
 	"github.com/mcpproxy/mcpproxy-operator/internal/upstream"
 )
 
@@ -39,19 +39,16 @@ type catalog struct {
 type upstreamConn struct {
 	nn     types.NamespacedName
 	target string
-	cs     *mcp.ClientSession
-	tools  []*mcp.Tool
-	dead   atomic.Bool
-	stale  atomic.Bool
-	// stop ends the context the session was opened with (the legacy SSE stream's).
-	stop context.CancelFunc
+	sess   *mcpconn.Session
+	tools  []*mcp.Tool // guarded by catalog.mu
+	stale  atomic.Bool // the upstream said its tools changed
 }
 
+// dead reports whether the session dropped (or was closed).
+func (u *upstreamConn) dead() bool { return !u.sess.Healthy() }
+
 // close ends the session.
-func (u *upstreamConn) close() {
-	_ = u.cs.Close()
-	u.stop()
-}
+func (u *upstreamConn) close() { _ = u.sess.Close() }
 
 // exposedTool is an upstream tool as the aggregated endpoint shows it.
 type exposedTool struct {
@@ -151,7 +148,7 @@ func (c *catalog) sync(ctx context.Context) {
 	c.mu.Lock()
 	var drop []*upstreamConn
 	for nn, conn := range c.conns {
-		if us, ok := ready[nn]; !ok || conn.dead.Load() || conn.target != target(us) {
+		if us, ok := ready[nn]; !ok || conn.dead() || conn.target != target(us) {
 			drop = append(drop, conn)
 			delete(c.conns, nn)
 		}
@@ -186,55 +183,30 @@ func (c *catalog) sync(ctx context.Context) {
 	}
 }
 
-// connect opens the gateway's session to us (credentials added by the upstream transport) and
-// lists its tools.
+// connect opens the gateway's session to us through mcpconn (credentials added per request by
+// the upstream transport, so a 401 is recovered from there) and lists its tools.
 func (c *catalog) connect(ctx context.Context, us *mcpv1alpha1.UpstreamServer) (*upstreamConn, error) {
 	conn := &upstreamConn{nn: upstream.Name(us), target: target(us)}
-	hc := &http.Client{Transport: boundTransport{u: c.g.up, nn: conn.nn}}
-	var tr mcp.Transport = &mcp.StreamableClientTransport{Endpoint: us.Spec.URL, HTTPClient: hc, MaxRetries: 2}
-	if us.Spec.Transport == mcpv1alpha1.TransportSSE {
-		tr = &mcp.SSEClientTransport{Endpoint: us.Spec.URL, HTTPClient: hc}
-	}
-	cl := mcp.NewClient(&mcp.Implementation{Name: "mcpproxy-gateway", Version: "v1alpha1"}, &mcp.ClientOptions{
-		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { conn.stale.Store(true); c.poke() },
-	})
-	// The SDK binds the legacy SSE stream to the Connect context, so it must outlive this call:
-	// it is derived from the catalog's context and cancelled only when connecting fails in time.
-	life, stop := context.WithCancel(context.WithoutCancel(ctx))
-	timer := time.AfterFunc(connectTimeout, stop)
-	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
-	cs, err := cl.Connect(life, tr, nil)
-	if err != nil || !timer.Stop() {
-		stop()
-		if err == nil {
-			_ = cs.Close()
-			err = context.DeadlineExceeded
-		}
+	sess, err := mcpconn.Dial(ctx, mcpconn.Target{URL: us.Spec.URL, Transport: string(us.Spec.Transport)}, mcpconn.Options{
+		ClientName:     "mcpproxy-gateway",
+		Base:           boundTransport{u: c.g.up, nn: conn.nn},
+		Notify:         c.poke, // the session dropped: the next sync replaces it
+		OnToolsChanged: func() { conn.stale.Store(true); c.poke() },
+	})
+	if err != nil {
 		return nil, err
 	}
-	conn.stop = stop
-	conn.cs = cs
-	if err := c.list(cctx, conn); err != nil {
-		conn.close()
-		return nil, err
-	}
-	go func() {
-		_ = cs.Wait()
-		conn.dead.Store(true)
-		c.poke()
-	}()
+	conn.sess, conn.tools = sess, sess.Tools()
 	return conn, nil
 }
 
 // list reads the upstream's tools into conn.
 func (c *catalog) list(ctx context.Context, conn *upstreamConn) error {
-	var tools []*mcp.Tool
-	for t, err := range conn.cs.Tools(ctx, nil) {
-		if err != nil {
-			return err
-		}
-		tools = append(tools, t)
+	tools, err := conn.sess.ListTools(ctx)
+	if err != nil {
+		return err
 	}
 	c.mu.Lock()
 	conn.tools = tools
@@ -289,7 +261,7 @@ func (c *catalog) lookup(name string) *exposedTool {
 func (c *catalog) conn(nn types.NamespacedName) *upstreamConn {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if conn := c.conns[nn]; conn != nil && !conn.dead.Load() {
+	if conn := c.conns[nn]; conn != nil && !conn.dead() {
 		return conn
 	}
 	return nil

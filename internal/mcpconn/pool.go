@@ -36,11 +36,11 @@ func (p *Pool) Ensure(ctx context.Context, key string, target Target, token stri
 		}
 		p.Close(key)
 	}
-	s, err = Dial(ctx, target, token, p.clientName, func() {
+	s, err = Dial(ctx, target, Options{ClientName: p.clientName, Token: token, Notify: func() {
 		if p.notify != nil {
 			p.notify(key)
 		}
-	})
+	}})
 	if err != nil {
 		return nil, false, err
 	}

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
 	"github.com/mcpproxy/mcpproxy-operator/test/oauthserver"
 )
 
@@ -42,7 +44,7 @@ func TestEnsureDialsOnceAndReportsTheServer(t *testing.T) {
 			if err != nil || dialed || again != s {
 				t.Fatalf("a healthy session was not reused: dialed=%t err=%v", dialed, err)
 			}
-			res, err := s.CallTool(context.Background(), "echo", map[string]any{"text": "hi"})
+			res, err := s.CallTool(context.Background(), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "hi"}})
 			if err != nil || res.IsError {
 				t.Fatalf("echo: %v %+v", err, res)
 			}

@@ -9,7 +9,7 @@ import (
 
 // bearerTransport adds the session's current access token and static headers to every request
 // and notices when the server rejects the credentials. It never refreshes: a 401 is reported to
-// the owner (the reconciler), which is the only one that may spend a refresh token.
+// the session's owner, and only the reconciler ever spends a refresh token.
 type bearerTransport struct {
 	base    http.RoundTripper
 	token   *atomic.Pointer[string]
