@@ -14,6 +14,7 @@ import (
 
 	"github.com/mcpproxy/mcpproxy-operator/internal/oauth"
 	"github.com/mcpproxy/mcpproxy-operator/internal/tokenstore"
+	"github.com/mcpproxy/mcpproxy-operator/internal/upstream"
 )
 
 // TokenStoreEnv overrides where `mcpproxy probe` keeps its tokens.
@@ -135,7 +136,7 @@ func (p *prober) run(ctx context.Context) (*probeResult, error) {
 		p.rec = rec
 	}
 	now := p.env.Now()
-	if p.rec != nil && p.rec.AccessToken != "" && (p.rec.Expiry.IsZero() || now.Add(30*time.Second).Before(p.rec.Expiry)) {
+	if upstream.TokenUsable(p.rec, now.Add(30*time.Second)) { // usable for a while yet
 		p.how = "stored token"
 		res, err := dialProbe(ctx, p.o.cfg.ServerURL, p.o.transport, p.rec.AccessToken)
 		if !errors.Is(err, errUnauthorized) {

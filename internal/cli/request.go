@@ -11,12 +11,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	"github.com/mcpproxy/mcpproxy-operator/internal/upstream"
 )
 
 // request is a one-shot request to the controller made through an annotation.
 type request struct {
 	use, short, annotation, verb string
-	handled                      func(*mcpv1alpha1.UpstreamServer) string
+	// ask sets the annotation to at.
+	ask     func(ctx context.Context, c client.Client, nn types.NamespacedName, at time.Time) error
+	handled func(*mcpv1alpha1.UpstreamServer) string
 	// succeeded says whether the handled request worked.
 	succeeded func(*mcpv1alpha1.UpstreamServer) error
 }
@@ -24,7 +27,7 @@ type request struct {
 func newRefreshCommand(env *Env, kf *kubeFlags) *cobra.Command {
 	return newRequestCommand(env, kf, request{
 		use: "refresh NAME", short: "Ask the controller to refresh a server's token now (bypassing backoff)",
-		annotation: mcpv1alpha1.AnnotationRefreshRequestedAt, verb: "refresh",
+		annotation: mcpv1alpha1.AnnotationRefreshRequestedAt, verb: "refresh", ask: upstream.AnnotateRefreshRequest,
 		handled: func(us *mcpv1alpha1.UpstreamServer) string { return us.Status.LastHandledRefreshRequest },
 		succeeded: func(us *mcpv1alpha1.UpstreamServer) error {
 			if c := meta.FindStatusCondition(us.Status.Conditions, mcpv1alpha1.ConditionAuthenticated); c == nil || c.Status != "True" {
@@ -45,15 +48,27 @@ func newRefreshCommand(env *Env, kf *kubeFlags) *cobra.Command {
 func newLogoutCommand(env *Env, kf *kubeFlags) *cobra.Command {
 	return newRequestCommand(env, kf, request{
 		use: "logout NAME", short: "Ask the controller to revoke and forget a server's token",
-		annotation: mcpv1alpha1.AnnotationLogoutRequestedAt, verb: "logout",
+		annotation: mcpv1alpha1.AnnotationLogoutRequestedAt, verb: "logout", ask: annotateLogout,
 		handled: func(us *mcpv1alpha1.UpstreamServer) string { return us.Status.LastHandledLogoutRequest },
 		succeeded: func(us *mcpv1alpha1.UpstreamServer) error {
-			if c := meta.FindStatusCondition(us.Status.Conditions, mcpv1alpha1.ConditionAuthenticated); c != nil && c.Status == "True" {
-				return fmt.Errorf("the server is still authenticated (%s)", c.Reason)
+			if upstream.IsTrue(us, mcpv1alpha1.ConditionAuthenticated) {
+				return fmt.Errorf("the server is still authenticated (%s)", upstream.ConditionReason(us, mcpv1alpha1.ConditionAuthenticated))
 			}
 			return nil
 		},
 	})
+}
+
+// annotateLogout sets mcpproxy.dev/logout-requested-at on a server to at.
+func annotateLogout(ctx context.Context, c client.Client, nn types.NamespacedName, at time.Time) error {
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`,
+		mcpv1alpha1.AnnotationLogoutRequestedAt, at.UTC().Format(time.RFC3339Nano))
+	obj := &mcpv1alpha1.UpstreamServer{}
+	obj.Namespace, obj.Name = nn.Namespace, nn.Name
+	if err := c.Patch(ctx, obj, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
+		return fmt.Errorf("asking for a logout of %s: %w", nn, err)
+	}
+	return nil
 }
 
 func newRequestCommand(env *Env, kf *kubeFlags, rq request) *cobra.Command {
@@ -82,18 +97,15 @@ func runRequest(ctx context.Context, env *Env, kf *kubeFlags, rq request, name s
 	if err != nil {
 		return err
 	}
-	us, err := getServer(ctx, c, ns, name)
-	if err != nil {
+	if _, err := getServer(ctx, c, ns, name); err != nil {
 		return err
 	}
-	stamp := env.Now().UTC().Format(time.RFC3339Nano)
-	patch := client.MergeFrom(us.DeepCopy())
-	if us.Annotations == nil {
-		us.Annotations = map[string]string{}
-	}
-	us.Annotations[rq.annotation] = stamp
-	if err := c.Patch(ctx, us, patch); err != nil {
-		return fmt.Errorf("requesting the %s (annotating %s/%s): %w", rq.verb, ns, name, err)
+	// The controller echoes the annotation's value in status once it handled the request, in
+	// the format the ask functions write.
+	at := env.Now()
+	stamp := at.UTC().Format(time.RFC3339Nano)
+	if err := rq.ask(ctx, c, types.NamespacedName{Namespace: ns, Name: name}, at); err != nil {
+		return err
 	}
 	fmt.Fprintf(env.ErrOut, "Requested a %s of %s/%s (%s=%s)\n", rq.verb, ns, name, rq.annotation, stamp)
 	final, err := waitFor(ctx, env, c, types.NamespacedName{Namespace: ns, Name: name}, func(us *mcpv1alpha1.UpstreamServer) (bool, string, error) {

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	"github.com/mcpproxy/mcpproxy-operator/internal/upstream"
 )
 
 // StatusRow is one server in `mcpproxy auth status`. It holds no secret: everything comes from
@@ -128,10 +129,10 @@ func statusRow(us *mcpv1alpha1.UpstreamServer) StatusRow {
 	if c := meta.FindStatusCondition(us.Status.Conditions, mcpv1alpha1.ConditionReady); c != nil {
 		r.Ready, r.Message = string(c.Status), c.Message
 	}
-	if c := meta.FindStatusCondition(us.Status.Conditions, mcpv1alpha1.ConditionAuthenticated); c != nil {
-		r.Auth = c.Reason
+	if reason := upstream.ConditionReason(us, mcpv1alpha1.ConditionAuthenticated); reason != "" {
+		r.Auth = reason
 	}
-	if c := meta.FindStatusCondition(us.Status.Conditions, mcpv1alpha1.ConditionAuthorizationRequired); c != nil && c.Status == "True" {
+	if upstream.IsTrue(us, mcpv1alpha1.ConditionAuthorizationRequired) {
 		r.Auth = "LoginRequired"
 		if a := us.Status.Authorization; a != nil {
 			r.LoginCommand = a.LoginCommand
