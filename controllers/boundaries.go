@@ -6,24 +6,15 @@ import (
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
 
+	"github.com/mcpproxy/mcpproxy-operator/internal/lifecycle"
 	"github.com/mcpproxy/mcpproxy-operator/internal/oauth"
-	"github.com/mcpproxy/mcpproxy-operator/internal/tokenstore"
 )
 
 // TokenStore is the persisted token records, as the reconciler uses them (internal/tokenstore).
-type TokenStore interface {
-	Load(k tokenstore.Key) (*tokenstore.Record, error)
-	Save(k tokenstore.Key, r *tokenstore.Record, expectRevision uint64) (uint64, error)
-	Delete(k tokenstore.Key) error
-	DeleteServer(namespace, name string) (int, error)
-}
+type TokenStore = lifecycle.Store
 
 // OAuthClient is the network side of OAuth, as the reconciler uses it (internal/oauth).
-type OAuthClient interface {
-	Discover(ctx context.Context, cfg oauth.Config) (*oauth.Discovery, error)
-	Refresh(ctx context.Context, r oauth.RefreshRequest) (*oauth.Token, error)
-	Revoke(ctx context.Context, endpoint string, client oauth.ClientRegistration, token, hint string) error
-}
+type OAuthClient = lifecycle.OAuth
 
 // HTTPOAuthClient is the OAuthClient that talks to real authorization servers.
 type HTTPOAuthClient struct {

@@ -32,7 +32,6 @@ const (
 const (
 	ReasonReady                  = "Ready"
 	ReasonTokenValid             = "TokenValid"
-	ReasonTokenRefreshed         = "TokenRefreshed"
 	ReasonNoAuthRequired         = "NoAuthRequired"
 	ReasonNoToken                = "NoToken"
 	ReasonTokenExpired           = "TokenExpired"
@@ -48,7 +47,6 @@ const (
 	ReasonConnectFailed          = "ConnectFailed"
 	ReasonDisconnected           = "Disconnected"
 	ReasonSuspended              = "Suspended"
-	ReasonTargetChanged          = "TargetChanged"
 	ReasonAuthorizationNotNeeded = "AuthorizationNotNeeded"
 	ReasonReconciling            = "Reconciling"
 )
