@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mcpproxy/mcpproxy-operator/internal/devenv"
+	"github.com/mcpproxy/mcpproxy-operator/internal/testenv/controlplane"
 )
 
 // run starts everything, waits for ctx (Ctrl-C) or for a child to die, and stops everything in
@@ -44,7 +44,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) (err error) {
 	}()
 
 	say("Starting the control plane")
-	cp, err := devenv.StartControlPlane(cfg.crdDir, cfg.dir)
+	cp, err := controlplane.Start(cfg.crdDir, cfg.dir)
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/mcpproxy/mcpproxy-operator/internal/devenv"
+	"github.com/mcpproxy/mcpproxy-operator/internal/testenv/controlplane"
 )
 
 func main() {
@@ -22,7 +22,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	cp, err := devenv.StartControlPlane(*crds, *dir)
+	cp, err := controlplane.Start(*crds, *dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "devcluster:", err)
 		os.Exit(1)

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -19,17 +19,14 @@ import (
 	"github.com/mcpproxy/mcpproxy-operator/internal/oauth"
 )
 
-// browserLoginPoll is how often a running flow checks that its server still needs the login.
-const browserLoginPoll = 2 * time.Second
-
 // handOverTimeout bounds the creation of the hand-over Secret once a token is in hand.
 const handOverTimeout = 30 * time.Second
 
-// browserLogin is the manager's own browser login (--browser-login, for local runs). It
+// BrowserLogin is the manager's own browser login (--browser-login, for local runs). It
 // implements controllers.LoginStarter: flows run outside the reconcile, one per server at a
 // time, the browser opens at most once per server per 5 minutes, and the result is delivered as
 // a hand-over Secret, so it takes the same compare-and-swap path as `mcpproxy auth login`.
-type browserLogin struct {
+type BrowserLogin struct {
 	client  client.Client
 	coord   *browserlogin.Coordinator
 	log     logr.Logger
@@ -37,17 +34,24 @@ type browserLogin struct {
 	poll    time.Duration
 }
 
-// newBrowserLogin returns the adapter; Close it on shutdown to stop running flows.
-func newBrowserLogin(c client.Client, log logr.Logger, opts browserlogin.Options) *browserLogin {
-	return &browserLogin{client: c, coord: browserlogin.New(opts), log: log,
-		timeout: oauth.DefaultLoginTimeout, poll: browserLoginPoll}
+// newBrowserLogin returns the adapter; Close it on shutdown to stop running flows. poll is how
+// often a running flow checks that its server still needs the login (zero: 2s).
+func newBrowserLogin(c client.Client, log logr.Logger, poll time.Duration) *BrowserLogin {
+	if poll <= 0 {
+		poll = defaultBrowserLoginPoll
+	}
+	return &BrowserLogin{client: c, coord: browserlogin.New(browserlogin.Options{}), log: log,
+		timeout: oauth.DefaultLoginTimeout, poll: poll}
 }
 
+// Running is the flow running for the server key ("namespace/name"), or nil: tests wait on it.
+func (b *BrowserLogin) Running(key string) *browserlogin.Flow { return b.coord.Running(key) }
+
 // Close cancels every running flow and waits for them.
-func (b *browserLogin) Close() { b.coord.Close() }
+func (b *BrowserLogin) Close() { b.coord.Close() }
 
 // RequestLogin starts (or joins) the browser login for us. It never blocks.
-func (b *browserLogin) RequestLogin(us *mcpv1alpha1.UpstreamServer, cfg oauth.Config) {
+func (b *BrowserLogin) RequestLogin(us *mcpv1alpha1.UpstreamServer, cfg oauth.Config) {
 	us = us.DeepCopy()
 	key := types.NamespacedName{Namespace: us.Namespace, Name: us.Name}.String()
 	log := b.log.WithValues("upstreamServer", klog.KObj(us))
@@ -68,7 +72,7 @@ func (b *browserLogin) RequestLogin(us *mcpv1alpha1.UpstreamServer, cfg oauth.Co
 }
 
 // login runs one flow and hands its token over as a Secret.
-func (b *browserLogin) login(ctx context.Context, us *mcpv1alpha1.UpstreamServer, cfg oauth.Config,
+func (b *BrowserLogin) login(ctx context.Context, us *mcpv1alpha1.UpstreamServer, cfg oauth.Config,
 	open func(string) error, log logr.Logger) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -108,7 +112,7 @@ var errLoginNotNeeded = errors.New("the server no longer needs this login")
 
 // watch cancels the flow when its server is deleted or replaced, or when it stopped asking for
 // a login (a manual login was ingested) after having asked for one.
-func (b *browserLogin) watch(ctx context.Context, cancel context.CancelCauseFunc, us *mcpv1alpha1.UpstreamServer) {
+func (b *BrowserLogin) watch(ctx context.Context, cancel context.CancelCauseFunc, us *mcpv1alpha1.UpstreamServer) {
 	t := time.NewTicker(b.poll)
 	defer t.Stop()
 	seenRequired := false

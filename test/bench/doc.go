@@ -1,6 +1,6 @@
 // Package bench measures how the controller scales with the number of UpstreamServers (issue 11).
 //
-// Run drives the real binaries: a local control plane (internal/devenv), test/oauthserver in this
+// Run drives the real binaries: a local control plane (internal/testenv/controlplane), test/oauthserver in this
 // process (its token endpoint wrapped by a recorder), and bin/manager as a child process. For each
 // N it seeds N logged-in servers through hand-over Secrets, watches a steady state for a few token
 // lifetimes, restarts the manager mid-cycle (cold start), stops it until every token has expired

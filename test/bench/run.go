@@ -13,7 +13,7 @@ import (
 	"github.com/go-logr/logr"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
-	"github.com/mcpproxy/mcpproxy-operator/internal/devenv"
+	"github.com/mcpproxy/mcpproxy-operator/internal/testenv/controlplane"
 )
 
 // Result is every figure of one N.
@@ -172,7 +172,7 @@ func runOne(cfg Config, bin string, n int) (res Result, gw *GatewayResult, err e
 	res = Result{N: n, MaxConcurrentRecons: cfg.MaxConcurrentReconciles, RawWorkers: cfg.MaxConcurrentReconciles}
 	dir := filepath.Join(cfg.WorkDir, fmt.Sprintf("n%d", n))
 	logf(cfg, "N=%d: starting the control plane and the OAuth server", n)
-	cp, err := devenv.StartControlPlane(filepath.Join(cfg.RepoRoot, "config", "crd", "bases"), dir)
+	cp, err := controlplane.Start(filepath.Join(cfg.RepoRoot, "config", "crd", "bases"), dir)
 	if err != nil {
 		return res, nil, err
 	}

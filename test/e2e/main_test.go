@@ -16,7 +16,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
-	"github.com/mcpproxy/mcpproxy-operator/internal/devenv"
+	"github.com/mcpproxy/mcpproxy-operator/internal/testenv/controlplane"
 )
 
 // The suite's shared state, set up once by TestMain.
@@ -28,7 +28,7 @@ var (
 	// runDir holds every log, snapshot and token store of the run.
 	runDir string
 	// controlPlane is the API server and etcd (separate processes started by envtest).
-	controlPlane *devenv.ControlPlane
+	controlPlane *controlplane.ControlPlane
 	// kube reads the truth from the API server (no cache).
 	kube   client.Client
 	scheme = runtime.NewScheme()
@@ -69,7 +69,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	buildTime := time.Since(started)
-	controlPlane, err = devenv.StartControlPlane(filepath.Join(root, "config", "crd", "bases"), filepath.Join(runDir, "cluster"))
+	controlPlane, err = controlplane.Start(filepath.Join(root, "config", "crd", "bases"), filepath.Join(runDir, "cluster"))
 	if err != nil {
 		fmt.Println(err)
 		return 1

@@ -1,9 +1,11 @@
-// Package devenv starts the local development environment: a control plane from envtest with
-// the project's CRDs and a kubeconfig on disk. It is used by hack/devcluster and by `make dev`.
-// (Unlike the rest of internal/, this package is about Kubernetes itself; it holds no product logic.)
-package devenv
+// Package controlplane starts a local control plane from envtest (etcd and kube-apiserver from
+// KUBEBUILDER_ASSETS) with the project's CRDs, and writes a kubeconfig for it. Every test suite
+// (through internal/testenv), test/e2e, test/bench, `make dev` and hack/devcluster start it
+// here. It does not import testing, so the dev binaries can use it.
+package controlplane
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,11 +25,14 @@ type ControlPlane struct {
 	env            *envtest.Environment
 }
 
-// StartControlPlane starts etcd and kube-apiserver (from KUBEBUILDER_ASSETS), installs the CRDs
-// in crdDir and writes dir/kubeconfig.
-func StartControlPlane(crdDir, dir string) (*ControlPlane, error) {
+// ErrNoAssets says KUBEBUILDER_ASSETS is not set: etcd and kube-apiserver are not built.
+var ErrNoAssets = errors.New("KUBEBUILDER_ASSETS is not set: run through make (`make test`, `make dev`; it builds etcd and kube-apiserver once)")
+
+// Start starts etcd and kube-apiserver (from KUBEBUILDER_ASSETS), installs the CRDs in crdDir
+// and writes dir/kubeconfig.
+func Start(crdDir, dir string) (*ControlPlane, error) {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		return nil, fmt.Errorf("KUBEBUILDER_ASSETS is not set: run through make (it builds the control plane once)")
+		return nil, ErrNoAssets
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", dir, err)
@@ -45,7 +50,7 @@ func StartControlPlane(crdDir, dir string) (*ControlPlane, error) {
 		_ = env.Stop()
 		return nil, err
 	}
-	if err := writeKubeconfig(cfg, path); err != nil {
+	if err := WriteKubeconfig(cfg, path); err != nil {
 		_ = env.Stop()
 		return nil, err
 	}
@@ -55,7 +60,9 @@ func StartControlPlane(crdDir, dir string) (*ControlPlane, error) {
 // Stop stops the API server and etcd and removes their temporary data.
 func (c *ControlPlane) Stop() error { return c.env.Stop() }
 
-func writeKubeconfig(cfg *rest.Config, path string) error {
+// WriteKubeconfig writes a kubeconfig (mode 0600) that reaches cfg's API server as cfg's user,
+// with "default" as the current namespace.
+func WriteKubeconfig(cfg *rest.Config, path string) error {
 	kc := clientcmdapi.NewConfig()
 	kc.Clusters["dev"] = &clientcmdapi.Cluster{
 		Server:                   cfg.Host,

@@ -1,0 +1,202 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	"github.com/mcpproxy/mcpproxy-operator/controllers"
+	"github.com/mcpproxy/mcpproxy-operator/gateway"
+	"github.com/mcpproxy/mcpproxy-operator/internal/mcpconn"
+	"github.com/mcpproxy/mcpproxy-operator/internal/tokenstore"
+)
+
+// Manager is one wired manager. Its parts are exposed for tests (which read the store, the
+// session pool and the gateway's address); Start runs it.
+type Manager struct {
+	// Manager is controller-runtime's manager (client, cache, runnables).
+	ctrl.Manager
+	// Store is the open token store, closed by Start when the manager stops.
+	Store *tokenstore.Store
+	// Sessions is the live MCP session pool.
+	Sessions *mcpconn.Pool
+	// Signals carries in-process wake-ups and refresh requests to the reconciler.
+	Signals *controllers.Signals
+	// Reconciler is the UpstreamServer reconciler.
+	Reconciler *controllers.UpstreamServerReconciler
+	// BrowserLogin is the manager's own browser login, nil unless Options.BrowserLogin.
+	BrowserLogin *BrowserLogin
+	// Gateway is the MCP gateway runnable, nil unless Options.Gateway.
+	Gateway *gateway.Gateway
+
+	log       logr.Logger
+	closeOnce sync.Once
+}
+
+// NewScheme returns the scheme the manager and the tests' clients use: client-go's types and
+// mcp.mcpproxy.dev/v1alpha1.
+func NewScheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	if err := mcpv1alpha1.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// New wires a manager against cfg. On error everything it opened is closed again; on success
+// the caller must call Start (or Close, if it never starts it).
+func New(cfg *rest.Config, o Options) (m *Manager, err error) {
+	if o.TokenStore == "" {
+		return nil, errors.New("app: Options.TokenStore is required")
+	}
+	log := o.Logger
+	if log.GetSink() == nil {
+		log = ctrl.Log
+	}
+	m = &Manager{log: log}
+	defer func() {
+		if err != nil {
+			m.Close()
+			m = nil
+		}
+	}()
+	m.Store, err = tokenstore.Open(o.TokenStore, tokenstore.Options{
+		KeyFile: o.KeyFile, OpenTimeout: o.StoreOpenTimeout, NoSync: o.NoSync, Logger: log.WithName("tokenstore"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("opening the token store %s: %w", o.TokenStore, err)
+	}
+	if m.Manager, err = newControllerManager(cfg, o, log); err != nil {
+		return nil, fmt.Errorf("creating the manager: %w", err)
+	}
+	if err := m.wireReconciler(o); err != nil {
+		return nil, fmt.Errorf("setting up the controller: %w", err)
+	}
+	if o.Gateway != nil {
+		if err := m.wireGateway(o, log); err != nil {
+			return nil, err
+		}
+	}
+	if err := m.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return nil, err
+	}
+	if err := m.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// newControllerManager builds controller-runtime's manager with the cache scope every
+// manager needs: only hand-over Secrets are cached (other Secrets are read one by one when a
+// spec names them), optionally only some namespaces.
+func newControllerManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, error) {
+	scheme, err := NewScheme()
+	if err != nil {
+		return nil, err
+	}
+	handOvers, err := labels.NewRequirement(mcpv1alpha1.HandOverServerLabel, selection.Exists, nil)
+	if err != nil {
+		return nil, err
+	}
+	cacheOpts := cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&corev1.Secret{}: {Label: labels.NewSelector().Add(*handOvers)},
+	}}
+	if len(o.Namespaces) > 0 {
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range o.Namespaces {
+			cacheOpts.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	return ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme,
+		Logger:                  log,
+		Metrics:                 metricsserver.Options{BindAddress: orDisabled(o.MetricsAddr)},
+		HealthProbeBindAddress:  orDisabled(o.ProbeAddr),
+		LeaderElection:          o.LeaderElection,
+		LeaderElectionID:        leaderElectionID,
+		LeaderElectionNamespace: o.LeaderElectionNamespace,
+		// The token store is released only when the process exits; a new leader must not start
+		// before that, so leadership is not handed over early.
+		LeaderElectionReleaseOnCancel: false,
+		Controller:                    config.Controller{SkipNameValidation: ptr.To(o.SkipNameValidation)},
+		Cache:                         cacheOpts,
+	})
+}
+
+// wireReconciler creates the signals, the session pool, the reconciler and (optionally) the
+// browser login, and registers the controller.
+func (m *Manager) wireReconciler(o Options) error {
+	m.Signals = controllers.NewSignals()
+	name := o.SessionClientName
+	if name == "" {
+		name = defaultSessionClientName
+	}
+	m.Sessions = mcpconn.NewPool(name, m.Signals.Wake)
+	var clk clock.PassiveClock = clock.RealClock{}
+	if o.Clock != nil {
+		clk = o.Clock
+	}
+	var oauthClient controllers.OAuthClient = controllers.HTTPOAuthClient{}
+	if o.OAuth != nil {
+		oauthClient = o.OAuth
+	}
+	m.Reconciler = &controllers.UpstreamServerReconciler{
+		Client:                  m.GetClient(),
+		APIReader:               m.GetAPIReader(),
+		Store:                   m.Store,
+		OAuth:                   oauthClient,
+		Sessions:                m.Sessions,
+		Recorder:                m.GetEventRecorder(eventSource),
+		Clock:                   clk,
+		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
+	}
+	if o.BrowserLogin {
+		m.BrowserLogin = newBrowserLogin(m.GetClient(), m.log.WithName("browserlogin"), o.BrowserLoginPoll)
+		m.Reconciler.BrowserLogin = m.BrowserLogin
+	}
+	return m.Reconciler.SetupWithManager(m.Manager, m.Signals)
+}
+
+// Start runs the manager until ctx is done, then stops the browser flows, closes the MCP
+// sessions and the token store, in that order (each one's users are gone by then).
+func (m *Manager) Start(ctx context.Context) error {
+	defer m.Close()
+	return m.Manager.Start(ctx)
+}
+
+// Close releases what New opened without starting. Start calls it; calling it twice is safe.
+// The store is closed last: flows and sessions may still be finishing a save.
+func (m *Manager) Close() {
+	m.closeOnce.Do(func() {
+		if m.BrowserLogin != nil {
+			m.BrowserLogin.Close()
+		}
+		if m.Sessions != nil {
+			m.Sessions.CloseAll()
+		}
+		if m.Store != nil {
+			_ = m.Store.Close()
+		}
+	})
+}
