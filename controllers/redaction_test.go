@@ -1,4 +1,4 @@
-package controllers
+package controllers_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	"github.com/mcpproxy/mcpproxy-operator/internal/testenv"
 	"github.com/mcpproxy/mcpproxy-operator/test/oauthserver"
 )
 
@@ -18,27 +19,27 @@ import (
 // refresh and a logout, then looks for every secret the oauth server ever issued in everything
 // the controller wrote: its log lines, its events and the server's status.
 func TestNoSecretReachesLogsEventsOrStatus(t *testing.T) {
-	srv := startOAuthServer(t, oauthserver.Options{AccessTokenTTL: 2 * time.Second})
+	srv := testenv.StartOAuthServer(t, oauthserver.Options{AccessTokenTTL: 2 * time.Second})
 	ns := newNamespace(t)
 	h := startHarness(t, ns, "")
 	us := createServer(t, ns, "leaky", srv.MCPURL())
-	login(t, srv, us)
+	testenv.Login(t, srv, us)
 	waitReady(t, us, 20*time.Second)
-	eventually(t, 20*time.Second, "two refreshes", func() bool { return srv.Stats().Refreshes >= 2 })
+	testenv.Eventually(t, 20*time.Second, "two refreshes", func() bool { return srv.Stats().Refreshes >= 2 })
 	srv.FailNextTokenRequests(1, oauthserver.Fault{Kind: oauthserver.FaultMalformed})
-	eventually(t, 20*time.Second, "a failed refresh", func() bool {
+	testenv.Eventually(t, 20*time.Second, "a failed refresh", func() bool {
 		r := get(t, us).Status.Refresh
 		return r != nil && r.LastFailureReason != ""
 	})
 	srv.FailNextTokenRequests(1, oauthserver.Fault{Kind: oauthserver.FaultInvalidGrant})
-	eventually(t, 20*time.Second, "refresh rejected", func() bool {
+	testenv.Eventually(t, 20*time.Second, "refresh rejected", func() bool {
 		return needsLogin(get(t, us), mcpv1alpha1.ReasonRefreshTokenRejected)
 	})
 	annotate(t, us, mcpv1alpha1.AnnotationLogoutRequestedAt, "now")
-	eventually(t, 20*time.Second, "logged out", func() bool { return needsLogin(get(t, us), mcpv1alpha1.ReasonLoggedOut) })
+	testenv.Eventually(t, 20*time.Second, "logged out", func() bool { return needsLogin(get(t, us), mcpv1alpha1.ReasonLoggedOut) })
 
 	var written []string
-	written = append(written, h.allLogs()...)
+	written = append(written, h.Logs()...)
 	status, _ := json.Marshal(get(t, us).Status)
 	written = append(written, string(status))
 	var evs eventsv1.EventList

@@ -1,4 +1,4 @@
-package controllers
+package controllers_test
 
 import (
 	"context"
@@ -10,15 +10,17 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	"github.com/mcpproxy/mcpproxy-operator/internal/testenv"
+	"github.com/mcpproxy/mcpproxy-operator/internal/upstream"
 	"github.com/mcpproxy/mcpproxy-operator/test/oauthserver"
 )
 
 func TestProactiveRefreshKeepsTheServerReadyOverManyLifetimes(t *testing.T) {
-	srv := startOAuthServer(t, oauthserver.Options{AccessTokenTTL: 2 * time.Second})
+	srv := testenv.StartOAuthServer(t, oauthserver.Options{AccessTokenTTL: 2 * time.Second})
 	ns := newNamespace(t)
 	h := startHarness(t, ns, "")
 	us := createServer(t, ns, "fresh", srv.MCPURL())
-	login(t, srv, us)
+	testenv.Login(t, srv, us)
 	cur := waitReady(t, us, 20*time.Second)
 
 	// Watch five refresh cycles: AuthorizationRequired must never appear. (Whether each refresh
@@ -39,8 +41,8 @@ func TestProactiveRefreshKeepsTheServerReadyOverManyLifetimes(t *testing.T) {
 		t.Fatalf("refresh tokens reused (%d) or refreshed concurrently (%d)", st.RefreshReuseDetected, st.MaxConcurrentRefreshes)
 	}
 	// The server counts a refresh before the controller has saved its answer: wait for the save.
-	eventually(t, 10*time.Second, "every refresh saved", func() bool {
-		rec, err := h.store.Load(StoreKey(cur))
+	testenv.Eventually(t, 10*time.Second, "every refresh saved", func() bool {
+		rec, err := h.Store.Load(upstream.StoreKey(cur))
 		return err == nil && rec.RefreshCount >= int64(st.Refreshes)
 	})
 	if cur.Status.Token == nil || cur.Status.Token.LastRefreshTime == nil || cur.Status.Refresh == nil || cur.Status.Refresh.NextRefreshTime == nil {
@@ -49,17 +51,17 @@ func TestProactiveRefreshKeepsTheServerReadyOverManyLifetimes(t *testing.T) {
 }
 
 func TestRejectedRefreshTokenAsksForLoginAtOnceWithoutRetrying(t *testing.T) {
-	srv := startOAuthServer(t, oauthserver.Options{AccessTokenTTL: 3 * time.Second})
+	srv := testenv.StartOAuthServer(t, oauthserver.Options{AccessTokenTTL: 3 * time.Second})
 	ns := newNamespace(t)
-	startHarness(t, ns, "")
+	h := startHarness(t, ns, "")
 	us := createServer(t, ns, "rejected", srv.MCPURL())
-	login(t, srv, us)
+	testenv.Login(t, srv, us)
 	waitReady(t, us, 20*time.Second)
 
 	// The first proactive refresh (about 2.2s after login) is rejected.
 	srv.FailNextTokenRequests(1, oauthserver.Fault{Kind: oauthserver.FaultInvalidGrant})
 	var cur *mcpv1alpha1.UpstreamServer
-	eventually(t, 20*time.Second, "RefreshTokenRejected", func() bool {
+	testenv.Eventually(t, 20*time.Second, "RefreshTokenRejected", func() bool {
 		cur = get(t, us)
 		return needsLogin(cur, mcpv1alpha1.ReasonRefreshTokenRejected)
 	})
@@ -68,32 +70,35 @@ func TestRejectedRefreshTokenAsksForLoginAtOnceWithoutRetrying(t *testing.T) {
 	}
 	requests := srv.Stats().TokenRequests["refresh_token"]
 	// The access token runs out; the controller must wait for a person, not retry.
-	eventually(t, 20*time.Second, "token expired and not Ready", func() bool {
+	testenv.Eventually(t, 20*time.Second, "token expired and not Ready", func() bool {
 		c := get(t, us)
 		a := condition(c, mcpv1alpha1.ConditionAuthenticated)
 		return !isReady(c) && a != nil && a.Status == metav1.ConditionFalse
 	})
+	// Pokes make the reconciler look again; wait until a reconcile that started after the
+	// first one has completed, then nothing may have been retried.
+	mark := h.ReconcileMark(us)
 	for i := 0; i < 5; i++ {
 		annotate(t, us, "test/poke", fmt.Sprint(i))
 	}
-	time.Sleep(time.Second) // an absence cannot be polled for: give a wrong implementation time to retry
+	h.WaitReconciled(t, us, mark, 20*time.Second)
 	if got := srv.Stats().TokenRequests["refresh_token"]; got != requests {
 		t.Fatalf("the rejected refresh token was retried: %d refresh requests, was %d", got, requests)
 	}
 	// A new login lifts it.
-	login(t, srv, us)
-	eventually(t, 20*time.Second, "login clears RefreshTokenRejected", func() bool {
+	testenv.Login(t, srv, us)
+	testenv.Eventually(t, 20*time.Second, "login clears RefreshTokenRejected", func() bool {
 		c := get(t, us)
 		return isReady(c) && !needsLogin(c, "")
 	})
 }
 
 func TestTokenEndpointOutageBacksOffKeepsReadyWhileValidAndHeals(t *testing.T) {
-	srv := startOAuthServer(t, oauthserver.Options{AccessTokenTTL: 6 * time.Second})
+	srv := testenv.StartOAuthServer(t, oauthserver.Options{AccessTokenTTL: 6 * time.Second})
 	ns := newNamespace(t)
 	startHarness(t, ns, "")
 	us := createServer(t, ns, "outage", srv.MCPURL())
-	login(t, srv, us)
+	testenv.Login(t, srv, us)
 	waitReady(t, us, 20*time.Second)
 
 	// Four 503s: attempts at about 4.5s, 5.5s, 7.5s and 11.5s after the login; the token
@@ -139,11 +144,11 @@ func TestTokenEndpointOutageBacksOffKeepsReadyWhileValidAndHeals(t *testing.T) {
 }
 
 func TestRapidRetriggersSpendEachRefreshTokenOnce(t *testing.T) {
-	srv := startOAuthServer(t, oauthserver.Options{AccessTokenTTL: 3 * time.Second, TokenDelay: 100 * time.Millisecond})
+	srv := testenv.StartOAuthServer(t, oauthserver.Options{AccessTokenTTL: 3 * time.Second, TokenDelay: 100 * time.Millisecond})
 	ns := newNamespace(t)
 	startHarness(t, ns, "")
 	us := createServer(t, ns, "hammered", srv.MCPURL())
-	login(t, srv, us)
+	testenv.Login(t, srv, us)
 	waitReady(t, us, 20*time.Second)
 
 	start := time.Now()
@@ -174,19 +179,19 @@ func TestRapidRetriggersSpendEachRefreshTokenOnce(t *testing.T) {
 }
 
 func TestStatusIsWrittenOnlyWhenItChanges(t *testing.T) {
-	srv := startOAuthServer(t, oauthserver.Options{AccessTokenTTL: time.Hour})
+	srv := testenv.StartOAuthServer(t, oauthserver.Options{AccessTokenTTL: time.Hour})
 	ns := newNamespace(t)
 	h := startHarness(t, ns, "")
 	us := createServer(t, ns, "quiet", srv.MCPURL())
-	login(t, srv, us)
+	testenv.Login(t, srv, us)
 	waitReady(t, us, 20*time.Second)
-	// Let the post-login reconciles settle.
-	eventually(t, 10*time.Second, "hand-over gone", func() bool { return countHandOvers(t, ns) == 0 })
-	settled := h.statusPatches.Load()
-	time.Sleep(500 * time.Millisecond)
-	if h.statusPatches.Load() != settled {
-		settled = h.statusPatches.Load()
-	}
+	// Let the post-login reconciles settle: once the hand-over is gone, a reconcile that
+	// starts after a poke comes after every earlier one (they never overlap).
+	testenv.Eventually(t, 10*time.Second, "hand-over gone", func() bool { return countHandOvers(t, ns) == 0 })
+	mark := h.ReconcileMark(us)
+	annotate(t, us, "test/settle", "1")
+	h.WaitReconciled(t, us, mark, 10*time.Second)
+	settled := h.StatusPatches()
 
 	for i := 0; i < 20; i++ {
 		annotate(t, us, "test/noise", fmt.Sprint(i))
@@ -194,12 +199,12 @@ func TestStatusIsWrittenOnlyWhenItChanges(t *testing.T) {
 	// Wait until the manager has seen the last annotation: a forced no-op reconcile is not
 	// observable, so poke with a refresh request whose handling is recorded in status.
 	annotate(t, us, mcpv1alpha1.AnnotationRefreshRequestedAt, "marker")
-	eventually(t, 10*time.Second, "marker handled", func() bool {
+	testenv.Eventually(t, 10*time.Second, "marker handled", func() bool {
 		return get(t, us).Status.LastHandledRefreshRequest == "marker"
 	})
 	// 20 no-op reconciles wrote nothing; the requested refresh wrote once (maybe twice if its
 	// status landed in two reconciles), never once per annotation.
-	if got := h.statusPatches.Load() - settled; got > 2 {
+	if got := h.StatusPatches() - settled; got > 2 {
 		t.Fatalf("%d status patches for 20 no-op reconciles and one refresh", got)
 	}
 }

@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	. "github.com/mcpproxy/mcpproxy-operator/gateway"
+	"github.com/mcpproxy/mcpproxy-operator/internal/testenv"
 	"github.com/mcpproxy/mcpproxy-operator/test/oauthserver"
 )
 
@@ -17,13 +19,13 @@ import (
 // <namespace>.<server>.<tool>, routes calls to the right one, and tells the client with
 // notifications/tools/list_changed when a server leaves.
 func TestAggregatedEndpointListsAndCallsTwoServers(t *testing.T) {
-	authed := startOAuthServer(t, oauthserver.Options{AccessTokenTTL: time.Hour})
-	public := startOAuthServer(t, oauthserver.Options{NoAuth: true})
+	authed := testenv.StartOAuthServer(t, oauthserver.Options{AccessTokenTTL: time.Hour})
+	public := testenv.StartOAuthServer(t, oauthserver.Options{NoAuth: true})
 	ns := newNamespace(t)
 	h := startHarness(t, ns, nil)
 	alpha := createServer(t, ns, "alpha", mcpv1alpha1.UpstreamServerSpec{URL: authed.MCPURL()})
 	beta := createServer(t, ns, "beta", mcpv1alpha1.UpstreamServerSpec{URL: public.MCPURL()})
-	login(t, authed, alpha)
+	testenv.Login(t, authed, alpha)
 	waitReady(t, alpha, 30*time.Second)
 	waitReady(t, beta, 30*time.Second)
 
@@ -32,7 +34,7 @@ func TestAggregatedEndpointListsAndCallsTwoServers(t *testing.T) {
 		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { changed <- struct{}{} },
 	})
 	alphaEcho, betaEcho, betaTime := ToolName(ns, "alpha", "echo"), ToolName(ns, "beta", "echo"), ToolName(ns, "beta", "get_time")
-	eventually(t, 30*time.Second, "tools of both servers", func() bool {
+	testenv.Eventually(t, 30*time.Second, "tools of both servers", func() bool {
 		names := toolNames(t, cs)
 		return slices.Contains(names, alphaEcho) && slices.Contains(names, betaEcho) && slices.Contains(names, betaTime)
 	})
@@ -66,7 +68,7 @@ func TestAggregatedEndpointListsAndCallsTwoServers(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("no notifications/tools/list_changed after beta was suspended")
 	}
-	eventually(t, 10*time.Second, "beta's tools gone", func() bool {
+	testenv.Eventually(t, 10*time.Second, "beta's tools gone", func() bool {
 		names := toolNames(t, cs)
 		return slices.Contains(names, alphaEcho) && !slices.Contains(names, betaEcho)
 	})

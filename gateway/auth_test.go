@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"time"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	. "github.com/mcpproxy/mcpproxy-operator/gateway"
+	"github.com/mcpproxy/mcpproxy-operator/internal/testenv"
 	"github.com/mcpproxy/mcpproxy-operator/test/oauthserver"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -17,7 +19,7 @@ import (
 // (SubjectAccessReview, RBAC in envtest): 401 without a token, 403 without the permission, 200
 // with it. The aggregated endpoint lists only the servers a caller may use.
 func TestCallerNeedsUseOnTheServer(t *testing.T) {
-	srv := startOAuthServer(t, oauthserver.Options{NoAuth: true})
+	srv := testenv.StartOAuthServer(t, oauthserver.Options{NoAuth: true})
 	ns := newNamespace(t)
 	h := startHarness(t, ns, func(o *Options) {
 		o.AllowLoopbackUnauthenticated = false
@@ -47,7 +49,7 @@ func TestCallerNeedsUseOnTheServer(t *testing.T) {
 	}
 
 	applyRBACSample(t, ns)
-	eventually(t, 10*time.Second, "`use` granted", func() bool {
+	testenv.Eventually(t, 10*time.Second, "`use` granted", func() bool {
 		status, _, _ = rawPost(t, url, token, "", initializeBody)
 		return status == http.StatusOK
 	})
@@ -59,7 +61,7 @@ func TestCallerNeedsUseOnTheServer(t *testing.T) {
 		t.Fatal("the gateway logged a caller's token")
 	}
 	want := ToolName(ns, "public-example", "echo")
-	eventually(t, 45*time.Second, "aggregated tools after the grant", func() bool {
+	testenv.Eventually(t, 45*time.Second, "aggregated tools after the grant", func() bool {
 		return slices.Contains(toolNames(t, connect(t, h.url+"/mcp", false, token, nil)), want)
 	})
 }

@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"fmt"
@@ -7,16 +7,17 @@ import (
 	"time"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	"github.com/mcpproxy/mcpproxy-operator/internal/testenv"
 	"github.com/mcpproxy/mcpproxy-operator/test/oauthserver"
 )
 
 // Fifty workloads open their own sessions through the gateway at once and call echo.
 func TestFiftyConcurrentClients(t *testing.T) {
-	srv := startOAuthServer(t, oauthserver.Options{AccessTokenTTL: time.Hour})
+	srv := testenv.StartOAuthServer(t, oauthserver.Options{AccessTokenTTL: time.Hour})
 	ns := newNamespace(t)
 	h := startHarness(t, ns, nil)
 	us := createServer(t, ns, "busy", mcpv1alpha1.UpstreamServerSpec{URL: srv.MCPURL()})
-	login(t, srv, us)
+	testenv.Login(t, srv, us)
 	waitReady(t, us, 30*time.Second)
 
 	var wg sync.WaitGroup

@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"context"
@@ -10,24 +10,11 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
-	"github.com/mcpproxy/mcpproxy-operator/internal/handover"
-	"github.com/mcpproxy/mcpproxy-operator/internal/oauth"
-	"github.com/mcpproxy/mcpproxy-operator/test/oauthserver"
+	"github.com/mcpproxy/mcpproxy-operator/internal/testenv"
 )
-
-// startOAuthServer runs test/oauthserver on loopback in auto-approve mode.
-func startOAuthServer(t *testing.T, opts oauthserver.Options) *oauthserver.Server {
-	t.Helper()
-	opts.AutoApprove = true
-	s := oauthserver.New(opts)
-	if err := s.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
 
 // createServer creates an UpstreamServer.
 func createServer(t *testing.T, ns, name string, spec mcpv1alpha1.UpstreamServerSpec) *mcpv1alpha1.UpstreamServer {
@@ -37,48 +24,6 @@ func createServer(t *testing.T, ns, name string, spec mcpv1alpha1.UpstreamServer
 		t.Fatal(err)
 	}
 	return us
-}
-
-// login runs a real authorization code flow against srv headlessly and hands the result to the
-// controller the way `mcpproxy auth login` does: a hand-over Secret.
-func login(t *testing.T, srv *oauthserver.Server, us *mcpv1alpha1.UpstreamServer) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	res, err := oauth.Login(ctx, oauth.Config{ServerURL: us.Spec.URL}, oauth.LoginOptions{
-		OpenBrowser: func(authURL string) error {
-			go func() {
-				back, err := srv.FollowAuthorize(authURL)
-				if err != nil {
-					t.Errorf("authorize: %v", err)
-					return
-				}
-				resp, err := http.Get(back.String())
-				if err == nil {
-					resp.Body.Close()
-				}
-			}()
-			return nil
-		},
-	})
-	if err != nil {
-		t.Fatalf("login: %v", err)
-	}
-	body, err := handover.Payload{
-		ServerURL: us.Spec.URL, Issuer: res.Discovery.Issuer, Resource: res.Discovery.Resource,
-		TokenEndpoint: res.Discovery.Metadata.TokenEndpoint, RevocationEndpoint: res.Discovery.Metadata.RevocationEndpoint,
-		AccessToken: res.Token.AccessToken, RefreshToken: res.Token.RefreshToken, TokenType: res.Token.TokenType,
-		Expiry: res.Token.Expiry, Scopes: res.Token.Scopes,
-		Client: handover.Client{ClientID: res.Client.ClientID, ClientSecret: res.Client.ClientSecret,
-			AuthMethod: res.Client.AuthMethod, RedirectURI: res.Client.RedirectURI},
-		CorrelationID: res.CorrelationID, CreatedAt: time.Now(),
-	}.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := apiClient.Create(context.Background(), mcpv1alpha1.NewHandOverSecret(get(t, us), body)); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // get reads the server from the API server (not a cache).
@@ -91,16 +36,17 @@ func get(t *testing.T, us *mcpv1alpha1.UpstreamServer) *mcpv1alpha1.UpstreamServ
 	return out
 }
 
-// eventually polls cond every 50ms until it holds or the deadline passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+// rpcError is the wire shape of the gateway's JSON-RPC errors, decoded here independently of
+// the gateway's own types.
+type rpcError struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+	Data    *struct {
+		Server            string `json:"server"`
+		Reason            string `json:"reason"`
+		LoginCommand      string `json:"loginCommand"`
+		RetryAfterSeconds int    `json:"retryAfterSeconds"`
+	} `json:"data,omitempty"`
 }
 
 func isReadyNow(us *mcpv1alpha1.UpstreamServer) bool {
@@ -111,7 +57,7 @@ func isReadyNow(us *mcpv1alpha1.UpstreamServer) bool {
 func waitReady(t *testing.T, us *mcpv1alpha1.UpstreamServer, timeout time.Duration) *mcpv1alpha1.UpstreamServer {
 	t.Helper()
 	var cur *mcpv1alpha1.UpstreamServer
-	eventually(t, timeout, us.Name+" Ready", func() bool { cur = get(t, us); return isReadyNow(cur) })
+	testenv.Eventually(t, timeout, us.Name+" Ready", func() bool { cur = get(t, us); return isReadyNow(cur) })
 	return cur
 }
 
@@ -183,4 +129,33 @@ func describeResult(res *mcp.CallToolResult) string {
 		}
 	}
 	return s
+}
+
+// counter reads the counter name{labels...} (label name, value pairs) from the in-process
+// metrics registry, as a scrape of the manager would; 0 when no such series exists.
+func counter(t *testing.T, name string, labels ...string) float64 {
+	t.Helper()
+	families, err := metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	for i := 0; i+1 < len(labels); i += 2 {
+		want[labels[i]] = labels[i+1]
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if v, ok := want[l.GetName()]; ok && v != l.GetValue() {
+					continue next
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
 }

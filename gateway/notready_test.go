@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"encoding/json"
@@ -7,18 +7,20 @@ import (
 	"time"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	. "github.com/mcpproxy/mcpproxy-operator/gateway"
+	"github.com/mcpproxy/mcpproxy-operator/internal/testenv"
 	"github.com/mcpproxy/mcpproxy-operator/test/oauthserver"
 )
 
 // A server waiting for a login answers with a JSON-RPC error that names the login command;
 // an unknown server with 404.
 func TestNotReadyServerTellsWhatToDo(t *testing.T) {
-	srv := startOAuthServer(t, oauthserver.Options{})
+	srv := testenv.StartOAuthServer(t, oauthserver.Options{})
 	ns := newNamespace(t)
 	h := startHarness(t, ns, nil)
 	us := createServer(t, ns, "needs-login", mcpv1alpha1.UpstreamServerSpec{URL: srv.MCPURL()})
 	var cur *mcpv1alpha1.UpstreamServer
-	eventually(t, 30*time.Second, "AuthorizationRequired", func() bool {
+	testenv.Eventually(t, 30*time.Second, "AuthorizationRequired", func() bool {
 		cur = get(t, us)
 		return cur.Status.Authorization != nil && cur.Status.Authorization.LoginCommand != ""
 	})
@@ -27,7 +29,7 @@ func TestNotReadyServerTellsWhatToDo(t *testing.T) {
 		body   []byte
 	)
 	// The gateway reads the manager's cache, a moment behind the API server.
-	eventually(t, 10*time.Second, "the gateway asking for a login", func() bool {
+	testenv.Eventually(t, 10*time.Second, "the gateway asking for a login", func() bool {
 		status, _, body = rawPost(t, h.serverURL("needs-login"), "", "", initializeBody)
 		return rpcErrorCode(body) != CodeNotReady
 	})

@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"fmt"
@@ -7,17 +7,18 @@ import (
 	"time"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	"github.com/mcpproxy/mcpproxy-operator/internal/testenv"
 	"github.com/mcpproxy/mcpproxy-operator/test/oauthserver"
 )
 
 // A workload calls echo every 200ms through the gateway while the controller refreshes the
 // 2-second token at least five times: no call fails, and the workload never held a token.
 func TestPassThroughAcrossRefreshes(t *testing.T) {
-	srv := startOAuthServer(t, oauthserver.Options{AccessTokenTTL: 2 * time.Second})
+	srv := testenv.StartOAuthServer(t, oauthserver.Options{AccessTokenTTL: 2 * time.Second})
 	ns := newNamespace(t)
 	h := startHarness(t, ns, nil)
 	us := createServer(t, ns, "demo", mcpv1alpha1.UpstreamServerSpec{URL: srv.MCPURL()})
-	login(t, srv, us)
+	testenv.Login(t, srv, us)
 	waitReady(t, us, 30*time.Second)
 
 	cs := connect(t, h.serverURL("demo"), false, "", nil)

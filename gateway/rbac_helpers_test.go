@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"bytes"
@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	. "github.com/mcpproxy/mcpproxy-operator/gateway"
 )
 
 // serviceAccountToken creates a ServiceAccount and returns a token for it (TokenRequest), the

@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"fmt"
@@ -6,10 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
-
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	"github.com/mcpproxy/mcpproxy-operator/internal/testenv"
 	"github.com/mcpproxy/mcpproxy-operator/test/oauthserver"
 )
 
@@ -17,15 +15,17 @@ import (
 // in flight is held while the gateway asks for a refresh and waits for the new token, and is
 // retried once; no call fails and at most one is retried.
 func TestRevokedTokenCostsAtMostOneRetriedCall(t *testing.T) {
-	srv := startOAuthServer(t, oauthserver.Options{AccessTokenTTL: time.Hour})
+	srv := testenv.StartOAuthServer(t, oauthserver.Options{AccessTokenTTL: time.Hour})
 	ns := newNamespace(t)
 	h := startHarness(t, ns, nil)
 	us := createServer(t, ns, "revoked", mcpv1alpha1.UpstreamServerSpec{URL: srv.MCPURL()})
-	login(t, srv, us)
+	testenv.Login(t, srv, us)
 	waitReady(t, us, 30*time.Second)
 	cs := connect(t, h.serverURL("revoked"), false, "", nil)
 	server := ns + "/revoked"
-	retried := func() float64 { return counterValue(tokenRetries.WithLabelValues(server, "success")) }
+	retried := func() float64 {
+		return counter(t, "mcpproxy_gateway_token_retries_total", "server", server, "result", "success")
+	}
 
 	var (
 		mu                       sync.Mutex
@@ -51,17 +51,17 @@ func TestRevokedTokenCostsAtMostOneRetriedCall(t *testing.T) {
 			time.Sleep(200 * time.Millisecond)
 		}
 	}()
-	eventually(t, 10*time.Second, "a few calls", func() bool { mu.Lock(); defer mu.Unlock(); return calls >= 3 })
+	testenv.Eventually(t, 10*time.Second, "a few calls", func() bool { mu.Lock(); defer mu.Unlock(); return calls >= 3 })
 	srv.RevokeAll()
-	eventually(t, 15*time.Second, "the gateway asking for a refresh", func() bool {
-		return counterValue(refreshRequests.WithLabelValues(server)) > 0
+	testenv.Eventually(t, 15*time.Second, "the gateway asking for a refresh", func() bool {
+		return counter(t, "mcpproxy_gateway_refresh_requests_total", "server", server) > 0
 	})
 	mu.Lock()
 	revokedAt = calls
 	mu.Unlock()
-	login(t, srv, us) // what a person does when the refresh token is revoked too
-	eventually(t, 15*time.Second, "the held call retried", func() bool { return retried() >= 1 })
-	eventually(t, 10*time.Second, "calls after the new login", func() bool {
+	testenv.Login(t, srv, us) // what a person does when the refresh token is revoked too
+	testenv.Eventually(t, 15*time.Second, "the held call retried", func() bool { return retried() >= 1 })
+	testenv.Eventually(t, 10*time.Second, "calls after the new login", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return calls >= revokedAt+5
@@ -71,11 +71,4 @@ func TestRevokedTokenCostsAtMostOneRetriedCall(t *testing.T) {
 	if failed != 0 || retried() > 1 {
 		t.Fatalf("%d of %d calls failed, %v retried; want none failed and at most one retried", failed, calls, retried())
 	}
-}
-
-// counterValue reads a counter.
-func counterValue(c prometheus.Counter) float64 {
-	var m dto.Metric
-	_ = c.Write(&m)
-	return m.GetCounter().GetValue()
 }

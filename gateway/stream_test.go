@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"bufio"
@@ -17,6 +17,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	. "github.com/mcpproxy/mcpproxy-operator/gateway"
+	"github.com/mcpproxy/mcpproxy-operator/internal/testenv"
 )
 
 // apiKeyServer is an MCP server that wants an API key header and no Authorization, with a
@@ -81,7 +83,7 @@ func TestSSEAnswerStreamsEventByEvent(t *testing.T) {
 		body   []byte
 	)
 	// The gateway reads the manager's cache, a moment behind the API server.
-	eventually(t, 10*time.Second, "the gateway seeing the server Ready", func() bool {
+	testenv.Eventually(t, 10*time.Second, "the gateway seeing the server Ready", func() bool {
 		status, hdr, body = rawPost(t, url, token, "", initializeBody)
 		return rpcErrorCode(body) != CodeNotReady
 	})
@@ -163,7 +165,7 @@ func TestUpstreamChallengeIsNotPassedOn(t *testing.T) {
 		body   []byte
 	)
 	// Until the controller has looked at the server, the gateway answers "not ready yet".
-	eventually(t, 30*time.Second, "the request forwarded", func() bool {
+	testenv.Eventually(t, 30*time.Second, "the request forwarded", func() bool {
 		status, hdr, body = rawPost(t, h.serverURL(us.Name), "", "", initializeBody)
 		return rpcErrorCode(body) != CodeNotReady
 	})
