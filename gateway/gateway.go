@@ -111,9 +111,6 @@ func New(o Options) (*Gateway, error) {
 	return g, nil
 }
 
-// Handler is the gateway's HTTP handler, for tests and for embedding.
-func (g *Gateway) Handler() http.Handler { return g.handler }
-
 // Listen binds the listen address now (Start binds it otherwise), so callers can learn the
 // port of ":0" from Addr before Start.
 func (g *Gateway) Listen() error {

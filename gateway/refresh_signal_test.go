@@ -110,7 +110,7 @@ func newSignalFixture(t *testing.T, up *tokenUpstream, expiry time.Time, status 
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(g.Handler())
+	srv := httptest.NewServer(g.handler)
 	t.Cleanup(srv.Close)
 	return &signalFixture{us: us, store: store, rev: rev, cl: cl, url: srv.URL + "/servers/ns/s/mcp"}
 }

@@ -64,8 +64,8 @@ func (p *Pool) Close(key string) {
 	}
 }
 
-// Len is the number of held sessions.
-func (p *Pool) Len() int {
+// size is the number of held sessions.
+func (p *Pool) size() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.sessions)

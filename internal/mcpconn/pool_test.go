@@ -53,8 +53,8 @@ func TestEnsureDialsOnceAndReportsTheServer(t *testing.T) {
 			if _, dialed, err := p.Ensure(context.Background(), "ns/a", other, ""); err != nil || !dialed {
 				t.Fatalf("a changed target did not redial: dialed=%t err=%v", dialed, err)
 			}
-			if p.Len() != 1 {
-				t.Fatalf("pool holds %d sessions, want 1", p.Len())
+			if p.size() != 1 {
+				t.Fatalf("pool holds %d sessions, want 1", p.size())
 			}
 		})
 	}

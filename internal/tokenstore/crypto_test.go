@@ -112,7 +112,7 @@ func TestKeyRotation(t *testing.T) {
 	if _, err := s.Load(kNew); err != nil {
 		t.Fatalf("other record affected: %v", err)
 	}
-	if st := s.Status(kOld, time.Now()); !st.Present || st.Valid || !errors.Is(st.Err, ErrCorruptRecord) {
+	if st := s.status(kOld, time.Now()); !st.Present || st.Valid || !errors.Is(st.Err, ErrCorruptRecord) {
 		t.Errorf("Status of undecryptable record = %+v", st)
 	}
 	// After a new login the controller replaces it using the reported revision.

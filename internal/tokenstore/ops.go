@@ -147,22 +147,22 @@ func (s *Store) DeleteServer(namespace, name string) (int, error) {
 	return len(doomed), nil
 }
 
-// Status reports whether a usable token exists under k, without returning
+// status reports whether a usable token exists under k, without returning
 // secrets. Valid means an access token is present and expires after now, or
 // its expiry is unknown. An unreadable record is Present with Err set.
-func (s *Store) Status(k Key, now time.Time) TokenState {
+func (s *Store) status(k Key, now time.Time) tokenState {
 	r, err := s.Load(k)
 	if err != nil {
 		var cre *CorruptRecordError
 		if errors.As(err, &cre) {
-			return TokenState{Present: true, Revision: cre.Revision, Err: err}
+			return tokenState{Present: true, Revision: cre.Revision, Err: err}
 		}
 		if isNotFound(err) {
-			return TokenState{}
+			return tokenState{}
 		}
-		return TokenState{Err: err}
+		return tokenState{Err: err}
 	}
-	return TokenState{
+	return tokenState{
 		Present:         true,
 		Valid:           r.AccessToken != "" && (r.Expiry.IsZero() || r.Expiry.After(now)),
 		HasRefreshToken: r.RefreshToken != "",
@@ -171,8 +171,8 @@ func (s *Store) Status(k Key, now time.Time) TokenState {
 	}
 }
 
-// StoredBinding describes one record of a server without decrypting it.
-type StoredBinding struct {
+// storedBinding describes one record of a server without decrypting it.
+type storedBinding struct {
 	// Key addresses the record; its Binding is read from the record's
 	// authenticated-on-load header.
 	Key Key
@@ -187,14 +187,14 @@ type StoredBinding struct {
 	Err error
 }
 
-// ListServer lists every binding stored for namespace/name, for example to
+// listServer lists every binding stored for namespace/name, for example to
 // find records left behind by a URL change.
-func (s *Store) ListServer(namespace, name string) ([]StoredBinding, error) {
+func (s *Store) listServer(namespace, name string) ([]storedBinding, error) {
 	if err := validateServer(namespace, name); err != nil {
 		return nil, err
 	}
 	prefix := serverPrefix(namespace, name)
-	var out []StoredBinding
+	var out []storedBinding
 	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(tokensBucket).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
@@ -202,7 +202,7 @@ func (s *Store) ListServer(namespace, name string) ([]StoredBinding, error) {
 			if !ok {
 				continue
 			}
-			sb := StoredBinding{Key: Key{Namespace: namespace, Name: name}, Hash: hash}
+			sb := storedBinding{Key: Key{Namespace: namespace, Name: name}, Hash: hash}
 			if h, _, _, err := decodeHeader(v); err != nil {
 				sb.Err = &CorruptRecordError{Key: sb.Key, Reason: "cannot parse stored value", Err: err, storedKey: string(k)}
 			} else {

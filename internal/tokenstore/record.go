@@ -58,8 +58,8 @@ type Record struct {
 	Revision uint64
 }
 
-// TokenState answers "is there a usable token" without handing out secrets.
-type TokenState struct {
+// tokenState answers "is there a usable token" without handing out secrets.
+type tokenState struct {
 	// Present is true when a record is stored under the key (even if it
 	// cannot be read; then Err is set).
 	Present bool

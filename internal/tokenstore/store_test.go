@@ -229,15 +229,15 @@ func TestURLChangeIsolation(t *testing.T) {
 			if _, err := s.Load(k); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("Load under changed %s = %v, want ErrNotFound", name, err)
 			}
-			if st := s.Status(k, time.Now()); st.Present {
+			if st := s.status(k, time.Now()); st.Present {
 				t.Fatalf("Status under changed %s = %+v", name, st)
 			}
 		})
 	}
 	// The old binding is findable for clean-up.
-	list, err := s.ListServer("team-a", "srv")
+	list, err := s.listServer("team-a", "srv")
 	if err != nil || len(list) != 1 || list[0].Key != oldKey || list[0].Hash != oldKey.Binding.Hash() {
-		t.Fatalf("ListServer = %+v, %v", list, err)
+		t.Fatalf("listServer = %+v, %v", list, err)
 	}
 	// Field boundaries are unambiguous.
 	b1 := Binding{ServerURL: "ab", Issuer: "c"}
@@ -276,25 +276,25 @@ func TestStatus(t *testing.T) {
 	s, _ := newTestStore(t)
 	now := time.Date(2026, 11, 26, 12, 30, 0, 0, time.UTC)
 	k := testKey("st")
-	if st := s.Status(k, now); st != (TokenState{}) {
+	if st := s.status(k, now); st != (tokenState{}) {
 		t.Fatalf("absent: %+v", st)
 	}
 	r := testRecord(k) // expires 13:00
 	rev, _ := s.Save(k, r, 0)
-	st := s.Status(k, now)
-	want := TokenState{Present: true, Valid: true, HasRefreshToken: true, Expiry: r.Expiry, Revision: rev}
+	st := s.status(k, now)
+	want := tokenState{Present: true, Valid: true, HasRefreshToken: true, Expiry: r.Expiry, Revision: rev}
 	if st != want {
 		t.Fatalf("valid: %+v, want %+v", st, want)
 	}
-	if st := s.Status(k, r.Expiry); st.Valid || !st.HasRefreshToken {
+	if st := s.status(k, r.Expiry); st.Valid || !st.HasRefreshToken {
 		t.Fatalf("at expiry: %+v", st)
 	}
 	r.RefreshToken, r.Expiry = "", time.Time{}
 	rev, _ = s.Save(k, r, rev)
-	if st := s.Status(k, now.Add(100*time.Hour)); !st.Valid || st.HasRefreshToken || st.Revision != rev {
+	if st := s.status(k, now.Add(100*time.Hour)); !st.Valid || st.HasRefreshToken || st.Revision != rev {
 		t.Fatalf("unknown expiry, no refresh token: %+v", st)
 	}
-	if got := fmt.Sprintf("%+v", s.Status(k, now)); containsSecret(got) {
+	if got := fmt.Sprintf("%+v", s.status(k, now)); containsSecret(got) {
 		t.Fatalf("status leaks a secret: %s", got)
 	}
 }
