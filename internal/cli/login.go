@@ -84,25 +84,10 @@ func runLogin(ctx context.Context, env *Env, kf *kubeFlags, o *loginOptions, nam
 		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("login failed: %s", oauth.Redact(err.Error()))}
 	}
 	fmt.Fprintf(env.ErrOut, "Logged in to %s (correlation ID %s)\n", res.Discovery.Issuer, cid)
-
-	// The server may have been deleted or replaced while the browser was open.
-	cur, err := getServer(ctx, c, ns, name)
+	sec, err := handOver(ctx, env, c, us, res)
 	if err != nil {
-		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("the server went away during the login: %w", err)}
+		return err
 	}
-	if cur.UID != us.UID || cur.Spec.URL != us.Spec.URL {
-		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("UpstreamServer %s/%s was replaced or changed during the login; run the command again", ns, name)}
-	}
-	data, err := browserlogin.HandOver(res, cur.Spec.URL, env.Now()).Encode()
-	if err != nil {
-		return fmt.Errorf("encoding the hand-over: %w", err)
-	}
-	sec := mcpv1alpha1.NewHandOverSecret(cur, data)
-	if err := c.Create(ctx, sec); err != nil {
-		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("handing the login over (creating a Secret in %s): %s", ns, oauth.Redact(err.Error()))}
-	}
-	fmt.Fprintf(env.ErrOut, "Handed the token to the controller (Secret %s/%s)\n", ns, sec.Name)
-
 	final, err := waitFor(ctx, env, c, types.NamespacedName{Namespace: ns, Name: name}, func(us *mcpv1alpha1.UpstreamServer) (bool, string, error) {
 		return loginOutcome(us, cid, sec.Name)
 	})
@@ -115,6 +100,29 @@ func runLogin(ctx context.Context, env *Env, kf *kubeFlags, o *loginOptions, nam
 	}
 	printOutcome(env, final)
 	return nil
+}
+
+// handOver gives the login's result to the controller in a hand-over Secret for us, unless
+// the server was deleted or replaced while the browser was open.
+func handOver(ctx context.Context, env *Env, c client.Client, us *mcpv1alpha1.UpstreamServer, res *oauth.LoginResult) (*corev1.Secret, error) {
+	ns, name := us.Namespace, us.Name
+	cur, err := getServer(ctx, c, ns, name)
+	if err != nil {
+		return nil, &ExitError{Code: ExitFailed, Err: fmt.Errorf("the server went away during the login: %w", err)}
+	}
+	if cur.UID != us.UID || cur.Spec.URL != us.Spec.URL {
+		return nil, &ExitError{Code: ExitFailed, Err: fmt.Errorf("UpstreamServer %s/%s was replaced or changed during the login; run the command again", ns, name)}
+	}
+	data, err := browserlogin.HandOver(res, cur.Spec.URL, env.Now()).Encode()
+	if err != nil {
+		return nil, fmt.Errorf("encoding the hand-over: %w", err)
+	}
+	sec := mcpv1alpha1.NewHandOverSecret(cur, data)
+	if err := c.Create(ctx, sec); err != nil {
+		return nil, &ExitError{Code: ExitFailed, Err: fmt.Errorf("handing the login over (creating a Secret in %s): %s", ns, oauth.Redact(err.Error()))}
+	}
+	fmt.Fprintf(env.ErrOut, "Handed the token to the controller (Secret %s/%s)\n", ns, sec.Name)
+	return sec, nil
 }
 
 // needsLogin refuses a login the controller has not asked for.

@@ -67,23 +67,9 @@ func runStatus(ctx context.Context, env *Env, kf *kubeFlags, o *statusOptions, a
 	if err != nil {
 		return err
 	}
-	var items []mcpv1alpha1.UpstreamServer
-	if len(args) == 1 {
-		us, err := getServer(ctx, c, ns, args[0])
-		if err != nil {
-			return err
-		}
-		items = append(items, *us)
-	} else {
-		var list mcpv1alpha1.UpstreamServerList
-		opts := []client.ListOption{}
-		if !o.allNamespaces {
-			opts = append(opts, client.InNamespace(ns))
-		}
-		if err := c.List(ctx, &list, opts...); err != nil {
-			return fmt.Errorf("listing UpstreamServers: %w", err)
-		}
-		items = list.Items
+	items, err := listServers(ctx, c, ns, o.allNamespaces, args)
+	if err != nil {
+		return err
 	}
 	rows := make([]StatusRow, 0, len(items))
 	for i := range items {
@@ -121,6 +107,27 @@ func runStatus(ctx context.Context, env *Env, kf *kubeFlags, o *statusOptions, a
 	}
 	printTable(env, rows, o.allNamespaces)
 	return nil
+}
+
+// listServers reads the one server named in args, or every server of ns (or of all
+// namespaces).
+func listServers(ctx context.Context, c client.Client, ns string, all bool, args []string) ([]mcpv1alpha1.UpstreamServer, error) {
+	if len(args) == 1 {
+		us, err := getServer(ctx, c, ns, args[0])
+		if err != nil {
+			return nil, err
+		}
+		return []mcpv1alpha1.UpstreamServer{*us}, nil
+	}
+	var list mcpv1alpha1.UpstreamServerList
+	opts := []client.ListOption{}
+	if !all {
+		opts = append(opts, client.InNamespace(ns))
+	}
+	if err := c.List(ctx, &list, opts...); err != nil {
+		return nil, fmt.Errorf("listing UpstreamServers: %w", err)
+	}
+	return list.Items, nil
 }
 
 // statusRow summarises a server.
