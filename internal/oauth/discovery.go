@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/go-logr/logr"
 )
 
 // mcpProtocolVersion is the MCP revision whose authorization rules this package follows.
@@ -79,20 +81,8 @@ func Discover(ctx context.Context, cfg Config) (*Discovery, error) {
 		}
 	}
 
-	md, err := discoverAuthServer(ctx, cfg.HTTPClient, log, issuer)
-	switch {
-	case errors.Is(err, ErrMetadataNotFound) && d.ResourceMetadataURL == "":
-		// No metadata at all: 2025-03-26 default endpoints at the issuer's root.
-		legacy, lerr := legacyMetadata(issuer)
-		if lerr != nil {
-			return nil, fmt.Errorf("oauth: %w", lerr)
-		}
-		md, d.Legacy = &legacy, true
-		log.Info("Found no authorization server metadata, using default endpoints", "issuer", legacy.Issuer)
-	case err != nil:
-		return nil, err
-	}
-	if err := validateAuthServer(*md); err != nil {
+	md, err := authServerMetadata(ctx, cfg.HTTPClient, log, d, issuer)
+	if err != nil {
 		return nil, err
 	}
 	d.Issuer = md.Issuer
@@ -136,6 +126,30 @@ func resolveIssuer(ctx context.Context, cfg Config, d *Discovery, challenge Chal
 		d.Resource = prm.Resource
 	}
 	return prm.AuthorizationServers[0], nil
+}
+
+// authServerMetadata fetches and validates the issuer's metadata. The legacy default
+// endpoints are a fallback only when no protected resource metadata was used either: a
+// server that publishes resource metadata follows the current revision, so missing
+// authorization server metadata there is an error, not a cue to guess endpoints.
+func authServerMetadata(ctx context.Context, hc *http.Client, log logr.Logger, d *Discovery, issuer string) (*AuthServerMetadata, error) {
+	md, err := discoverAuthServer(ctx, hc, log, issuer)
+	switch {
+	case errors.Is(err, ErrMetadataNotFound) && d.ResourceMetadataURL == "":
+		// No metadata at all: 2025-03-26 default endpoints at the issuer's root.
+		legacy, lerr := legacyMetadata(issuer)
+		if lerr != nil {
+			return nil, fmt.Errorf("oauth: %w", lerr)
+		}
+		md, d.Legacy = &legacy, true
+		log.Info("Found no authorization server metadata, using default endpoints", "issuer", legacy.Issuer)
+	case err != nil:
+		return nil, err
+	}
+	if err := validateAuthServer(*md); err != nil {
+		return nil, err
+	}
+	return md, nil
 }
 
 // validateAuthServer refuses servers without PKCE S256 or with insecure endpoints.

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/go-logr/logr"
 )
 
 // DefaultLoginTimeout bounds the wait for the browser to come back.
@@ -71,12 +73,7 @@ func Login(ctx context.Context, cfg Config, opts LoginOptions) (*LoginResult, er
 	}
 	state := randomString(32)
 	verifier := newPKCE()
-	preferred := 0
-	if r := opts.Registration; r != nil && r.Issuer == d.Issuer && r.RedirectURI != "" {
-		if u, err := url.Parse(r.RedirectURI); err == nil {
-			preferred, _ = strconv.Atoi(u.Port())
-		}
-	}
+	preferred := registeredPort(opts.Registration, d.Issuer)
 	cb, err := startCallback(opts.CallbackPort, preferred, func(q map[string][]string) (string, error) {
 		return checkCallback(url.Values(q), state, d.Issuer, d.Metadata.ISSParameterSupported)
 	})
@@ -96,28 +93,16 @@ func Login(ctx context.Context, cfg Config, opts LoginOptions) (*LoginResult, er
 	}
 	log.Info("Started authorization", "issuer", d.Issuer, "clientID", client.ClientID, "redirectURI", redirectURI,
 		"scopes", strings.Join(d.Scopes, " "))
-	if opts.OpenBrowser != nil {
-		if err := opts.OpenBrowser(authURL); err != nil {
-			return nil, fmt.Errorf("oauth: opening the browser: %w", scrubbed(err))
-		}
-	} else {
-		log.Info("Open this URL to log in", "url", Redact(authURL))
+	if err := sendToBrowser(log, opts.OpenBrowser, authURL); err != nil {
+		return nil, err
 	}
-	timeout := opts.Timeout
-	if timeout <= 0 {
-		timeout = DefaultLoginTimeout
-	}
-	code, err := cb.wait(ctx, timeout)
+	code, err := cb.wait(ctx, opts.timeout())
 	cb.Close() // one result only: stop listening before the exchange
 	if err != nil {
 		log.Info("Authorization did not complete", "error", Redact(err.Error()))
 		return nil, err
 	}
-	now := opts.Now
-	if now == nil {
-		now = time.Now
-	}
-	tok, err := exchangeCode(ctx, cfg.HTTPClient, d, *client, code, redirectURI, verifier.Verifier, now)
+	tok, err := exchangeCode(ctx, cfg.HTTPClient, d, *client, code, redirectURI, verifier.Verifier, opts.clock())
 	if err != nil {
 		log.Info("Code exchange failed", "error", Redact(err.Error()))
 		return nil, err
@@ -125,6 +110,49 @@ func Login(ctx context.Context, cfg Config, opts LoginOptions) (*LoginResult, er
 	log.Info("Logged in", "issuer", d.Issuer, "scopes", strings.Join(tok.Scopes, " "),
 		"hasRefreshToken", tok.RefreshToken != "", "expiry", tok.Expiry)
 	return &LoginResult{Token: *tok, Client: *client, Discovery: *d, CorrelationID: cid}, nil
+}
+
+// registeredPort is the loopback port of a persisted registration for this issuer, or 0.
+// Listening on it again lets the registration's redirect URI stay valid, so the client
+// need not register anew.
+func registeredPort(r *ClientRegistration, issuer string) int {
+	port := 0
+	if r != nil && r.Issuer == issuer && r.RedirectURI != "" {
+		if u, err := url.Parse(r.RedirectURI); err == nil {
+			port, _ = strconv.Atoi(u.Port())
+		}
+	}
+	return port
+}
+
+// sendToBrowser hands authURL to open, or, without a browser to drive, logs it
+// (redacted) for the user to open by hand.
+func sendToBrowser(log logr.Logger, open func(authURL string) error, authURL string) error {
+	if open != nil {
+		if err := open(authURL); err != nil {
+			return fmt.Errorf("oauth: opening the browser: %w", scrubbed(err))
+		}
+	} else {
+		log.Info("Open this URL to log in", "url", Redact(authURL))
+	}
+	return nil
+}
+
+// timeout applies DefaultLoginTimeout, so a zero LoginOptions still cannot wait forever
+// for a browser that never comes back.
+func (o LoginOptions) timeout() time.Duration {
+	if o.Timeout <= 0 {
+		return DefaultLoginTimeout
+	}
+	return o.Timeout
+}
+
+// clock lets tests fix the time that expires_in is counted from; time.Now otherwise.
+func (o LoginOptions) clock() func() time.Time {
+	if o.Now == nil {
+		return time.Now
+	}
+	return o.Now
 }
 
 // authorizationURL builds the authorization request with PKCE S256, state, RFC 8707

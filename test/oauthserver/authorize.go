@@ -28,33 +28,53 @@ var pkceChallenge = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
 // (RFC 6749 §4.1.2.1), so the server cannot be used as an open redirector.
 func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	c, msg := s.trustedClient(q)
+	if c == nil {
+		errorPage(w, msg)
+		return
+	}
+	req := authRequest{clientID: c.id, redirectURI: q.Get("redirect_uri"), state: q.Get("state")}
+	if code, desc := s.checkAuthRequest(q, &req); code != "" {
+		s.redirectError(w, r, req, code, desc)
+		return
+	}
+	if s.opts.AutoApprove {
+		s.approve(w, r, req)
+		return
+	}
+	s.askConsent(w, req)
+}
+
+// trustedClient finds the client and checks its redirect URI, the two
+// things that must hold before any error may be redirected. On failure it
+// returns a nil client and the message for the error page.
+func (s *Server) trustedClient(q url.Values) (*client, string) {
 	for k, v := range q {
 		if len(v) > 1 {
-			errorPage(w, "parameter "+k+" is repeated")
-			return
+			return nil, "parameter " + k + " is repeated"
 		}
 	}
 	s.mu.Lock()
 	c := s.clients[q.Get("client_id")]
 	s.mu.Unlock()
 	if c == nil {
-		errorPage(w, "unknown client_id")
-		return
+		return nil, "unknown client_id"
 	}
-	redirect := q.Get("redirect_uri")
-	if !s.redirectAllowed(c, redirect) {
-		errorPage(w, "redirect_uri is not registered for this client")
-		return
+	if !s.redirectAllowed(c, q.Get("redirect_uri")) {
+		return nil, "redirect_uri is not registered for this client"
 	}
-	req := authRequest{clientID: c.id, redirectURI: redirect, state: q.Get("state")}
-	fail := func(code, desc string) { s.redirectError(w, r, req, code, desc) }
+	return c, ""
+}
+
+// checkAuthRequest validates the rest of the request into req. Its errors
+// go back to the now trusted redirect URI, so it returns an RFC 6749 error
+// code and description, or an empty code when the request is acceptable.
+func (s *Server) checkAuthRequest(q url.Values, req *authRequest) (code, desc string) {
 	if q.Get("response_type") != "code" {
-		fail("unsupported_response_type", "only response_type=code is supported")
-		return
+		return "unsupported_response_type", "only response_type=code is supported"
 	}
 	if q.Get("code_challenge_method") != "S256" || !pkceChallenge.MatchString(q.Get("code_challenge")) {
-		fail("invalid_request", "PKCE with code_challenge_method=S256 is required")
-		return
+		return "invalid_request", "PKCE with code_challenge_method=S256 is required"
 	}
 	req.challenge = q.Get("code_challenge")
 	req.scopes = splitScopes(q.Get("scope"))
@@ -63,8 +83,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, sc := range req.scopes {
 		if !slices.Contains(s.opts.Scopes, sc) {
-			fail("invalid_scope", "unknown scope "+sc)
-			return
+			return "invalid_scope", "unknown scope " + sc
 		}
 	}
 	switch res := q.Get("resource"); {
@@ -77,13 +96,15 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	case s.knownResource(res):
 		req.resource = res
 	default:
-		fail("invalid_target", "unknown resource")
-		return
+		return "invalid_target", "unknown resource"
 	}
-	if s.opts.AutoApprove {
-		s.approve(w, r, req)
-		return
-	}
+	return "", ""
+}
+
+// askConsent parks req under a one-time id and shows the consent page; the
+// id, not the request, travels through the browser, so the user cannot
+// alter what is approved.
+func (s *Server) askConsent(w http.ResponseWriter, req authRequest) {
 	s.mu.Lock()
 	id := randomToken("consent")
 	s.consents[id] = &req
@@ -91,7 +112,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = consentPage.Execute(w, map[string]any{
-		"Client": c.id, "Scopes": joinScopes(req.scopes), "Resource": req.resource, "ID": id,
+		"Client": req.clientID, "Scopes": joinScopes(req.scopes), "Resource": req.resource, "ID": id,
 	})
 }
 

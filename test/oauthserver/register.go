@@ -45,46 +45,61 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		registrationError(w, "invalid_client_metadata", "body is not valid client metadata JSON")
 		return
 	}
-	if len(req.RedirectURIs) == 0 {
-		registrationError(w, "invalid_redirect_uri", "redirect_uris is required")
+	if code, desc := s.checkRegistration(&req); code != "" {
+		registrationError(w, code, desc)
 		return
+	}
+	resp := s.registerClient(req)
+	s.opts.Logger.Info("Registered client", "clientID", resp.ClientID, "authMethod", resp.TokenEndpointAuthMethod)
+	writeJSON(w, http.StatusCreated, resp)
+}
+
+// checkRegistration validates the metadata and fills in the RFC 7591
+// defaults, so that the response echoes what the client will be held to.
+// It returns an RFC 7591 error code and description, or an empty code.
+func (s *Server) checkRegistration(req *registrationRequest) (code, desc string) {
+	if len(req.RedirectURIs) == 0 {
+		return "invalid_redirect_uri", "redirect_uris is required"
 	}
 	for _, ru := range req.RedirectURIs {
 		u, err := url.Parse(ru)
 		if err != nil || !u.IsAbs() || u.Fragment != "" {
-			registrationError(w, "invalid_redirect_uri", "redirect URIs must be absolute and without fragment")
-			return
+			return "invalid_redirect_uri", "redirect URIs must be absolute and without fragment"
 		}
 	}
 	if req.TokenEndpointAuthMethod == "" {
 		req.TokenEndpointAuthMethod = "client_secret_basic"
 	}
 	if !slices.Contains(authMethods, req.TokenEndpointAuthMethod) {
-		registrationError(w, "invalid_client_metadata", "unsupported token_endpoint_auth_method")
-		return
+		return "invalid_client_metadata", "unsupported token_endpoint_auth_method"
 	}
 	if len(req.GrantTypes) == 0 {
 		req.GrantTypes = []string{"authorization_code"}
 	}
 	for _, gt := range req.GrantTypes {
 		if gt != "authorization_code" && gt != "refresh_token" {
-			registrationError(w, "invalid_client_metadata", "unsupported grant type "+gt)
-			return
+			return "invalid_client_metadata", "unsupported grant type " + gt
 		}
 	}
 	for _, rt := range req.ResponseTypes {
 		if rt != "code" {
-			registrationError(w, "invalid_client_metadata", "unsupported response type "+rt)
-			return
+			return "invalid_client_metadata", "unsupported response type " + rt
 		}
 	}
 	for _, sc := range splitScopes(req.Scope) {
 		if !slices.Contains(s.opts.Scopes, sc) {
-			registrationError(w, "invalid_client_metadata", "unknown scope "+sc)
-			return
+			return "invalid_client_metadata", "unknown scope " + sc
 		}
 	}
+	return "", ""
+}
+
+// registerClient stores a client for validated metadata. A secret's
+// client_secret_expires_at of 0 tells the client it never expires (RFC 7591
+// §3.2.1), so it will not try to re-register.
+func (s *Server) registerClient(req registrationRequest) registrationResponse {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	c := &client{
 		id:           randomToken("client")[:30],
 		redirectURIs: slices.Clone(req.RedirectURIs),
@@ -99,7 +114,5 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	}
 	s.clients[c.id] = c
 	s.stats.Registrations++
-	s.mu.Unlock()
-	s.opts.Logger.Info("Registered client", "clientID", c.id, "authMethod", c.authMethod)
-	writeJSON(w, http.StatusCreated, resp)
+	return resp
 }

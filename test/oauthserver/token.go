@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"time"
 )
 
 // tokenResponse is the RFC 6749 §5.1 success body.
@@ -229,33 +230,12 @@ func (s *Server) redeemRefresh(w http.ResponseWriter, r *http.Request, c *client
 	case f.Get("resource") != "" && f.Get("resource") != g.resource:
 		return &oauthError{http.StatusBadRequest, "invalid_target", "resource differs from the grant"}
 	}
-	scopes := g.scopes
-	if req := splitScopes(f.Get("scope")); len(req) > 0 {
-		for _, sc := range req {
-			if !slices.Contains(g.scopes, sc) {
-				return &oauthError{http.StatusBadRequest, "invalid_scope", "scope exceeds the grant"}
-			}
-		}
-		scopes = req
+	scopes, oerr := narrowScopes(g, f.Get("scope"))
+	if oerr != nil {
+		return oerr
 	}
 	if !rt.rotatedAt.IsZero() {
-		if s.opts.RefreshReuseGrace <= 0 || now.Sub(rt.rotatedAt) > s.opts.RefreshReuseGrace {
-			g.revoked = true
-			s.stats.RefreshReuseDetected++
-			s.opts.Logger.Info("Detected refresh token reuse, revoked grant", "clientID", c.id)
-			return errInvalidGrant("refresh token reuse detected; grant revoked")
-		}
-		// A racing client inside the grace window gets the grant's current
-		// refresh token, so both racers end up holding the same one.
-		s.stats.RefreshReuseWithinGrace++
-		resp, err := s.issueTokensLocked(g, scopes, false)
-		if err != nil {
-			return &oauthError{http.StatusInternalServerError, "server_error", "could not sign token"}
-		}
-		resp.RefreshToken = g.current
-		s.stats.Refreshes++
-		writeJSON(w, http.StatusOK, resp)
-		return nil
+		return s.redeemRotatedLocked(w, c, g, rt, scopes, now)
 	}
 	rotate := !s.opts.NoRotation
 	resp, err := s.issueTokensLocked(g, scopes, rotate)
@@ -265,6 +245,44 @@ func (s *Server) redeemRefresh(w http.ResponseWriter, r *http.Request, c *client
 	if rotate {
 		rt.rotatedAt = now
 	}
+	s.stats.Refreshes++
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// narrowScopes is the scope a refresh asks for: the whole grant when
+// omitted, else a subset of it, since a refresh may narrow the grant but
+// never widen it (RFC 6749 §6).
+func narrowScopes(g *grant, scope string) ([]string, *oauthError) {
+	req := splitScopes(scope)
+	if len(req) == 0 {
+		return g.scopes, nil
+	}
+	for _, sc := range req {
+		if !slices.Contains(g.scopes, sc) {
+			return nil, &oauthError{http.StatusBadRequest, "invalid_scope", "scope exceeds the grant"}
+		}
+	}
+	return req, nil
+}
+
+// redeemRotatedLocked answers a refresh token that was already rotated
+// away. Outside the grace window that is reuse and kills the grant; inside
+// it, the racing client gets the grant's current refresh token, so both
+// racers end up holding the same one.
+func (s *Server) redeemRotatedLocked(w http.ResponseWriter, c *client, g *grant, rt *refreshToken, scopes []string, now time.Time) *oauthError {
+	if s.opts.RefreshReuseGrace <= 0 || now.Sub(rt.rotatedAt) > s.opts.RefreshReuseGrace {
+		g.revoked = true
+		s.stats.RefreshReuseDetected++
+		s.opts.Logger.Info("Detected refresh token reuse, revoked grant", "clientID", c.id)
+		return errInvalidGrant("refresh token reuse detected; grant revoked")
+	}
+	s.stats.RefreshReuseWithinGrace++
+	resp, err := s.issueTokensLocked(g, scopes, false)
+	if err != nil {
+		return &oauthError{http.StatusInternalServerError, "server_error", "could not sign token"}
+	}
+	resp.RefreshToken = g.current
 	s.stats.Refreshes++
 	writeJSON(w, http.StatusOK, resp)
 	return nil
