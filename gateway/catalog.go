@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 
@@ -128,7 +127,7 @@ func target(us *mcpv1alpha1.UpstreamServer) string {
 }
 
 func isReady(us *mcpv1alpha1.UpstreamServer) bool {
-	return !us.Spec.Suspend && meta.IsStatusConditionTrue(us.Status.Conditions, mcpv1alpha1.ConditionReady)
+	return !us.Spec.Suspend && upstream.IsTrue(us, mcpv1alpha1.ConditionReady)
 }
 
 // sync connects to new Ready servers, drops the others, relists changed tool lists, and tells

@@ -221,7 +221,8 @@ func (s *Session) Info() Info {
 	return s.info
 }
 
-// Healthy is false once the session dropped, was closed, or was refused with 401.
+// Healthy is false once the session dropped or was closed, and while the server refuses its
+// token with 401 (until SetToken).
 func (s *Session) Healthy() bool {
 	return !s.closed.Load() && !s.dropped.Load() && !s.unauthorized.Load()
 }
