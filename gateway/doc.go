@@ -20,6 +20,7 @@
 // token never reaches the caller.
 //
 // The gateway never refreshes a token. When an upstream rejects the current token, it asks the
-// reconciler for a refresh (the mcpproxy.dev/refresh-requested-at annotation), waits a bounded
-// time for a new token revision in the store, and retries the request once.
+// reconciler to refresh that revision in process (Options.Refresher, an upstream.RefreshRequest),
+// waits a bounded time for the store to announce a new revision (tokenstore.Store.WaitNewer),
+// and retries the request once.
 package gateway
