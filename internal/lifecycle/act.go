@@ -61,8 +61,8 @@ func (r *Runner) Run(ctx context.Context, p Pass) Result {
 			}
 		}
 	}
-	st := StatusOf(p.Facts, o)
-	return Result{Outcomes: o, Record: current(p.Facts, o), Status: st, Events: Events(p.Facts, o), WakeAt: WakeAt(p.Facts, o, st)}
+	st := statusOf(p.Facts, o)
+	return Result{Outcomes: o, Record: current(p.Facts, o), Status: st, Events: events(p.Facts, o), WakeAt: wakeAt(p.Facts, o, st)}
 }
 
 // do performs one step and records what happened. It sets no condition.

@@ -5,9 +5,9 @@ import (
 	"time"
 )
 
-// Events are the events a pass's outcomes call for. Routine refreshes emit none (they are
+// events are the events a pass's outcomes call for. Routine refreshes emit none (they are
 // logged and counted), so a refresh costs one API write: the status patch.
-func Events(f *Facts, o Outcomes) []Event {
+func events(f *Facts, o Outcomes) []Event {
 	var evs []Event
 	add := func(warning bool, reason, action, format string, args ...any) {
 		evs = append(evs, Event{Warning: warning, Reason: reason, Action: action, Message: fmt.Sprintf(format, args...)})

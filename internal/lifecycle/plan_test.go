@@ -153,7 +153,7 @@ func TestPlanAndStatus(t *testing.T) {
 			if got := kinds(o); !slices.Equal(got, tc.steps) {
 				t.Fatalf("steps = %v, want %v", got, tc.steps)
 			}
-			s := StatusOf(&f, o)
+			s := statusOf(&f, o)
 			for what, pair := range map[string][2]cond{"Authenticated": {reasonOf(s.Authenticated), tc.auth},
 				"Connected": {reasonOf(s.Connected), tc.conn}, "AuthorizationRequired": {reasonOf(s.AuthorizationRequired), tc.loginReq}} {
 				if pair[0] != pair[1] {

@@ -29,17 +29,17 @@ type Result struct {
 	WakeAt time.Time
 }
 
-// StatusOf computes the status a pass leaves, from the facts and the outcomes only.
-func StatusOf(f *Facts, o Outcomes) Status {
+// statusOf computes the status a pass leaves, from the facts and the outcomes only.
+func statusOf(f *Facts, o Outcomes) Status {
 	s := f.Prev
 	set := func(dst **Condition, c *Condition) {
 		if c != nil {
 			*dst = c
 		}
 	}
-	set(&s.Authenticated, Authenticated(f, o))
-	set(&s.Connected, Connected(f, o))
-	s.AuthorizationRequired, s.Authorization = AuthorizationRequired(f, o)
+	set(&s.Authenticated, authenticatedCondition(f, o))
+	set(&s.Connected, connectedCondition(f, o))
+	s.AuthorizationRequired, s.Authorization = authorizationRequiredCondition(f, o)
 	s.Refresh = refreshMemory(f, o)
 	refreshAt, _ := next(f, o, s.Refresh)
 	if s.Refresh != nil {
@@ -77,8 +77,8 @@ func tokenAndServer(f *Facts, o Outcomes, s Status) (*TokenInfo, *ServerInfo, st
 	return tok, srv, id
 }
 
-// WakeAt is the earliest time the pass asks to be looked at again; zero for never.
-func WakeAt(f *Facts, o Outcomes, s Status) time.Time {
+// wakeAt is the earliest time the pass asks to be looked at again; zero for never.
+func wakeAt(f *Facts, o Outcomes, s Status) time.Time {
 	var at time.Time
 	wake := func(t time.Time) {
 		if !t.IsZero() && (at.IsZero() || t.Before(at)) {
@@ -124,11 +124,11 @@ func connectWake(f *Facts, x Outcome) time.Time {
 
 // RequeueAfter turns a wake time into a delay measured from now, the moment the reconcile
 // returns (not when it started, which would make every wake-up late by the pass's length).
-func RequeueAfter(wakeAt, now time.Time) time.Duration {
-	if wakeAt.IsZero() {
+func RequeueAfter(at, now time.Time) time.Duration {
+	if at.IsZero() {
 		return 0
 	}
-	if d := wakeAt.Sub(now); d > minWake {
+	if d := at.Sub(now); d > minWake {
 		return d
 	}
 	return minWake

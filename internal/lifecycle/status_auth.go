@@ -2,9 +2,9 @@ package lifecycle
 
 import "fmt"
 
-// Authenticated says whether a usable access token is held. The newest outcome that speaks
+// authenticatedCondition says whether a usable access token is held. The newest outcome that speaks
 // about the token decides; without one, the facts do; nil leaves the condition as it was.
-func Authenticated(f *Facts, o Outcomes) *Condition {
+func authenticatedCondition(f *Facts, o Outcomes) *Condition {
 	if c := factCondition(f, False); c != nil {
 		return c
 	}

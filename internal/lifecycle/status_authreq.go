@@ -41,8 +41,8 @@ func authorizationRequired(f *Facts, o Outcomes) Status {
 	return s
 }
 
-// AuthorizationRequired is the condition and the instructions for a person (nil when none).
-func AuthorizationRequired(f *Facts, o Outcomes) (*Condition, *Authorization) {
+// authorizationRequiredCondition is the condition and the instructions for a person (nil when none).
+func authorizationRequiredCondition(f *Facts, o Outcomes) (*Condition, *Authorization) {
 	s := authorizationRequired(f, o)
 	return s.AuthorizationRequired, s.Authorization
 }

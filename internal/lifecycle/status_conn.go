@@ -6,9 +6,9 @@ import (
 	"github.com/mcpproxy/mcpproxy-operator/internal/oauth"
 )
 
-// Connected says whether a live MCP session is open: the newest outcome that touched the
+// connectedCondition says whether a live MCP session is open: the newest outcome that touched the
 // session decides; nil leaves the condition as it was.
-func Connected(f *Facts, o Outcomes) *Condition {
+func connectedCondition(f *Facts, o Outcomes) *Condition {
 	if c := factCondition(f, Unknown); c != nil {
 		return c
 	}

@@ -37,7 +37,7 @@ func refreshMemory(f *Facts, o Outcomes) *RefreshMemory {
 			r := get()
 			r.LastFailureTime, r.LastFailureReason = f.Now, failureReason(x.Err)
 			r.FailedAttempts++
-			r.NextRefreshTime = f.Now.Add(Backoff(r.FailedAttempts, x.RetryAfter, f.Config.JitterKey))
+			r.NextRefreshTime = f.Now.Add(backoff(r.FailedAttempts, x.RetryAfter, f.Config.JitterKey))
 		}
 	}
 	return m

@@ -14,10 +14,10 @@ const (
 	retryAfterCap = time.Hour
 )
 
-// Backoff is how long to wait after the attempts-th consecutive failure: base·2^(attempts-1),
+// backoff is how long to wait after the attempts-th consecutive failure: base·2^(attempts-1),
 // capped, then shortened by up to a fifth by a jitter stable for (key, attempts). A Retry-After
 // from the server is honoured when it asks for longer.
-func Backoff(attempts int32, retryAfter time.Duration, key string) time.Duration {
+func backoff(attempts int32, retryAfter time.Duration, key string) time.Duration {
 	if attempts < 1 {
 		attempts = 1
 	}
@@ -38,9 +38,9 @@ func Backoff(attempts int32, retryAfter time.Duration, key string) time.Duration
 	return d
 }
 
-// DefaultRefreshBefore is how long before expiry a token is refreshed when the spec does not
+// defaultRefreshBefore is how long before expiry a token is refreshed when the spec does not
 // say: a quarter of its lifetime, at most five minutes.
-func DefaultRefreshBefore(lifetime time.Duration) time.Duration {
+func defaultRefreshBefore(lifetime time.Duration) time.Duration {
 	d := lifetime / 4
 	if d > 5*time.Minute {
 		d = 5 * time.Minute
@@ -59,7 +59,7 @@ func RefreshTime(issuedAt, expiry time.Time, refreshBefore *time.Duration, jitte
 	if expiry.IsZero() {
 		return time.Time{}
 	}
-	before := DefaultRefreshBefore(expiry.Sub(issuedAt))
+	before := defaultRefreshBefore(expiry.Sub(issuedAt))
 	if issuedAt.IsZero() {
 		before = 5 * time.Minute
 	}

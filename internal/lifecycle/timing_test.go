@@ -178,11 +178,11 @@ func TestBackoff(t *testing.T) {
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			for _, key := range []string{"a/a", "b/b", "c/c", "default/demo"} {
-				got := Backoff(tc.attempts, tc.retryAfter, key)
+				got := backoff(tc.attempts, tc.retryAfter, key)
 				if got < tc.min || got > tc.max {
-					t.Fatalf("Backoff(%d, %s, %s) = %s, want within [%s, %s]", tc.attempts, tc.retryAfter, key, got, tc.min, tc.max)
+					t.Fatalf("backoff(%d, %s, %s) = %s, want within [%s, %s]", tc.attempts, tc.retryAfter, key, got, tc.min, tc.max)
 				}
-				if again := Backoff(tc.attempts, tc.retryAfter, key); again != got {
+				if again := backoff(tc.attempts, tc.retryAfter, key); again != got {
 					t.Fatalf("Backoff is not stable: %s then %s", got, again)
 				}
 			}
@@ -195,8 +195,8 @@ func TestDefaultRefreshBefore(t *testing.T) {
 		time.Hour: 5 * time.Minute, 8 * time.Minute: 2 * time.Minute, 0: 0, -time.Minute: 0,
 	}
 	for lifetime, want := range cases {
-		if got := DefaultRefreshBefore(lifetime); got != want {
-			t.Errorf("DefaultRefreshBefore(%s) = %s, want %s", lifetime, got, want)
+		if got := defaultRefreshBefore(lifetime); got != want {
+			t.Errorf("defaultRefreshBefore(%s) = %s, want %s", lifetime, got, want)
 		}
 	}
 }
