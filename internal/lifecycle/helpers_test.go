@@ -88,7 +88,7 @@ func (noSessions) Close(string)                {}
 type nopOwner struct{}
 
 func (nopOwner) DeleteHandOver(context.Context, string) error { return nil }
-func (nopOwner) OfferBrowserLogin()                         {}
+func (nopOwner) OfferBrowserLogin()                           {}
 
 var testKey = tokenstore.Key{Namespace: "ns", Name: "srv", Binding: tokenstore.Binding{ServerURL: "https://mcp.example/mcp"}}
 
