@@ -16,16 +16,11 @@ import (
 	"github.com/mcpproxy/mcpproxy-operator/internal/upstream"
 )
 
-// TokenReader reads the current token of a server (internal/tokenstore.Store).
+// TokenReader reads the current token of a server and waits for a newer revision to be
+// committed (internal/tokenstore.Store), so a request whose token the upstream rejected waits
+// for the reconciler's refresh instead of polling.
 type TokenReader interface {
 	Load(k tokenstore.Key) (*tokenstore.Record, error)
-}
-
-// TokenWaiter is a TokenReader that can also wait for a new revision to be committed
-// (internal/tokenstore.Store). The gateway waits on it for the token that replaces a rejected
-// or expired one; with a plain TokenReader it polls instead.
-type TokenWaiter interface {
-	TokenReader
 	WaitNewer(ctx context.Context, k tokenstore.Key, rev uint64) (*tokenstore.Record, error)
 }
 
@@ -43,13 +38,9 @@ type Options struct {
 	// Informers, when set, wakes the aggregated endpoint's catalog on every UpstreamServer
 	// change; without it the catalog is only resynced periodically.
 	Informers cache.Informers
-	// Refresher takes the gateway's refresh requests in process (controllers.Signals): a look
+	// Refresher takes the gateway's refresh requests in process (controllers.Signals); required: a look
 	// at a server whose token expired, and the refresh of a revision the upstream rejected.
 	Refresher upstream.Refresher
-	// Notify, used only while Refresher is nil, enqueues a reconcile of "namespace/name"; the
-	// refresh of a rejected revision is then asked for through the refresh-requested-at
-	// annotation. Deprecated: set Refresher.
-	Notify func(key string)
 	// AllowLoopbackUnauthenticated lets callers from a loopback address in without a token,
 	// allowed to use every server. For local runs only.
 	AllowLoopbackUnauthenticated bool
@@ -82,8 +73,8 @@ type Gateway struct {
 
 // New validates the options and builds a Gateway; Start serves it.
 func New(o Options) (*Gateway, error) {
-	if o.Client == nil || o.APIReader == nil || o.Store == nil {
-		return nil, errors.New("gateway: Client, APIReader and Store are required")
+	if o.Client == nil || o.APIReader == nil || o.Store == nil || o.Refresher == nil {
+		return nil, errors.New("gateway: Client, APIReader, Store and Refresher are required")
 	}
 	if o.RefreshWait <= 0 {
 		o.RefreshWait = 10 * time.Second
@@ -99,9 +90,6 @@ func New(o Options) (*Gateway, error) {
 	}
 	if o.ResyncInterval <= 0 {
 		o.ResyncInterval = 30 * time.Second
-	}
-	if o.Refresher == nil {
-		o.Refresher = annotationRefresher{c: o.Client, notify: o.Notify, log: o.Logger}
 	}
 	g := &Gateway{opts: o, log: o.Logger}
 	g.auth = newAuthorizer(o.Client, o.Audiences, o.AuthCacheTTL, o.AuthCacheSize)

@@ -5,17 +5,12 @@ import (
 	"errors"
 	"time"
 
-	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
 	"github.com/mcpproxy/mcpproxy-operator/internal/tokenstore"
 	"github.com/mcpproxy/mcpproxy-operator/internal/upstream"
 )
-
-// pollInterval is how often the gateway reads a store that cannot announce new revisions.
-const pollInterval = 50 * time.Millisecond
 
 // look asks the reconciler to look at nn now (an expired token, credentials it does not hold).
 func (u *upstreams) look(nn types.NamespacedName) {
@@ -56,34 +51,20 @@ func (u *upstreams) awaitNewToken(ctx context.Context, us *mcpv1alpha1.UpstreamS
 }
 
 // waitNewer waits until a revision other than rev with an access token is stored, or the wait
-// bound passes (nil). A store that announces its commits is waited on; another is polled.
+// bound passes (nil). The store announces its commits, so this wakes on the commit.
 func (u *upstreams) waitNewer(ctx context.Context, us *mcpv1alpha1.UpstreamServer, rev uint64) *tokenstore.Record {
 	ctx, cancel := context.WithTimeout(ctx, u.g.opts.RefreshWait)
 	defer cancel()
-	if w, ok := u.g.opts.Store.(TokenWaiter); ok {
-		k := upstream.StoreKey(us)
-		for cur := rev; ; {
-			rec, err := w.WaitNewer(ctx, k, cur)
-			if err != nil {
-				return nil
-			}
-			if rec.AccessToken != "" {
-				return rec
-			}
-			cur = rec.Revision // a record without an access token: wait for the next one
+	k := upstream.StoreKey(us)
+	for cur := rev; ; {
+		rec, err := u.g.opts.Store.WaitNewer(ctx, k, cur)
+		if err != nil {
+			return nil
 		}
-	}
-	tick := time.NewTicker(pollInterval)
-	defer tick.Stop()
-	for {
-		if rec := u.newerRecord(us, rev); rec != nil {
+		if rec.AccessToken != "" {
 			return rec
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-		}
+		cur = rec.Revision // a record without an access token: wait for the next one
 	}
 }
 
@@ -93,31 +74,6 @@ func (u *upstreams) newerRecord(us *mcpv1alpha1.UpstreamServer, rev uint64) *tok
 		return rec
 	}
 	return nil
-}
-
-// annotationRefresher is the Refresher of a gateway built without one, for callers that still
-// set only Options.Notify: a rejected revision's refresh is asked for through the
-// refresh-requested-at annotation (which the reconciler honours even during a backoff, hence
-// requestRefresh's backoff check), and a look through Notify.
-type annotationRefresher struct {
-	c      client.Client
-	notify func(string)
-	log    logr.Logger
-}
-
-func (a annotationRefresher) RequestRefresh(req upstream.RefreshRequest) {
-	if req.RejectedRevision != 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		err := upstream.AnnotateRefreshRequest(ctx, a.c, req.Server, time.Now())
-		if err == nil {
-			return
-		}
-		a.log.Error(err, "Failed to ask the controller for a refresh", "server", req.Server.String())
-	}
-	if a.notify != nil {
-		a.notify(req.Server.String())
-	}
 }
 
 // load reads the server's stored token; nil without one (public and API-key servers).

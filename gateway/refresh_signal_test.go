@@ -23,7 +23,7 @@ import (
 	"github.com/mcpproxy/mcpproxy-operator/internal/upstream"
 )
 
-var _ TokenWaiter = (*tokenstore.Store)(nil)
+var _ TokenReader = (*tokenstore.Store)(nil)
 
 // pingBody is a small JSON-RPC request; the gateway keeps it for a retry after a 401.
 const pingBody = `{"jsonrpc":"2.0","id":1,"method":"ping"}`
@@ -83,7 +83,7 @@ type signalFixture struct {
 }
 
 func newSignalFixture(t *testing.T, up *tokenUpstream, expiry time.Time, status mcpv1alpha1.UpstreamServerStatus,
-	refresher upstream.Refresher, plainReader bool) *signalFixture {
+	refresher upstream.Refresher) *signalFixture {
 	t.Helper()
 	sch := runtime.NewScheme()
 	if err := mcpv1alpha1.AddToScheme(sch); err != nil {
@@ -101,11 +101,7 @@ func newSignalFixture(t *testing.T, up *tokenUpstream, expiry time.Time, status 
 	if err != nil {
 		t.Fatal(err)
 	}
-	var reader TokenReader = store
-	if plainReader {
-		reader = struct{ TokenReader }{store} // hides WaitNewer: the gateway polls
-	}
-	g, err := New(Options{Client: cl, APIReader: cl, Store: reader, Refresher: refresher,
+	g, err := New(Options{Client: cl, APIReader: cl, Store: store, Refresher: refresher,
 		AllowLoopbackUnauthenticated: true, RefreshWait: 5 * time.Second, Logger: testr.New(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -141,22 +137,20 @@ func readyStatus() mcpv1alpha1.UpstreamServerStatus {
 
 // The gateway asks for refreshes through Options.Refresher, never the annotation: the
 // revision the upstream rejected, or only a look for a token that expired; then it waits for
-// the new revision (announced by the store, or polled from a plain TokenReader) and retries.
+// the new revision (announced by the store) and retries.
 func TestRefreshRequestsAreTyped(t *testing.T) {
 	later, earlier := time.Now().Add(time.Hour), time.Now().Add(-time.Minute)
 	for name, c := range map[string]struct {
-		expiry      time.Time
-		plainReader bool
-		wantRev     bool // the request names the stored revision; otherwise it is a look
+		expiry  time.Time
+		wantRev bool // the request names the stored revision; otherwise it is a look
 	}{
-		"rejected revision":                {expiry: later, wantRev: true},
-		"rejected revision, polling store": {expiry: later, wantRev: true, plainReader: true},
-		"expired token":                    {expiry: earlier},
+		"rejected revision": {expiry: later, wantRev: true},
+		"expired token":     {expiry: earlier},
 	} {
 		t.Run(name, func(t *testing.T) {
 			up := startTokenUpstream(t)
 			rr := &refreshRecorder{}
-			f := newSignalFixture(t, up, c.expiry, readyStatus(), rr, c.plainReader)
+			f := newSignalFixture(t, up, c.expiry, readyStatus(), rr)
 			rr.on = func(upstream.RefreshRequest) { f.saveNew(t) }
 			status, body := f.post(t)
 			if status != http.StatusOK || !strings.Contains(body, `"ok":true`) {
@@ -186,7 +180,7 @@ func TestRejectedRevisionIsRequestedOnce(t *testing.T) {
 	const calls = 5
 	up := startTokenUpstream(t)
 	rr := &refreshRecorder{}
-	f := newSignalFixture(t, up, time.Now().Add(time.Hour), readyStatus(), rr, false)
+	f := newSignalFixture(t, up, time.Now().Add(time.Hour), readyStatus(), rr)
 	rr.on = func(upstream.RefreshRequest) {
 		// Refresh only once every call has been rejected, so all of them wait for it.
 		deadline := time.Now().Add(5 * time.Second)
@@ -218,7 +212,7 @@ func TestRejectedTokenDuringBackoffAsksForNothing(t *testing.T) {
 	next := metav1.NewTime(time.Now().Add(time.Minute))
 	st := readyStatus()
 	st.Refresh = &mcpv1alpha1.RefreshStatus{FailedAttempts: 2, NextRefreshTime: &next, LastFailureReason: "HTTP 503"}
-	f := newSignalFixture(t, up, time.Now().Add(time.Hour), st, rr, false)
+	f := newSignalFixture(t, up, time.Now().Add(time.Hour), st, rr)
 	status, body := f.post(t)
 	if status != http.StatusServiceUnavailable || !strings.Contains(body, mcpv1alpha1.ReasonRefreshFailing) {
 		t.Fatalf("answer: %d %s", status, body)
