@@ -39,8 +39,10 @@ func TestMain(m *testing.M) {
 	}
 	testenv.Main(m, testenv.MainOptions{Setup: func(env *testenv.Env) (func(), error) {
 		apiClient = env.Client
+		// A flow notices a manual login only if one poll falls between the status saying
+		// AuthorizationRequired and the login clearing it, which here is about 100ms apart.
 		mgr, err := testenv.RunManager(env, testenv.ManagerOptions{
-			NoSync: true, BrowserLogin: true, BrowserLoginPoll: 100 * time.Millisecond,
+			NoSync: true, BrowserLogin: true, BrowserLoginPoll: 20 * time.Millisecond,
 		})
 		if err != nil {
 			return nil, err
