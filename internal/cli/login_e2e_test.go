@@ -19,6 +19,7 @@ import (
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
 	"github.com/mcpproxy/mcpproxy-operator/internal/handover"
+	"github.com/mcpproxy/mcpproxy-operator/internal/testenv"
 	"github.com/mcpproxy/mcpproxy-operator/test/oauthserver"
 )
 
@@ -42,7 +43,7 @@ func createServer(t *testing.T, ns, name, url string) *mcpv1alpha1.UpstreamServe
 	if err := apiClient.Create(context.Background(), us); err != nil {
 		t.Fatalf("creating UpstreamServer: %v", err)
 	}
-	eventually(t, "server asks for a login", 30*time.Second, func() bool {
+	testenv.Eventually(t, 30*time.Second, "server asks for a login", func() bool {
 		return condIs(getUS(t, ns, name), mcpv1alpha1.ConditionAuthorizationRequired, "True")
 	})
 	return getUS(t, ns, name)
@@ -68,18 +69,6 @@ func condIs(us *mcpv1alpha1.UpstreamServer, typ, status string) bool {
 	return c != nil && string(c.Status) == status
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting until %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func handOverSecrets(t *testing.T, ns string) []corev1.Secret {
 	t.Helper()
 	var list corev1.SecretList
@@ -95,7 +84,6 @@ func kubeArgs(ns string) []string { return []string{"--kubeconfig", kubeconfigPa
 func testEnv() Env { return Env{PollInterval: 100 * time.Millisecond} }
 
 func TestLoginHandsOverAndServerBecomesReady(t *testing.T) {
-	needCluster(t)
 	srv := startServer(t, oauthserver.Options{})
 	ns := newNamespace(t)
 	createServer(t, ns, "alpha", srv.MCPURL())
@@ -117,7 +105,7 @@ func TestLoginHandsOverAndServerBecomesReady(t *testing.T) {
 	if !condIs(us, mcpv1alpha1.ConditionReady, "True") || !condIs(us, mcpv1alpha1.ConditionAuthorizationRequired, "False") {
 		t.Errorf("server not Ready with AuthorizationRequired=False: %+v", us.Status.Conditions)
 	}
-	eventually(t, "the hand-over Secret is deleted", 10*time.Second, func() bool { return len(handOverSecrets(t, ns)) == 0 })
+	testenv.Eventually(t, 10*time.Second, "the hand-over Secret is deleted", func() bool { return len(handOverSecrets(t, ns)) == 0 })
 	assertNoSecrets(t, srv, out+errOut)
 
 	// A server that is Ready needs no login, unless forced.
@@ -132,7 +120,6 @@ func TestLoginHandsOverAndServerBecomesReady(t *testing.T) {
 }
 
 func TestLoginRefusesAMissingServer(t *testing.T) {
-	needCluster(t)
 	ns := newNamespace(t)
 	_, errOut, code := runCLI(t, testEnv(), append([]string{"auth", "login", "nope"}, kubeArgs(ns)...)...)
 	if code != ExitFailed || !strings.Contains(errOut, `UpstreamServer "nope" not found`) {
@@ -141,7 +128,6 @@ func TestLoginRefusesAMissingServer(t *testing.T) {
 }
 
 func TestLoginFailures(t *testing.T) {
-	needCluster(t)
 	cases := []struct {
 		mode, timeout string
 		code          int
@@ -172,7 +158,6 @@ func TestLoginFailures(t *testing.T) {
 }
 
 func TestLoginServerDeletedMidLogin(t *testing.T) {
-	needCluster(t)
 	srv := startServer(t, oauthserver.Options{AutoApprove: true})
 	ns := newNamespace(t)
 	us := createServer(t, ns, "doomed", srv.MCPURL())
@@ -182,7 +167,7 @@ func TestLoginServerDeletedMidLogin(t *testing.T) {
 			if err := apiClient.Delete(context.Background(), us); err != nil {
 				t.Errorf("deleting: %v", err)
 			}
-			eventually(t, "the server is gone", 30*time.Second, func() bool { return getUS(t, ns, "doomed") == nil })
+			testenv.Eventually(t, 30*time.Second, "the server is gone", func() bool { return getUS(t, ns, "doomed") == nil })
 			loc, err := srv.FollowAuthorize(authURL)
 			if err != nil {
 				t.Errorf("authorize: %v", err)
@@ -204,7 +189,6 @@ func TestLoginServerDeletedMidLogin(t *testing.T) {
 }
 
 func TestBadHandOversAreRejectedWithAWarning(t *testing.T) {
-	needCluster(t)
 	srv := startServer(t, oauthserver.Options{})
 	ns := newNamespace(t)
 	us := createServer(t, ns, "target", srv.MCPURL())
@@ -219,9 +203,9 @@ func TestBadHandOversAreRejectedWithAWarning(t *testing.T) {
 			t.Fatalf("creating a bad hand-over: %v", err)
 		}
 	}
-	eventually(t, "both bad hand-overs are deleted", 30*time.Second, func() bool { return len(handOverSecrets(t, ns)) == 0 })
+	testenv.Eventually(t, 30*time.Second, "both bad hand-overs are deleted", func() bool { return len(handOverSecrets(t, ns)) == 0 })
 	// Isomorphic events (same object, reason and action) become one series, so one is enough.
-	eventually(t, "a HandOverRejected Warning event", 30*time.Second, func() bool {
+	testenv.Eventually(t, 30*time.Second, "a HandOverRejected Warning event", func() bool {
 		var evs eventsv1.EventList
 		if err := apiClient.List(ctx, &evs, client.InNamespace(ns)); err != nil {
 			return false
@@ -247,7 +231,6 @@ func TestBadHandOversAreRejectedWithAWarning(t *testing.T) {
 }
 
 func TestLoginNoBrowserOnlyPrintsTheURL(t *testing.T) {
-	needCluster(t)
 	srv := startServer(t, oauthserver.Options{})
 	ns := newNamespace(t)
 	createServer(t, ns, "quiet", srv.MCPURL())
@@ -260,7 +243,6 @@ func TestLoginNoBrowserOnlyPrintsTheURL(t *testing.T) {
 }
 
 func TestLoginWithAPreregisteredConfidentialClient(t *testing.T) {
-	needCluster(t)
 	const clientSecret = "pre-registered-client-secret-0123456789"
 	srv := startServer(t, oauthserver.Options{NoDCR: true, Clients: map[string]string{"mcpproxy-pre": clientSecret}})
 	ns := newNamespace(t)
@@ -278,7 +260,7 @@ func TestLoginWithAPreregisteredConfidentialClient(t *testing.T) {
 	if err := apiClient.Create(ctx, us); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "server asks for a login", 30*time.Second, func() bool {
+	testenv.Eventually(t, 30*time.Second, "server asks for a login", func() bool {
 		return condIs(getUS(t, ns, "conf"), mcpv1alpha1.ConditionAuthorizationRequired, "True")
 	})
 	useBrowser(t, "follow")

@@ -56,7 +56,6 @@ func golden(t *testing.T, name, got string) {
 }
 
 func TestStatusRefreshLogoutOutputs(t *testing.T) {
-	needCluster(t)
 	srv := startServer(t, oauthserver.Options{})
 	ns := newNamespace(t)
 	createServer(t, ns, "alpha", srv.MCPURL())
@@ -107,7 +106,6 @@ func TestVersionAndCompletion(t *testing.T) {
 }
 
 func TestKubeconfigFromEnvironmentAndContextFlag(t *testing.T) {
-	needCluster(t)
 	ns := newNamespace(t)
 	t.Setenv("KUBECONFIG", kubeconfigPath)
 	_, errOut, code := runCLI(t, testEnv(), "auth", "status", "-n", ns)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/mcpproxy/mcpproxy-operator/internal/testenv"
 )
 
 // testBrowserRateLimit is bug 3, "browser rate limiting blocking logins": with --browser-login
@@ -22,7 +24,7 @@ func testBrowserRateLimit(t *testing.T) {
 	createServer(t, ns, "alpha", oa.mcp, serverOpts{healthCheck: time.Second})
 	createServer(t, ns, "beta", ob.mcp, serverOpts{healthCheck: time.Second})
 
-	eventually(t, "the browser opens for each server", 30*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 30*time.Second, "the browser opens for each server", func() (bool, string) {
 		seen := map[string]bool{}
 		for _, o := range mb.opens(t) {
 			seen[o.Resource] = true
@@ -33,8 +35,8 @@ func testBrowserRateLimit(t *testing.T) {
 	for _, name := range []string{"alpha", "beta"} {
 		waitServer(t, ns, name, "is Ready after the manager's browser login", 30*time.Second, isReady)
 	}
-	eventually(t, "both browser logins are over", 20*time.Second, func() (bool, string) {
-		return m.cur.countLines("Handed a browser login over") == 2, "waiting"
+	testenv.Eventually(t, 20*time.Second, "both browser logins are over", func() (bool, string) {
+		return m.cur.CountLines("Handed a browser login over") == 2, "waiting"
 	})
 
 	cb := newBrowser(t, "s3-cli", true, 0)
@@ -49,8 +51,8 @@ func testBrowserRateLimit(t *testing.T) {
 	// alpha needs a login again within 5 minutes: the provider revoked its grant.
 	oa.admin(t, "/admin/revoke-all", nil)
 	waitServer(t, ns, "alpha", "asks for a login again", 30*time.Second, needsLogin)
-	eventually(t, "the manager skips the browser for alpha (rate limit)", 20*time.Second, func() (bool, string) {
-		return m.cur.countLines("Skipped browser login", "Name:alpha ") > 0, "no rate-limit log line yet"
+	testenv.Eventually(t, 20*time.Second, "the manager skips the browser for alpha (rate limit)", func() (bool, string) {
+		return m.cur.CountLines("Skipped browser login", "Name:alpha ") > 0, "no rate-limit log line yet"
 	})
 	if n := len(mb.opens(t)); n != 2 {
 		t.Errorf("the manager opened the browser %d times; want 2 (one per server, none for the repeated need)", n)

@@ -6,10 +6,12 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	"github.com/mcpproxy/mcpproxy-operator/internal/testenv"
 )
 
 // trigger kinds of the hammer.
@@ -41,7 +43,7 @@ func testConcurrentTriggers(t *testing.T) {
 	createServer(t, ns, name, o.mcp, serverOpts{refreshBefore: before, healthCheck: time.Second})
 
 	// Phase A: the browser is open (the user takes 3s to approve) while 50 triggers land.
-	eventually(t, "the manager opens the browser", 30*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 30*time.Second, "the manager opens the browser", func() (bool, string) {
 		return len(br.opens(t)) > 0, "no open recorded"
 	})
 	us := getServer(t, ns, name)
@@ -49,7 +51,7 @@ func testConcurrentTriggers(t *testing.T) {
 	for i := range 50 {
 		kinds = append(kinds, []string{bump, badHandOver}[i%2])
 	}
-	hammer(t, o, us, kinds, 0)
+	hammer(t, o, us, kinds, 0, nil)
 	waitServer(t, ns, name, "is Ready after the browser login", 60*time.Second, isReady)
 	loggedIn := time.Now()
 	if n := len(br.opens(t)); n != 1 {
@@ -66,8 +68,13 @@ func testConcurrentTriggers(t *testing.T) {
 		kinds = append(kinds, []string{bump, bump, bump, bump, badHandOver, badHandOver, badHandOver, badHandOver, refreshAsk, sessionDrop}[i%10])
 	}
 	var wg sync.WaitGroup
-	wg.Go(func() { hammer(t, o, us, kinds, 400*time.Millisecond) })
-	time.Sleep(8 * time.Second)
+	var fired atomic.Int32
+	wg.Go(func() { hammer(t, o, us, kinds, 400*time.Millisecond, &fired) })
+	// Restart once the hammer is well under way (20 of 50 triggers, about 8s in), so triggers
+	// land before, during and after the restart.
+	testenv.Eventually(t, 30*time.Second, "20 of the 50 triggers fired", func() (bool, string) {
+		return fired.Load() >= 20, fmt.Sprintf("%d fired", fired.Load())
+	})
 	restartDuringRefresh(t, o, m)
 	wg.Wait()
 	waitServer(t, ns, name, "is Ready after the hammer", 30*time.Second, isReady)
@@ -115,8 +122,9 @@ func testConcurrentTriggers(t *testing.T) {
 			len(br.opens(t)), e0.MaxConcurrentRefreshes, refreshes, w.Round(time.Second), minR, maxR)})
 }
 
-// hammer fires the triggers, each in its own goroutine, spaced by gap (0: all at once).
-func hammer(t *testing.T, o *oauthProc, us *mcpv1alpha1.UpstreamServer, kinds []string, gap time.Duration) {
+// hammer fires the triggers, each in its own goroutine, spaced by gap (0: all at once),
+// counting in fired (when set) every trigger sent.
+func hammer(t *testing.T, o *oauthProc, us *mcpv1alpha1.UpstreamServer, kinds []string, gap time.Duration, fired *atomic.Int32) {
 	t.Helper()
 	ctx := context.Background()
 	var wg sync.WaitGroup
@@ -140,6 +148,9 @@ func hammer(t *testing.T, o *oauthProc, us *mcpv1alpha1.UpstreamServer, kinds []
 			if err != nil {
 				errs <- fmt.Errorf("%s %d: %w", k, i, err)
 			}
+			if fired != nil {
+				fired.Add(1)
+			}
 		})
 	}
 	wg.Wait()
@@ -155,7 +166,7 @@ func restartDuringRefresh(t *testing.T, o *oauthProc, m *manager) {
 	t.Helper()
 	o.admin(t, "/admin/fail-token", url.Values{"n": {"1"}, "fault": {"slow"}, "delay": {"2s"}})
 	before := o.stats(t).TokenFaultsInjected
-	eventually(t, "a refresh is in flight", 15*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 15*time.Second, "a refresh is in flight", func() (bool, string) {
 		return o.stats(t).TokenFaultsInjected > before, "no token request yet"
 	})
 	time.Sleep(300 * time.Millisecond)

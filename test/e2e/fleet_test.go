@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	"github.com/mcpproxy/mcpproxy-operator/internal/testenv"
 )
 
 // fleet is a set of servers in one namespace, all on one OAuth server.
@@ -57,7 +58,7 @@ func (f *fleet) list(t *testing.T) map[string]*mcpv1alpha1.UpstreamServer {
 // waitAll polls until pred holds for every server of the fleet.
 func (f *fleet) waitAll(t *testing.T, what string, d time.Duration, pred func(*mcpv1alpha1.UpstreamServer) bool) {
 	t.Helper()
-	eventually(t, "every server "+what, d, func() (bool, string) {
+	testenv.Eventually(t, d, "every server "+what, func() (bool, string) {
 		all := f.list(t)
 		var bad []string
 		for _, n := range f.names {

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	"github.com/mcpproxy/mcpproxy-operator/internal/testenv"
 )
 
 // serverOpts shape an UpstreamServer for a scenario.
@@ -144,7 +145,7 @@ func needsLogin(us *mcpv1alpha1.UpstreamServer) bool {
 // waitServer polls one server until pred holds.
 func waitServer(t *testing.T, ns, name, what string, d time.Duration, pred func(*mcpv1alpha1.UpstreamServer) bool) {
 	t.Helper()
-	eventually(t, name+" "+what, d, func() (bool, string) {
+	testenv.Eventually(t, d, name+" "+what, func() (bool, string) {
 		us := getServer(t, ns, name)
 		return pred(us), describe(us)
 	})
@@ -167,9 +168,9 @@ func bogusHandOver(ctx context.Context, us *mcpv1alpha1.UpstreamServer, i int) e
 func runCLI(t *testing.T, name string, env []string, d time.Duration, args ...string) (int, string) {
 	t.Helper()
 	p := startProc(t, "mcpproxy-"+name, append([]string{"KUBECONFIG=" + controlPlane.KubeconfigPath}, env...), bins.cli, args...)
-	code := p.wait(d)
+	code := p.Wait(d)
 	if code == -1 {
-		p.kill()
+		p.Kill()
 	}
-	return code, p.log()
+	return code, p.Log()
 }

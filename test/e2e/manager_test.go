@@ -8,8 +8,9 @@ import (
 	"time"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
-	"github.com/mcpproxy/mcpproxy-operator/controllers"
+	"github.com/mcpproxy/mcpproxy-operator/internal/testenv/proc"
 	"github.com/mcpproxy/mcpproxy-operator/internal/tokenstore"
+	"github.com/mcpproxy/mcpproxy-operator/internal/upstream"
 )
 
 // manager is bin/manager for one scenario: its token store persists across restarts.
@@ -18,7 +19,7 @@ type manager struct {
 	store string
 	env   []string
 	args  []string
-	cur   *proc
+	cur   *proc.Process
 	// gateway is the address of the manager's MCP gateway (loopback callers need no token).
 	gateway string
 }
@@ -34,16 +35,16 @@ func newManager(t *testing.T, name string, browserLogin bool, env []string) *man
 	}
 	t.Cleanup(func() {
 		if m.cur != nil {
-			m.cur.stop()
+			stopProc(m.cur)
 		}
 	})
 	return m
 }
 
 // start runs a new manager process (the previous one must have ended).
-func (m *manager) start(t *testing.T) *proc {
+func (m *manager) start(t *testing.T) *proc.Process {
 	t.Helper()
-	if m.cur != nil && !m.cur.exited() {
+	if m.cur != nil && !m.cur.Exited() {
 		t.Fatal("manager started twice")
 	}
 	env := append([]string{"KUBECONFIG=" + controlPlane.KubeconfigPath}, m.env...)
@@ -52,16 +53,16 @@ func (m *manager) start(t *testing.T) *proc {
 }
 
 // kill crashes the manager (SIGKILL).
-func (m *manager) kill() { m.cur.kill() }
+func (m *manager) kill() { m.cur.Kill() }
 
 // stop shuts the manager down gracefully (SIGTERM).
-func (m *manager) stop() { m.cur.stop() }
+func (m *manager) stop() { stopProc(m.cur) }
 
 // checkAlive fails the test if the manager died on its own.
 func (m *manager) checkAlive(t *testing.T) {
 	t.Helper()
-	if m.cur.exited() {
-		t.Fatalf("manager exited unexpectedly: %v\n%s", m.cur.err, tail(m.cur.log(), 3000))
+	if m.cur.Exited() {
+		t.Fatalf("manager exited unexpectedly: %v\n%s", m.cur.Err(), tail(m.cur.Log(), 3000))
 	}
 }
 
@@ -69,7 +70,7 @@ func (m *manager) checkAlive(t *testing.T) {
 // holds a file lock).
 func (m *manager) record(t *testing.T, us *mcpv1alpha1.UpstreamServer) *tokenstore.Record {
 	t.Helper()
-	if m.cur != nil && !m.cur.exited() {
+	if m.cur != nil && !m.cur.Exited() {
 		t.Fatal("reading the token store while the manager runs")
 	}
 	s, err := tokenstore.Open(m.store, tokenstore.Options{OpenTimeout: 5 * time.Second})
@@ -77,7 +78,7 @@ func (m *manager) record(t *testing.T, us *mcpv1alpha1.UpstreamServer) *tokensto
 		t.Fatalf("opening the token store: %v", err)
 	}
 	defer func() { _ = s.Close() }()
-	rec, err := s.Load(controllers.StoreKey(us))
+	rec, err := s.Load(upstream.StoreKey(us))
 	if errors.Is(err, tokenstore.ErrNotFound) {
 		return nil
 	}

@@ -10,12 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpproxy/mcpproxy-operator/internal/testenv"
+	"github.com/mcpproxy/mcpproxy-operator/internal/testenv/proc"
 	"github.com/mcpproxy/mcpproxy-operator/test/oauthserver"
 )
 
 // oauthProc is a running test/oauthserver binary: authorization server and MCP server.
 type oauthProc struct {
-	*proc
+	*proc.Process
 	base, mcp string
 }
 
@@ -36,18 +38,18 @@ var (
 func startOAuth(t *testing.T, name string, flags ...string) *oauthProc {
 	t.Helper()
 	p := startProc(t, "oauthserver-"+name, nil, bins.oauth, append([]string{"-port", "0", "-auto-approve"}, flags...)...)
-	o := &oauthProc{proc: p}
-	eventually(t, "the OAuth server "+name+" prints its URLs", 20*time.Second, func() (bool, string) {
-		out := p.log()
+	o := &oauthProc{Process: p}
+	testenv.Eventually(t, 20*time.Second, "the OAuth server "+name+" prints its URLs", func() (bool, string) {
+		out := p.Log()
 		m, a := mcpLine.FindStringSubmatch(out), adminLine.FindStringSubmatch(out)
 		if m == nil || a == nil {
-			return p.exited(), out
+			return p.Exited(), out
 		}
 		o.mcp, o.base = m[1], a[1]
 		return true, ""
 	})
 	if o.mcp == "" {
-		t.Fatalf("OAuth server %s exited: %s", name, p.log())
+		t.Fatalf("OAuth server %s exited: %s", name, p.Log())
 	}
 	t.Cleanup(func() {
 		if sec, err := o.issuedSecrets(); err == nil {
@@ -57,7 +59,7 @@ func startOAuth(t *testing.T, name string, flags ...string) *oauthProc {
 		} else {
 			t.Errorf("collecting issued secrets of %s: %v", name, err)
 		}
-		p.stop()
+		stopProc(p)
 	})
 	return o
 }

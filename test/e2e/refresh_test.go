@@ -6,6 +6,7 @@ import (
 	"time"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	"github.com/mcpproxy/mcpproxy-operator/internal/testenv"
 )
 
 // testExpiredTokenRefreshed is bug 1, "expired token not refreshed on reconnection": after one
@@ -81,7 +82,7 @@ func testExpiredTokenRefreshed(t *testing.T) {
 		t.Errorf("the store counts %d refreshes, the OAuth server %d: a refresh was not done or not saved by the controller",
 			rec.RefreshCount, stopped.Refreshes)
 	}
-	eventually(t, "the controller was down longer than a token lifetime and the stored token expired", 3*ttl, func() (bool, string) {
+	testenv.Eventually(t, 3*ttl, "the controller was down longer than a token lifetime and the stored token expired", func() (bool, string) {
 		return time.Since(stoppedAt) > ttl+500*time.Millisecond && time.Now().After(rec.Expiry.Add(500*time.Millisecond)),
 			"expiry " + rec.Expiry.String()
 	})
@@ -112,7 +113,7 @@ func testExpiredTokenRefreshed(t *testing.T) {
 	}
 	if n := final.MCPExpiredToken - stopped.MCPExpiredToken; n != 0 {
 		who := "the controller"
-		if m.cur.countLines("Asked the controller to refresh a token the upstream rejected") > 0 {
+		if m.cur.CountLines("Asked the controller to refresh a token the upstream rejected") > 0 {
 			who = "the gateway (it then asked the controller for a refresh)"
 		}
 		t.Errorf("after the restart, %d MCP requests carried the expired stored token upstream, sent by %s; want none: refresh first", n, who)
