@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mcpproxy/mcpproxy-operator/internal/testenv/controlplane"
 	"github.com/mcpproxy/mcpproxy-operator/test/oauthserver"
 )
 
@@ -112,9 +113,9 @@ func TestKubeconfigFromEnvironmentAndContextFlag(t *testing.T) {
 	if code != 0 || !strings.Contains(errOut, "No UpstreamServers found in namespace "+ns) {
 		t.Errorf("KUBECONFIG: exit %d\n%s", code, errOut)
 	}
-	_, errOut, code = runCLI(t, testEnv(), "auth", "status", "-n", ns, "--context", "envtest")
+	_, errOut, code = runCLI(t, testEnv(), "auth", "status", "-n", ns, "--context", controlplane.ContextName)
 	if code != 0 {
-		t.Errorf("--context envtest: exit %d\n%s", code, errOut)
+		t.Errorf("--context %s: exit %d\n%s", controlplane.ContextName, code, errOut)
 	}
 	_, errOut, code = runCLI(t, testEnv(), "auth", "status", "--context", "nope")
 	if code == 0 || !strings.Contains(errOut, "nope") {

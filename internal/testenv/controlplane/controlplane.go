@@ -60,11 +60,14 @@ func Start(crdDir, dir string) (*ControlPlane, error) {
 // Stop stops the API server and etcd and removes their temporary data.
 func (c *ControlPlane) Stop() error { return c.env.Stop() }
 
+// ContextName is the kubeconfig context (and cluster) WriteKubeconfig writes.
+const ContextName = "dev"
+
 // WriteKubeconfig writes a kubeconfig (mode 0600) that reaches cfg's API server as cfg's user,
 // with "default" as the current namespace.
 func WriteKubeconfig(cfg *rest.Config, path string) error {
 	kc := clientcmdapi.NewConfig()
-	kc.Clusters["dev"] = &clientcmdapi.Cluster{
+	kc.Clusters[ContextName] = &clientcmdapi.Cluster{
 		Server:                   cfg.Host,
 		CertificateAuthorityData: cfg.CAData,
 	}
@@ -73,8 +76,8 @@ func WriteKubeconfig(cfg *rest.Config, path string) error {
 		ClientKeyData:         cfg.KeyData,
 		Token:                 cfg.BearerToken,
 	}
-	kc.Contexts["dev"] = &clientcmdapi.Context{Cluster: "dev", AuthInfo: "dev-admin", Namespace: "default"}
-	kc.CurrentContext = "dev"
+	kc.Contexts[ContextName] = &clientcmdapi.Context{Cluster: ContextName, AuthInfo: "dev-admin", Namespace: "default"}
+	kc.CurrentContext = ContextName
 	if err := clientcmd.WriteToFile(*kc, path); err != nil {
 		return fmt.Errorf("writing kubeconfig %s: %w", path, err)
 	}
