@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mcpproxy/mcpproxy-operator/internal/testenv/controlplane"
+	"github.com/mcpproxy/mcpproxy-operator/internal/testenv/proc"
 )
 
 // run starts everything, waits for ctx (Ctrl-C) or for a child to die, and stops everything in
@@ -64,11 +65,11 @@ func run(ctx context.Context, cfg config, stdout io.Writer) (err error) {
 	}
 	say("Starting the demo OAuth + MCP server on %s (tokens live %s)", cfg.oauthURL(), cfg.tokenTTL)
 	oauth, err := startChild("oauthserver", filepath.Join(cfg.dir, "oauthserver.log"), nil, nil,
-		filepath.Join(cfg.binDir, "oauthserver"), oauthArgs...)
+		filepath.Join(cfg.binDir, "oauthserver"), oauthArgs)
 	if err != nil {
 		return err
 	}
-	stops = append(stops, func() error { return oauth.stop(5 * time.Second) })
+	stops = append(stops, func() error { return stopChild(oauth, 5*time.Second) })
 	if err := waitHTTP(ctx, oauth, cfg.oauthURL()+"/.well-known/oauth-authorization-server", 30*time.Second); err != nil {
 		return err
 	}
@@ -82,11 +83,11 @@ func run(ctx context.Context, cfg config, stdout io.Writer) (err error) {
 	}
 	mgr, err := startChild("manager", filepath.Join(cfg.dir, "manager.log"),
 		[]string{"KUBECONFIG=" + cp.KubeconfigPath}, showLine,
-		filepath.Join(cfg.binDir, "manager"), cfg.managerArgs(storePath)...)
+		filepath.Join(cfg.binDir, "manager"), cfg.managerArgs(storePath))
 	if err != nil {
 		return err
 	}
-	stops = append(stops, func() error { return mgr.stop(15 * time.Second) })
+	stops = append(stops, func() error { return stopChild(mgr, 15*time.Second) })
 	if err := waitHTTP(ctx, mgr, "http://"+cfg.probeAddr+"/readyz", 60*time.Second); err != nil {
 		return err
 	}
@@ -110,15 +111,15 @@ func run(ctx context.Context, cfg config, stdout io.Writer) (err error) {
 	case <-ctx.Done():
 		fmt.Fprintln(out)
 		return nil
-	case <-oauth.done:
-		return fmt.Errorf("the demo OAuth server exited (%v); its log ends with:\n%s", oauth.err, oauth.tail(15))
-	case <-mgr.done:
-		return fmt.Errorf("the controller exited (%v); its log ends with:\n%s", mgr.err, mgr.tail(15))
+	case <-oauth.Done():
+		return fmt.Errorf("the demo OAuth server exited (%v); its log ends with:\n%s", oauth.Err(), oauth.Tail(15))
+	case <-mgr.Done():
+		return fmt.Errorf("the controller exited (%v); its log ends with:\n%s", mgr.Err(), mgr.Tail(15))
 	}
 }
 
 // waitHTTP polls url until it answers 200, the child dies, ctx ends or the deadline passes.
-func waitHTTP(ctx context.Context, c *child, url string, timeout time.Duration) error {
+func waitHTTP(ctx context.Context, c *proc.Process, url string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	hc := &http.Client{Timeout: 2 * time.Second}
@@ -131,11 +132,11 @@ func waitHTTP(ctx context.Context, c *child, url string, timeout time.Duration) 
 			}
 		}
 		select {
-		case <-c.done:
-			return fmt.Errorf("%s exited while starting (%v); its log ends with:\n%s", c.name, c.err, c.tail(15))
+		case <-c.Done():
+			return fmt.Errorf("%s exited while starting (%v); its log ends with:\n%s", c.Name(), c.Err(), c.Tail(15))
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("%s did not answer %s within %s; see %s", c.name, url, timeout, c.logPath)
+				return fmt.Errorf("%s did not answer %s within %s; see %s", c.Name(), url, timeout, c.LogPath())
 			}
 			return ctx.Err()
 		case <-time.After(200 * time.Millisecond):

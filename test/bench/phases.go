@@ -28,7 +28,7 @@ func burst(cfg Config, res *Result, c client.Client, a *authServer, m *managerPr
 	}
 	var prof *profiler
 	if cfg.Profile {
-		prof = startProfile(m.cmd.Process.Pid, filepath.Join(dir, "perf-burst.data"))
+		prof = startProfile(m.p.Pid(), filepath.Join(dir, "perf-burst.data"))
 	}
 	start := time.Now()
 	patch := client.RawPatch(types.MergePatchType, []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`,

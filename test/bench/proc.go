@@ -8,18 +8,19 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/mcpproxy/mcpproxy-operator/internal/testenv/proc"
 )
 
-// managerProc is bin/manager running as a child process.
+// managerProc is bin/manager running as a child process (internal/testenv/proc, the runner
+// e2e and make dev use too; it dies with the harness).
 type managerProc struct {
-	cmd         *exec.Cmd
-	done        chan struct{}
+	p           *proc.Process
 	started     time.Time
 	metricsAddr string
 	gatewayAddr string
@@ -46,39 +47,23 @@ func startManager(a managerArgs) (*managerProc, error) {
 	}
 	managerRuns++
 	logPath := filepath.Join(a.logDir, fmt.Sprintf("manager-%02d.log", managerRuns))
-	f, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(a.bin, "--token-store="+a.store, "--metrics-bind-address="+metricsAddr,
-		"--health-probe-bind-address=0", "--gateway-bind-address="+gatewayAddr,
-		"--gateway-allow-loopback-unauthenticated", fmt.Sprintf("--max-concurrent-reconciles=%d", a.maxConcurrent))
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+a.kubeconfig)
-	// A killed harness must not leave a manager behind.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	cmd.Stdout, cmd.Stderr = f, f
 	started := time.Now()
-	if err := cmd.Start(); err != nil {
-		_ = f.Close()
+	p, err := proc.Start(proc.Spec{Name: "manager", Path: a.bin, LogPath: logPath, Env: []string{"KUBECONFIG=" + a.kubeconfig},
+		Args: []string{"--token-store=" + a.store, "--metrics-bind-address=" + metricsAddr,
+			"--health-probe-bind-address=0", "--gateway-bind-address=" + gatewayAddr,
+			"--gateway-allow-loopback-unauthenticated", fmt.Sprintf("--max-concurrent-reconciles=%d", a.maxConcurrent)}})
+	if err != nil {
 		return nil, fmt.Errorf("starting the manager: %w", err)
 	}
-	m := &managerProc{cmd: cmd, done: make(chan struct{}), started: started, metricsAddr: metricsAddr,
-		gatewayAddr: gatewayAddr, logPath: logPath}
-	go func() {
-		_ = cmd.Wait()
-		_ = f.Close()
-		close(m.done)
-	}()
+	m := &managerProc{p: p, started: started, metricsAddr: metricsAddr, gatewayAddr: gatewayAddr, logPath: logPath}
 	// Wait for the metrics endpoint: the manager is up and its caches are starting.
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if _, err := m.scrape(); err == nil {
 			return m, nil
 		}
-		select {
-		case <-m.done:
+		if p.Exited() {
 			return nil, fmt.Errorf("the manager exited at start; see %s", logPath)
-		default:
 		}
 		if time.Now().After(deadline) {
 			m.stop()
@@ -91,20 +76,8 @@ func startManager(a managerArgs) (*managerProc, error) {
 // stop sends SIGTERM and waits (the manager's graceful shutdown is 30s), then kills. It returns
 // how long the manager took; calling it again returns 0.
 func (m *managerProc) stop() time.Duration {
-	select {
-	case <-m.done:
-		return 0
-	default:
-	}
-	start := time.Now()
-	_ = m.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-m.done:
-	case <-time.After(40 * time.Second):
-		_ = m.cmd.Process.Kill()
-		<-m.done
-	}
-	return time.Since(start)
+	d, _ := m.p.Stop(syscall.SIGTERM, 40*time.Second)
+	return d
 }
 
 // procStats are read from /proc for the manager.
@@ -118,7 +91,7 @@ const clockTicks = 100
 
 func (m *managerProc) procStats() (procStats, error) {
 	var ps procStats
-	pid := m.cmd.Process.Pid
+	pid := m.p.Pid()
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return ps, err

@@ -318,7 +318,7 @@ func runOne(cfg Config, bin string, n int) (res Result, gw *GatewayResult, err e
 	}
 	var prof *profiler
 	if cfg.Profile {
-		prof = startProfile(m.cmd.Process.Pid, filepath.Join(dir, "perf.data"))
+		prof = startProfile(m.p.Pid(), filepath.Join(dir, "perf.data"))
 	}
 	allUp, err = waitConnected(m, n, readyTimeout)
 	if err != nil {
