@@ -33,8 +33,9 @@
 //
 // One key per line, base64 or hex (or a file of exactly 32 raw bytes);
 // blank lines and '#' comments are ignored. The first key seals, all keys
-// open. To rotate: put a new key first, restart, call Reseal, then remove
-// the old key.
+// open. `manager rotate-key` rotates it with the manager stopped: it puts
+// a new key first, reseals every record (Reseal), and with --drop-old-keys
+// removes the keys no record needs any more.
 //
 // # Performance
 //
