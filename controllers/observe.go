@@ -58,7 +58,7 @@ func (r *UpstreamServerReconciler) observe(ctx context.Context, us *mcpv1alpha1.
 		f.RejectedRevision = r.signals.rejectedRevision(upstream.Name(us))
 	}
 	if s := r.Sessions.Get(f.Config.SessionKey); s != nil {
-		f.Session = lifecycle.SessionFacts{Present: true, Healthy: s.Healthy(), Unauthorized: s.Unauthorized()}
+		f.Session = lifecycle.SessionFacts{Present: true, Healthy: s.Healthy(), Unauthorized: s.Unauthorized(), CheckedAt: s.CheckedAt()}
 	}
 	return obs
 }

@@ -83,7 +83,7 @@ func (r *Runner) do(ctx context.Context, p Pass, o Outcomes, s Step) Outcome {
 	case StepCloseSession:
 		r.Sessions.Close(f.Config.SessionKey)
 	case StepRequestLogin, StepOfferBrowserLogin:
-		if (s.Browser || s.Kind == StepOfferBrowserLogin) && f.Config.BrowserLogin {
+		if s.Browser {
 			p.Owner.OfferBrowserLogin()
 		}
 	case StepDiscover:

@@ -10,8 +10,8 @@ import (
 )
 
 // connect opens or keeps the MCP session with the current token (none for a NoToken step),
-// and pings it once per health interval. A live session that fails its ping is redialled once:
-// a dropped session is not a failed server.
+// and pings a kept session when the plan says its check is due. A session that fails its ping
+// is redialled once: a dropped session is not a failed server.
 func (r *Runner) connect(ctx context.Context, p Pass, rec *tokenstore.Record, s Step) Outcome {
 	f := p.Facts
 	key := f.Config.SessionKey
@@ -23,7 +23,7 @@ func (r *Runner) connect(ctx context.Context, p Pass, rec *tokenstore.Record, s 
 	defer cancel()
 	sess, dialed, err := r.Sessions.Ensure(cctx, key, f.Config.Target, token)
 	dropped := false
-	if err == nil && !dialed && !sess.CheckedAt().Add(f.Config.HealthInterval).After(f.Now) {
+	if err == nil && !dialed && s.Ping {
 		if err = sess.Ping(cctx); err != nil {
 			r.Sessions.Close(key)
 			dropped = true

@@ -77,9 +77,11 @@ type SessionFacts struct {
 	Present, Healthy bool
 	// Unauthorized: the server answered 401 to the current token.
 	Unauthorized bool
+	// CheckedAt is when the session was last verified (dial or ping).
+	CheckedAt time.Time
 }
 
-// now is a helper for plan and status code: the pass's clock reading.
+// usable reports whether rec holds an access token that has not expired at the pass's time.
 func (f *Facts) usable(rec *tokenstore.Record) bool {
 	return rec != nil && rec.AccessToken != "" && (rec.Expiry.IsZero() || f.Now.Before(rec.Expiry))
 }

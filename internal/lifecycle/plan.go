@@ -18,6 +18,19 @@ var decisive = map[StepKind]bool{
 // first decisive step, whose outcome the next call sees. Nil means the pass is done.
 // It is pure: no I/O, and no clock but f.Now.
 func Plan(f *Facts, o Outcomes) []Step {
+	steps := plan(f, o)
+	for i := range steps {
+		s := &steps[i]
+		// A browser login is offered only where the manager may open one (--browser-login).
+		s.Browser = s.Browser && f.Config.BrowserLogin
+		// A live session is pinged once per health interval, unless this pass already used it.
+		s.Ping = s.Kind == StepConnect && f.Session.Present && o.last(StepConnect) == nil &&
+			!f.Session.CheckedAt.Add(f.Config.HealthInterval).After(f.Now)
+	}
+	return steps
+}
+
+func plan(f *Facts, o Outcomes) []Step {
 	if f.ConfigErr != nil || f.StoreErr != nil {
 		return nil // status says why; nothing can be done until the config or store is fixed
 	}
@@ -87,7 +100,7 @@ func start(f *Facts, o Outcomes) []Step {
 func withoutToken(f *Facts, o Outcomes) []Step {
 	if awaitingLogin(f, o) {
 		if f.Config.BrowserLogin {
-			return []Step{{Kind: StepOfferBrowserLogin, Reason: "a login is still awaited; the browser login is offered again"}}
+			return []Step{{Kind: StepOfferBrowserLogin, Browser: true, Reason: "a login is still awaited; the browser login is offered again"}}
 		}
 		return nil
 	}

@@ -163,3 +163,34 @@ func TestPlanAndStatus(t *testing.T) {
 		})
 	}
 }
+
+// The plan, not the connect, decides when a kept session is checked, and whether a login may
+// open the browser.
+func TestPlanMarksPingsAndBrowserLogins(t *testing.T) {
+	valid := &tokenstore.Record{AccessToken: "at", RefreshToken: "rt", Expiry: now.Add(time.Hour), ObtainedAt: now, Revision: 1}
+	noRT := &tokenstore.Record{AccessToken: "at", Expiry: now.Add(-time.Minute), Revision: 1}
+	cases := map[string]struct {
+		facts       Facts
+		ping, login bool
+	}{
+		"session checked long ago: ping":    {facts: Facts{Record: valid, Session: SessionFacts{Present: true, Healthy: true, CheckedAt: now.Add(-2 * time.Minute)}}, ping: true},
+		"session checked just now: no ping": {facts: Facts{Record: valid, Session: SessionFacts{Present: true, Healthy: true, CheckedAt: now.Add(-time.Second)}}},
+		"no session: dial, no ping":         {facts: Facts{Record: valid}},
+		"login asked, browser allowed":      {facts: Facts{Record: noRT, Config: Config{BrowserLogin: true}}, login: true},
+		"login asked, no browser":           {facts: Facts{Record: noRT}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			f := tc.facts
+			f.Now, f.Config.HealthInterval = now, time.Minute
+			var ping, login bool
+			for _, s := range Plan(&f, nil) {
+				ping = ping || s.Ping
+				login = login || (s.Kind == StepRequestLogin && s.Browser)
+			}
+			if ping != tc.ping || login != tc.login {
+				t.Fatalf("ping = %t, browser login = %t; want %t, %t", ping, login, tc.ping, tc.login)
+			}
+		})
+	}
+}

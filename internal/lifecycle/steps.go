@@ -36,8 +36,10 @@ type Step struct {
 	NoToken bool
 	// Expired: the step carries out "the token expired and only a person can help".
 	Expired bool
-	// Browser: a login request may also open the browser (manager --browser-login).
+	// Browser: a login request also opens the browser (manager --browser-login).
 	Browser bool
+	// Ping: a connect that finds a live session checks it first (its health interval passed).
+	Ping bool
 	// Message, when set, is what a login request tells the person.
 	Message string
 }
