@@ -1,0 +1,17 @@
+package gateway
+
+import "net/http"
+
+// upstreamOnlyResponseHeaders are answer headers that must not reach the caller. A cookie set
+// by an upstream would be scoped to the gateway's origin, shared by every server behind it and
+// by every caller of the same client: the gateway speaks for the caller with the server's
+// credentials, so upstream session state lives in Mcp-Session-Id, never in a cookie.
+var upstreamOnlyResponseHeaders = []string{"Set-Cookie", "Set-Cookie2"}
+
+// stripUpstreamResponseHeaders removes from an upstream's answer what must not reach the
+// caller. The pass-through's modifyResponse calls it on every answer.
+func stripUpstreamResponseHeaders(h http.Header) {
+	for _, k := range upstreamOnlyResponseHeaders {
+		h.Del(k)
+	}
+}
