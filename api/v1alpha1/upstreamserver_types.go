@@ -32,7 +32,7 @@ const (
 )
 
 // UpstreamServerSpec declares a remote MCP server and how to authenticate to it.
-// +kubebuilder:validation:XValidation:rule="!self.url.startsWith('http://') || (has(self.allowInsecureHTTP) && self.allowInsecureHTTP) || url(self.url).getHostname() == 'localhost' || url(self.url).getHostname() == '::1' || url(self.url).getHostname().startsWith('127.')",message="url must use https; http is accepted only for a loopback host (localhost, 127.0.0.0/8, ::1) or with allowInsecureHTTP: true"
+// +kubebuilder:validation:XValidation:rule="!self.url.startsWith('http://') || (has(self.allowInsecureHTTP) && self.allowInsecureHTTP) || url(self.url).getHostname() == 'localhost' || url(self.url).getHostname() == '::1' || self.url.matches('^http://127[.][0-9]{1,3}[.][0-9]{1,3}[.][0-9]{1,3}(:[0-9]{1,5})?([/?#]|$)')",message="url must use https; http is accepted only for a loopback host (localhost, 127.0.0.0/8, ::1) or with allowInsecureHTTP: true"
 type UpstreamServerSpec struct {
 	// url is the MCP endpoint, for example https://mcp.example.com/mcp.
 	// It must use https, except for a loopback host or when allowInsecureHTTP is true.
@@ -157,7 +157,7 @@ type OAuthSpec struct {
 	// authorizationServer overrides the issuer and skips protected resource metadata discovery.
 	// +optional
 	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:XValidation:rule="isURL(self) && (url(self).getScheme() == 'https' || url(self).getHostname() == 'localhost' || url(self).getHostname() == '::1' || url(self).getHostname().startsWith('127.'))",message="authorizationServer must be an https URL (http only for a loopback host)"
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && (url(self).getScheme() == 'https' || url(self).getHostname() == 'localhost' || url(self).getHostname() == '::1' || self.matches('^http://127[.][0-9]{1,3}[.][0-9]{1,3}[.][0-9]{1,3}(:[0-9]{1,5})?([/?#]|$)'))",message="authorizationServer must be an https URL (http only for a loopback host)"
 	AuthorizationServer string `json:"authorizationServer,omitempty"`
 
 	// extraParams are added to the authorization request, for providers that need them

@@ -41,6 +41,17 @@ func TestInvalidSpecsAreRejectedWithAClearMessage(t *testing.T) {
 			spec:    mcpv1alpha1.UpstreamServerSpec{URL: "http://mcp.example.com/mcp"},
 			message: "http is accepted only for a loopback host",
 		},
+		// A hostname that merely starts with "127." is a name anyone can register, not a loopback
+		// address: it must need allowInsecureHTTP like any remote host.
+		"http to a host named 127.something": {
+			spec:    mcpv1alpha1.UpstreamServerSpec{URL: "http://127.evil.com/mcp"},
+			message: "http is accepted only for a loopback host",
+		},
+		"http authorizationServer named 127.something": {
+			spec: mcpv1alpha1.UpstreamServerSpec{URL: "https://mcp.example.com/mcp",
+				OAuth: &mcpv1alpha1.OAuthSpec{AuthorizationServer: "http://127.0.0.1.nip.io/"}},
+			message: "authorizationServer must be an https URL",
+		},
 		"negative healthCheckInterval": {
 			spec: mcpv1alpha1.UpstreamServerSpec{URL: "https://mcp.example.com/mcp",
 				HealthCheckInterval: &metav1.Duration{Duration: -time.Minute}},
@@ -100,6 +111,8 @@ func TestValidSpecsAreAcceptedAndRoundTrip(t *testing.T) {
 	cases := map[string]mcpv1alpha1.UpstreamServerSpec{
 		"https":                 {URL: "https://mcp.example.com/mcp"},
 		"http loopback":         {URL: "http://127.0.0.1:9000/mcp"},
+		"http loopback 127/8":   {URL: "http://127.1.2.3:9000/mcp"},
+		"http loopback ipv6":    {URL: "http://[::1]:9000/mcp"},
 		"http localhost":        {URL: "http://localhost:9000/mcp", Transport: mcpv1alpha1.TransportSSE},
 		"http remote, insecure": {URL: "http://mcp.internal:8080/mcp", AllowInsecureHTTP: true},
 		"full oauth": {URL: "https://mcp.example.com/mcp", OAuth: &mcpv1alpha1.OAuthSpec{
