@@ -5,7 +5,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/mcpproxy/mcpproxy-operator/controllers"
+	"github.com/mcpproxy/mcpproxy-operator/internal/lifecycle"
 )
 
 // Dist is a distribution summary in milliseconds.
@@ -51,7 +51,7 @@ func analyseRefreshes(seeds []seeded, events map[string][]refreshEvent, from, to
 	var f steadyFigures
 	for _, s := range seeds {
 		key := benchNamespace + "/" + s.name
-		cur := tokenLife{planned: controllers.RefreshTime(s.issued, s.expiry, nil, key), expiry: s.expiry}
+		cur := tokenLife{planned: lifecycle.RefreshTime(s.issued, s.expiry, nil, key), expiry: s.expiry}
 		evs := events[s.client]
 		for k := 0; ; k++ {
 			var next *refreshEvent
@@ -82,7 +82,7 @@ func analyseRefreshes(seeds []seeded, events map[string][]refreshEvent, from, to
 				break
 			}
 			expiry := next.Answered.Add(next.ExpiresIn)
-			cur = tokenLife{planned: controllers.RefreshTime(next.Arrived, expiry, nil, key), expiry: expiry}
+			cur = tokenLife{planned: lifecycle.RefreshTime(next.Arrived, expiry, nil, key), expiry: expiry}
 		}
 	}
 	return f
@@ -94,7 +94,7 @@ func dueBy(seeds []seeded, events map[string][]refreshEvent, t0, t time.Time) in
 	n := 0
 	for _, s := range seeds {
 		key := benchNamespace + "/" + s.name
-		planned := controllers.RefreshTime(s.issued, s.expiry, nil, key)
+		planned := lifecycle.RefreshTime(s.issued, s.expiry, nil, key)
 		for _, e := range events[s.client] {
 			if !e.Arrived.Before(t) {
 				break
@@ -102,7 +102,7 @@ func dueBy(seeds []seeded, events map[string][]refreshEvent, t0, t time.Time) in
 			if !e.Arrived.Before(t0) && !planned.After(t) {
 				n++ // the token this refresh replaced was due in the window
 			}
-			planned = controllers.RefreshTime(e.Arrived, e.Answered.Add(e.ExpiresIn), nil, key)
+			planned = lifecycle.RefreshTime(e.Arrived, e.Answered.Add(e.ExpiresIn), nil, key)
 		}
 		if !planned.After(t) {
 			n++

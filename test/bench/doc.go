@@ -13,7 +13,7 @@
 //
 // How lateness is measured: the recorder notes, per OAuth client (one per server), when each
 // refresh request reached the token endpoint and when its answer left. The planned time of a
-// refresh is the controller's own formula (controllers.RefreshTime) applied to the previous token:
+// refresh is the controller's own formula (lifecycle.RefreshTime) applied to the previous token:
 // issued when the previous request arrived (the seed token: its hand-over's createdAt), expiring
 // expires_in after its answer. Lateness is arrival minus planned. A token that expired in the
 // window without a refresh counts as not refreshed before expiry, with its lateness censored at

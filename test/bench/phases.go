@@ -31,8 +31,35 @@ func burst(cfg Config, res *Result, c client.Client, a *authServer, m *managerPr
 		prof = startProfile(m.p.Pid(), filepath.Join(dir, "perf-burst.data"))
 	}
 	start := time.Now()
+	if err := requestRefreshes(c, n, start); err != nil {
+		return err
+	}
+	res.BurstAnnotateS = time.Since(start).Seconds()
+	err = waitFor(timeout, func() bool { k, _, _ := a.rec.countBetween(start, time.Now()); return k >= n })
+	if perr := prof.stop(filepath.Join(cfg.OutDir, fmt.Sprintf("profile-n%d-burst.txt", n))); perr != nil {
+		logf(cfg, "N=%d: profile: %v", n, perr)
+	}
+	k, first, last := a.rec.countBetween(start, time.Now())
+	res.BurstRefreshes = k
+	if k > 1 && last.After(first) {
+		res.BurstThroughput = float64(k) / last.Sub(first).Seconds()
+	}
+	if res.RawThroughput > 0 {
+		res.BurstRatio = res.BurstThroughput / res.RawThroughput
+	}
+	if after, serr := m.scrape(); serr == nil {
+		burstMeans(res, before, after)
+	}
+	logf(cfg, "N=%d: burst: %d refreshes at %.1f/s (ratio to raw %.3f; annotating took %.1fs; mean reconcile %.0fms, token call %.0fms)",
+		n, k, res.BurstThroughput, res.BurstRatio, res.BurstAnnotateS, 1000*res.BurstReconcileMean, 1000*res.BurstTokenCallMean)
+	return err
+}
+
+// requestRefreshes sets the refresh-requested-at annotation of all n servers to at, from 16
+// clients at once: one at a time, the annotating would pace the burst it is meant to start.
+func requestRefreshes(c client.Client, n int, at time.Time) error {
 	patch := client.RawPatch(types.MergePatchType, []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`,
-		mcpv1alpha1.AnnotationRefreshRequestedAt, start.UTC().Format(time.RFC3339Nano))))
+		mcpv1alpha1.AnnotationRefreshRequestedAt, at.UTC().Format(time.RFC3339Nano))))
 	idx := make(chan int)
 	var wg sync.WaitGroup
 	var failed atomic.Int64
@@ -54,32 +81,160 @@ func burst(cfg Config, res *Result, c client.Client, a *authServer, m *managerPr
 	if failed.Load() > 0 {
 		return fmt.Errorf("%d refresh requests failed", failed.Load())
 	}
-	res.BurstAnnotateS = time.Since(start).Seconds()
-	err = waitFor(timeout, func() bool { k, _, _ := a.rec.countBetween(start, time.Now()); return k >= n })
-	if perr := prof.stop(filepath.Join(cfg.OutDir, fmt.Sprintf("profile-n%d-burst.txt", n))); perr != nil {
-		logf(cfg, "N=%d: profile: %v", n, perr)
+	return nil
+}
+
+// burstMeans sets the burst's mean reconcile and token-call times from the difference of two
+// scrapes: the manager's histograms also hold everything it did before the burst.
+func burstMeans(res *Result, before, after metricSet) {
+	mean := func(name string, labels ...string) float64 {
+		if d := after.sum(name+"_count", labels...) - before.sum(name+"_count", labels...); d > 0 {
+			return (after.sum(name+"_sum", labels...) - before.sum(name+"_sum", labels...)) / d
+		}
+		return 0
 	}
-	k, first, last := a.rec.countBetween(start, time.Now())
-	res.BurstRefreshes = k
+	res.BurstReconcileMean = mean("controller_runtime_reconcile_time_seconds", `controller="upstreamserver"`)
+	res.BurstTokenCallMean = mean("mcpproxy_token_refresh_duration_seconds")
+}
+
+// steady watches the steady state for cfg.Lifetimes token lifetimes and fills in its figures.
+// base and baseMetrics are the idle manager's, before any server: memory is counted above them.
+func (r *nRun) steady(base procStats, baseMetrics metricSet) error {
+	window := time.Duration(r.cfg.Lifetimes * float64(r.cfg.TokenTTL))
+	logf(r.cfg, "N=%d: steady state for %s", r.n, window)
+	from := time.Now()
+	m0, err := r.m.scrape()
+	if err != nil {
+		return err
+	}
+	p0, _ := r.m.procStats()
+	depth := maxQueueDepth(r.m, from.Add(window))
+	to := time.Now()
+	m1, err := r.m.scrape()
+	if err != nil {
+		return err
+	}
+	p1, _ := r.m.procStats()
+	res := r.res
+	events, failed := r.a.rec.snapshot()
+	f := analyseRefreshes(r.seeds, events, from, to)
+	res.WindowSeconds = to.Sub(from).Seconds()
+	res.DueRefreshes = f.due
+	if f.due > 0 {
+		res.RefreshedBeforeExp = 100 * float64(f.beforeExpiry) / float64(f.due)
+	}
+	res.Lateness = distOf(f.lateness)
+	res.RefreshFailures = failed
+	res.WorkQueueDepthMaxObs = depth
+	steadyCosts(res, m0, m1, p0, p1)
+	res.RSSBytes = p1.RSSBytes
+	res.HeapBytes = m1.sum("go_memstats_heap_inuse_bytes")
+	res.RSSPerServerBytes = (p1.RSSBytes - base.RSSBytes) / float64(r.n)
+	res.HeapPerServerBytes = (res.HeapBytes - baseMetrics.sum("go_memstats_heap_inuse_bytes")) / float64(r.n)
+	logf(r.cfg, "N=%d: %d due, %.1f%% before expiry, lateness p50 %.0fms p99 %.0fms max %.0fms, %.2f writes/refresh",
+		r.n, res.DueRefreshes, res.RefreshedBeforeExp, res.Lateness.P50, res.Lateness.P99, res.Lateness.Max, res.APIWritesPerRefresh)
+	return nil
+}
+
+// maxQueueDepth waits until end and returns the deepest work queue it saw. Scrapes cost the
+// manager CPU, so it looks only every 5s: the figure is a sample, not the true maximum.
+func maxQueueDepth(m *managerProc, end time.Time) float64 {
+	depth := 0.0
+	for time.Now().Before(end) {
+		time.Sleep(min(time.Until(end), 5*time.Second))
+		if s, err := m.scrape(); err == nil {
+			depth = max(depth, s.sum("workqueue_depth", `name="upstreamserver"`))
+		}
+	}
+	return depth
+}
+
+// steadyCosts sets the steady window's refresh rate and what each refresh cost, from the
+// manager's counters (m) and process figures (p) at its start (0) and end (1). Without a
+// completed refresh there is nothing to divide by, and the costs stay zero.
+func steadyCosts(res *Result, m0, m1 metricSet, p0, p1 procStats) {
+	refreshed := m1.sum("mcpproxy_token_refreshes_total", `result="success"`) - m0.sum("mcpproxy_token_refreshes_total", `result="success"`)
+	res.SteadyRefreshRate = refreshed / res.WindowSeconds
+	if refreshed > 0 {
+		writes := m1.apiWrites() - m0.apiWrites()
+		patches := m1.sum("mcpproxy_status_patches_total") - m0.sum("mcpproxy_status_patches_total")
+		res.APIWritesPerRefresh = writes / refreshed
+		res.StatusPatchesPerRef = patches / refreshed
+		res.OtherWritesPerRef = (writes - patches) / refreshed
+		res.ReconcilesPerRef = (m1.sum("controller_runtime_reconcile_total") - m0.sum("controller_runtime_reconcile_total")) / refreshed
+		res.CPUSecondsPerRef = (p1.CPUSeconds - p0.CPUSeconds) / refreshed
+	}
+}
+
+// coldStart restarts the manager in the middle of the cycle: it should reconnect every server
+// and refresh only the tokens that fell due meanwhile.
+func (r *nRun) coldStart() (err error) {
+	logf(r.cfg, "N=%d: cold start", r.n)
+	r.res.ShutdownSeconds = max(r.res.ShutdownSeconds, r.m.stop().Seconds())
+	restart := time.Now()
+	if r.m, err = startManager(r.margs); err != nil {
+		return err
+	}
+	allUp, err := waitConnected(r.m, r.n, r.readyTimeout)
+	if err != nil {
+		return fmt.Errorf("cold start: %w", err)
+	}
+	r.res.ColdStartAllReadyS = allUp.Sub(restart).Seconds()
+	r.res.ColdStartRefreshes, _, _ = r.a.rec.countBetween(restart, allUp)
+	events, _ := r.a.rec.snapshot()
+	r.res.ColdStartDue = dueBy(r.seeds, events, restart, allUp)
+	logf(r.cfg, "N=%d: cold start: all connected after %.1fs with %d refreshes (%d were due)", r.n,
+		r.res.ColdStartAllReadyS, r.res.ColdStartRefreshes, r.res.ColdStartDue)
+	return nil
+}
+
+// catchUp keeps the manager down until every token has expired, so that all N are due at once
+// when it starts again: their refreshes, with the sessions to reopen, measure its throughput.
+func (r *nRun) catchUp() (err error) {
+	r.res.ShutdownSeconds = max(r.res.ShutdownSeconds, r.m.stop().Seconds())
+	events, _ := r.a.rec.snapshot()
+	wake := latestExpiry(r.seeds, events).Add(time.Second)
+	logf(r.cfg, "N=%d: catch-up: manager down for %s, until every token has expired", r.n, time.Until(wake).Round(time.Second))
+	time.Sleep(time.Until(wake))
+	restart := time.Now()
+	if r.m, err = startManager(r.margs); err != nil {
+		return err
+	}
+	var prof *profiler
+	if r.cfg.Profile {
+		prof = startProfile(r.m.p.Pid(), filepath.Join(r.dir, "perf.data"))
+	}
+	allUp, err := waitConnected(r.m, r.n, r.readyTimeout)
+	if err != nil {
+		return fmt.Errorf("catch-up: %w", err)
+	}
+	r.res.CatchUpAllReadyS = allUp.Sub(restart).Seconds()
+	// Wait until every server has its refresh (connection may come first only if it did not).
+	_ = waitFor(r.readyTimeout, func() bool { k, _, _ := r.a.rec.countBetween(restart, time.Now()); return k >= r.n })
+	if err := prof.stop(filepath.Join(r.cfg.OutDir, fmt.Sprintf("profile-n%d.txt", r.n))); err != nil {
+		logf(r.cfg, "N=%d: profile: %v", r.n, err)
+	}
+	r.catchUpThroughput(restart)
+	return nil
+}
+
+// catchUpThroughput sets the catch-up's refresh rate, first refresh to last, and its ratio to
+// the raw endpoint's; the restart is when the catch-up's refreshes may start counting.
+func (r *nRun) catchUpThroughput(restart time.Time) {
+	res := r.res
+	k, first, last := r.a.rec.countBetween(restart, time.Now())
+	if cm, err := r.m.scrape(); err == nil {
+		catchUpBreakdown(res, cm, float64(k))
+	}
+	res.CatchUpRefreshes = k
 	if k > 1 && last.After(first) {
-		res.BurstThroughput = float64(k) / last.Sub(first).Seconds()
+		res.ControllerThroughput = float64(k) / last.Sub(first).Seconds()
 	}
 	if res.RawThroughput > 0 {
-		res.BurstRatio = res.BurstThroughput / res.RawThroughput
+		res.ThroughputRatio = res.ControllerThroughput / res.RawThroughput
 	}
-	if after, serr := m.scrape(); serr == nil {
-		mean := func(name string, labels ...string) float64 {
-			if d := after.sum(name+"_count", labels...) - before.sum(name+"_count", labels...); d > 0 {
-				return (after.sum(name+"_sum", labels...) - before.sum(name+"_sum", labels...)) / d
-			}
-			return 0
-		}
-		res.BurstReconcileMean = mean("controller_runtime_reconcile_time_seconds", `controller="upstreamserver"`)
-		res.BurstTokenCallMean = mean("mcpproxy_token_refresh_duration_seconds")
-	}
-	logf(cfg, "N=%d: burst: %d refreshes at %.1f/s (ratio to raw %.3f; annotating took %.1fs; mean reconcile %.0fms, token call %.0fms)",
-		n, k, res.BurstThroughput, res.BurstRatio, res.BurstAnnotateS, 1000*res.BurstReconcileMean, 1000*res.BurstTokenCallMean)
-	return err
+	logf(r.cfg, "N=%d: catch-up: %d refreshes at %.1f/s (raw endpoint %.0f/s, ratio %.2f); all connected after %.1fs",
+		r.n, k, res.ControllerThroughput, res.RawThroughput, res.ThroughputRatio, res.CatchUpAllReadyS)
 }
 
 // catchUpBreakdown says where the catch-up's reconciles spent their time (the manager started

@@ -48,78 +48,108 @@ func writeReport(dir string, rep *Report) error {
 	return chart(filepath.Join(dir, "results.png"), rep)
 }
 
+// printf appends formatted text to the report being written.
+type printf func(format string, args ...any)
+
+// markdown is results.md: the table of every N, why an N did not complete, and the gateway.
 func markdown(rep *Report) string {
 	var sb strings.Builder
-	w := func(format string, args ...any) { fmt.Fprintf(&sb, format, args...) }
+	w := printf(func(format string, args ...any) { fmt.Fprintf(&sb, format, args...) })
 	w("# Scale benchmark\n\n%s, source %s, on %s. Access-token lifetime %gs, steady window %g lifetimes, "+
 		"`--max-concurrent-reconciles=%d`.\n\n", rep.Date, rep.Commit, rep.Machine, rep.TokenTTLSeconds, rep.Lifetimes, rep.MaxConcurrentReconciles)
-	w("| | target |")
+	resultsTable(w, rep.Results)
 	for _, r := range rep.Results {
+		if r.Problem != "" {
+			w("\nN=%d did not complete: %s\n", r.N, r.Problem)
+		}
+	}
+	w("\n## Gateway\n\n")
+	gatewayTable(w, rep.Gateway)
+	return sb.String()
+}
+
+// resultsTable writes one column per N and one row per figure of resultRows. An N that
+// measured nothing (it failed before its steady window and its raw endpoint) shows a dash, so
+// that zeros are not read as figures.
+func resultsTable(w printf, results []Result) {
+	w("| | target |")
+	for _, r := range results {
 		w(" N=%d |", r.N)
 	}
 	w("\n|---|---|")
-	for range rep.Results {
+	for range results {
 		w("---|")
 	}
 	w("\n")
-	row := func(name, target string, f func(Result) string) {
-		w("| %s | %s |", name, target)
-		for _, r := range rep.Results {
+	for _, row := range resultRows {
+		w("| %s | %s |", row.name, row.target)
+		for _, r := range results {
 			if !r.Completed && r.WindowSeconds == 0 && r.RawThroughput == 0 {
 				w(" – |")
 				continue
 			}
-			w(" %s |", f(r))
+			w(" %s |", row.f(r))
 		}
 		w("\n")
 	}
-	row("refreshed before expiry", "100%", func(r Result) string {
+}
+
+// resultRow is one figure of the results table: its name, its target if it has one, and how an
+// N's result shows it.
+type resultRow struct {
+	name, target string
+	f            func(Result) string
+}
+
+// resultRows are the results table's rows, in the order the report shows them.
+var resultRows = []resultRow{
+	{"refreshed before expiry", "100%", func(r Result) string {
 		return fmt.Sprintf("%.1f%% (%d due)", r.RefreshedBeforeExp, r.DueRefreshes)
-	})
-	row("lateness vs plan p50 / p99 / max", "", func(r Result) string {
+	}},
+	{"lateness vs plan p50 / p99 / max", "", func(r Result) string {
 		return fmt.Sprintf("%s / %s / %s", ms(r.Lateness.P50), ms(r.Lateness.P99), ms(r.Lateness.Max))
-	})
-	row("steady refresh rate (completed; demand is N/45s)", "", func(r Result) string { return fmt.Sprintf("%.1f/s", r.SteadyRefreshRate) })
-	row("controller refresh throughput, burst (live sessions)", "", func(r Result) string {
+	}},
+	{"steady refresh rate (completed; demand is N/45s)", "", func(r Result) string { return fmt.Sprintf("%.1f/s", r.SteadyRefreshRate) }},
+	{"controller refresh throughput, burst (live sessions)", "", func(r Result) string {
 		return na(r.BurstThroughput, fmt.Sprintf("%.1f/s", r.BurstThroughput))
-	})
-	row("controller refresh throughput, catch-up (after restart, reconnecting)", "", func(r Result) string {
+	}},
+	{"controller refresh throughput, catch-up (after restart, reconnecting)", "", func(r Result) string {
 		return na(r.ControllerThroughput, fmt.Sprintf("%.1f/s", r.ControllerThroughput))
-	})
-	row("raw token endpoint throughput", "", func(r Result) string {
+	}},
+	{"raw token endpoint throughput", "", func(r Result) string {
 		return fmt.Sprintf("%.0f/s (%d clients)", r.RawThroughput, r.RawWorkers)
-	})
-	row("**controller / raw** (burst; catch-up)", "≥ 80%", func(r Result) string {
+	}},
+	{"**controller / raw** (burst; catch-up)", "≥ 80%", func(r Result) string {
 		return na(r.BurstRatio, fmt.Sprintf("**%.1f%%**", 100*r.BurstRatio)) + "; " + na(r.ThroughputRatio, fmt.Sprintf("%.1f%%", 100*r.ThroughputRatio))
-	})
-	row("burst: mean reconcile / token call; annotating took", "", func(r Result) string {
+	}},
+	{"burst: mean reconcile / token call; annotating took", "", func(r Result) string {
 		return na(r.BurstReconcileMean, fmt.Sprintf("%s / %s; %.1fs", ms(1000*r.BurstReconcileMean), ms(1000*r.BurstTokenCallMean), r.BurstAnnotateS))
-	})
-	row("API writes per refresh", "≤ 1.1", func(r Result) string {
+	}},
+	{"API writes per refresh", "≤ 1.1", func(r Result) string {
 		return fmt.Sprintf("%.2f (status %.2f, other %.2f)", r.APIWritesPerRefresh, r.StatusPatchesPerRef, r.OtherWritesPerRef)
-	})
-	row("reconciles per refresh", "", func(r Result) string { return fmt.Sprintf("%.2f", r.ReconcilesPerRef) })
-	row("hand-over → Ready p50 / p99", "", func(r Result) string {
+	}},
+	{"reconciles per refresh", "", func(r Result) string { return fmt.Sprintf("%.2f", r.ReconcilesPerRef) }},
+	{"hand-over → Ready p50 / p99", "", func(r Result) string {
 		return fmt.Sprintf("%s / %s", ms(r.HandOverToReady.P50), ms(r.HandOverToReady.P99))
-	})
-	row("cold start: all connected", "", func(r Result) string { return fmt.Sprintf("%.1fs", r.ColdStartAllReadyS) })
-	row("cold start: refreshes (of them due)", "only due", func(r Result) string {
+	}},
+	{"cold start: all connected", "", func(r Result) string { return fmt.Sprintf("%.1fs", r.ColdStartAllReadyS) }},
+	{"cold start: refreshes (of them due)", "only due", func(r Result) string {
 		return fmt.Sprintf("%d (%d due)", r.ColdStartRefreshes, r.ColdStartDue)
-	})
-	row("catch-up after all expired: all connected", "", func(r Result) string {
+	}},
+	{"catch-up after all expired: all connected", "", func(r Result) string {
 		return na(r.CatchUpAllReadyS, fmt.Sprintf("%.1fs", r.CatchUpAllReadyS))
-	})
-	row("RSS / Go heap in use", "", func(r Result) string {
+	}},
+	{"RSS / Go heap in use", "", func(r Result) string {
 		return fmt.Sprintf("%.0f / %.0f MiB", r.RSSBytes/(1<<20), r.HeapBytes/(1<<20))
-	})
-	row("per server: RSS / heap", "", func(r Result) string {
+	}},
+	{"per server: RSS / heap", "", func(r Result) string {
 		return fmt.Sprintf("%.1f / %.1f KiB", r.RSSPerServerBytes/1024, r.HeapPerServerBytes/1024)
-	})
-	row("CPU per refresh", "", func(r Result) string { return fmt.Sprintf("%.1f ms", 1000*r.CPUSecondsPerRef) })
-	row("catch-up: mean reconcile / token call", "", func(r Result) string {
+	}},
+	{"CPU per refresh", "", func(r Result) string { return fmt.Sprintf("%.1f ms", 1000*r.CPUSecondsPerRef) }},
+	{"catch-up: mean reconcile / token call", "", func(r Result) string {
 		return na(r.CatchUpReconcileMeanS, fmt.Sprintf("%s / %s", ms(1000*r.CatchUpReconcileMeanS), ms(1000*r.CatchUpTokenCallMeanS)))
-	})
-	row("catch-up: API requests per refresh", "", func(r Result) string {
+	}},
+	{"catch-up: API requests per refresh", "", func(r Result) string {
 		var parts []string
 		for _, v := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
 			if n, ok := r.CatchUpAPIRequests[v]; ok {
@@ -127,25 +157,23 @@ func markdown(rep *Report) string {
 			}
 		}
 		return strings.Join(parts, ", ")
-	})
-	row("manager shutdown (SIGTERM → exit), longest", "", func(r Result) string { return fmt.Sprintf("%.1fs", r.ShutdownSeconds) })
-	row("max work-queue depth seen", "", func(r Result) string { return fmt.Sprintf("%.0f", r.WorkQueueDepthMaxObs) })
-	for _, r := range rep.Results {
-		if r.Problem != "" {
-			w("\nN=%d did not complete: %s\n", r.N, r.Problem)
-		}
-	}
-	w("\n## Gateway\n\n")
-	g := rep.Gateway
+	}},
+	{"manager shutdown (SIGTERM → exit), longest", "", func(r Result) string { return fmt.Sprintf("%.1fs", r.ShutdownSeconds) }},
+	{"max work-queue depth seen", "", func(r Result) string { return fmt.Sprintf("%.0f", r.WorkQueueDepthMaxObs) }},
+}
+
+// gatewayTable writes the gateway's figures, or the note saying why they were not measured.
+// Targets after the first (the upstream called directly) are shown against that first one.
+func gatewayTable(w printf, g GatewayResult) {
 	if !g.Measured {
 		w("%s\n", g.Note)
-		return sb.String()
+		return
 	}
 	var cs []int
 	for c := range g.Targets[0].CallsPerSecond {
 		cs = append(cs, c)
 	}
-	slices.Sort(cs)
+	slices.Sort(cs) // map order is random; the columns must not be
 	w("`tools/call echo` with %d servers registered; latency of sequential calls by one client.\n\n", g.Servers)
 	w("| target | p50 | p99 | added p50 / p99 | target |")
 	for _, c := range cs {
@@ -172,7 +200,6 @@ func markdown(rep *Report) string {
 		}
 		w("\n")
 	}
-	return sb.String()
 }
 
 // na shows "not measured" for a figure a run did not reach.
@@ -192,75 +219,20 @@ func ms(v float64) string {
 
 // chart draws servers against refresh throughput (left) and lateness (right).
 func chart(path string, rep *Report) error {
-	var done []Result
+	var done []Result // the Ns that measured something; a failed N has no point to draw
 	for _, r := range rep.Results {
 		if r.WindowSeconds > 0 || r.RawThroughput > 0 {
 			done = append(done, r)
 		}
 	}
-	thr := plot.New()
-	thr.Title.Text = "Refresh throughput"
-	thr.X.Label.Text = "servers"
-	thr.Y.Label.Text = "refreshes/s (log scale)"
-	lat := plot.New()
-	lat.Title.Text = "Refresh lateness vs plan"
-	lat.X.Label.Text = "servers"
-	lat.Y.Label.Text = "ms"
-	xs := func(f func(Result) float64) plotter.XYs {
-		pts := make(plotter.XYs, 0, len(done))
-		for _, r := range done {
-			if v := f(r); v > 0 { // not measured (or zero, which a log scale cannot show)
-				pts = append(pts, plotter.XY{X: float64(r.N), Y: v})
-			}
-		}
-		return pts
+	thr, err := logPlot("Refresh throughput", "refreshes/s (log scale)", done, throughputSeries)
+	if err != nil {
+		return err
 	}
-	add := func(p *plot.Plot, name string, i int, pts plotter.XYs) error {
-		if len(pts) == 0 {
-			return nil
-		}
-		l, s, err := plotter.NewLinePoints(pts)
-		if err != nil {
-			return err
-		}
-		c := palette[i%len(palette)]
-		l.Color, s.Color = c, c
-		s.Shape = draw.CircleGlyph{}
-		p.Add(l, s)
-		p.Legend.Add(name, l, s)
-		return nil
+	lat, err := logPlot("Refresh lateness vs plan", "ms (log scale)", done, latenessSeries)
+	if err != nil {
+		return err
 	}
-	for i, s := range []struct {
-		name string
-		f    func(Result) float64
-	}{
-		{"controller, burst", func(r Result) float64 { return r.BurstThroughput }},
-		{"controller, catch-up", func(r Result) float64 { return r.ControllerThroughput }},
-		{"raw token endpoint", func(r Result) float64 { return r.RawThroughput }},
-		{"steady state, completed", func(r Result) float64 { return r.SteadyRefreshRate }},
-	} {
-		if err := add(thr, s.name, i, xs(s.f)); err != nil {
-			return err
-		}
-	}
-	for i, s := range []struct {
-		name string
-		f    func(Result) float64
-	}{
-		{"p50", func(r Result) float64 { return r.Lateness.P50 }},
-		{"p99", func(r Result) float64 { return r.Lateness.P99 }},
-		{"max", func(r Result) float64 { return r.Lateness.Max }},
-	} {
-		if err := add(lat, s.name, i, xs(s.f)); err != nil {
-			return err
-		}
-	}
-	// The raw endpoint is orders of magnitude above the controller: only a log scale shows both.
-	thr.Y.Scale = plot.LogScale{}
-	thr.Y.Tick.Marker = plot.LogTicks{Prec: -1}
-	lat.Y.Scale = plot.LogScale{}
-	lat.Y.Tick.Marker = plot.LogTicks{Prec: -1}
-	lat.Y.Label.Text = "ms (log scale)"
 	thr.Y.Max *= 30 // headroom above the lines for the legend
 	lat.Y.Max *= 10
 	for _, p := range []*plot.Plot{thr, lat} {
@@ -271,6 +243,79 @@ func chart(path string, rep *Report) error {
 			p.X.Tick.Marker = plot.LogTicks{Prec: -1}
 		}
 	}
+	return writePNG(path, thr, lat)
+}
+
+// series is one line of a chart: its legend and the figure of a result it draws.
+type series struct {
+	name string
+	f    func(Result) float64
+}
+
+// throughputSeries are the left panel's lines, in legend and colour order.
+var throughputSeries = []series{
+	{"controller, burst", func(r Result) float64 { return r.BurstThroughput }},
+	{"controller, catch-up", func(r Result) float64 { return r.ControllerThroughput }},
+	{"raw token endpoint", func(r Result) float64 { return r.RawThroughput }},
+	{"steady state, completed", func(r Result) float64 { return r.SteadyRefreshRate }},
+}
+
+// latenessSeries are the right panel's lines, in legend and colour order.
+var latenessSeries = []series{
+	{"p50", func(r Result) float64 { return r.Lateness.P50 }},
+	{"p99", func(r Result) float64 { return r.Lateness.P99 }},
+	{"max", func(r Result) float64 { return r.Lateness.Max }},
+}
+
+// logPlot draws each of ss against the number of servers on a log Y axis: the raw endpoint is
+// orders of magnitude above the controller, and lateness spans as much; only a log scale shows both.
+func logPlot(title, yLabel string, done []Result, ss []series) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = "servers"
+	p.Y.Label.Text = yLabel
+	for i, s := range ss {
+		if err := addSeries(p, s.name, i, pointsOf(done, s.f)); err != nil {
+			return nil, err
+		}
+	}
+	p.Y.Scale = plot.LogScale{}
+	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	return p, nil
+}
+
+// pointsOf is f of every result, leaving out zeros: not measured, or zero, which a log scale
+// cannot show.
+func pointsOf(done []Result, f func(Result) float64) plotter.XYs {
+	pts := make(plotter.XYs, 0, len(done))
+	for _, r := range done {
+		if v := f(r); v > 0 {
+			pts = append(pts, plotter.XY{X: float64(r.N), Y: v})
+		}
+	}
+	return pts
+}
+
+// addSeries adds pts as a line with dots in the i-th colour, and to the legend; a series with no
+// point is left out of both, so the legend names only what is drawn.
+func addSeries(p *plot.Plot, name string, i int, pts plotter.XYs) error {
+	if len(pts) == 0 {
+		return nil
+	}
+	l, s, err := plotter.NewLinePoints(pts)
+	if err != nil {
+		return err
+	}
+	c := palette[i%len(palette)]
+	l.Color, s.Color = c, c
+	s.Shape = draw.CircleGlyph{}
+	p.Add(l, s)
+	p.Legend.Add(name, l, s)
+	return nil
+}
+
+// writePNG writes the two panels side by side, aligned so that their axes line up.
+func writePNG(path string, thr, lat *plot.Plot) error {
 	img := vgimg.New(12*vg.Inch, 4.5*vg.Inch)
 	dc := draw.New(img)
 	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Millimeter * 4, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2,

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/mcpproxy/mcpproxy-operator/internal/testenv/controlplane"
@@ -168,197 +169,141 @@ func machine() string {
 	return fmt.Sprintf("%d CPUs (%s), %s/%s, %s", runtime.NumCPU(), model, runtime.GOOS, runtime.GOARCH, runtime.Version())
 }
 
+// nRun is what the phases of one N share. The manager is a field because the cold start and
+// the catch-up replace it: whatever stops it at the end must reach the one running then.
+type nRun struct {
+	cfg          Config
+	n            int
+	dir          string
+	res          *Result
+	a            *authServer
+	c            client.Client
+	margs        managerArgs
+	m            *managerProc
+	seeds        []seeded
+	readyTimeout time.Duration
+}
+
+// runOne measures one N on a control plane and an OAuth server of its own, through every phase
+// in turn; res holds what was measured even when a phase fails, so the report shows how far it got.
 func runOne(cfg Config, bin string, n int) (res Result, gw *GatewayResult, err error) {
 	res = Result{N: n, MaxConcurrentRecons: cfg.MaxConcurrentReconciles, RawWorkers: cfg.MaxConcurrentReconciles}
-	dir := filepath.Join(cfg.WorkDir, fmt.Sprintf("n%d", n))
+	r := &nRun{cfg: cfg, n: n, dir: filepath.Join(cfg.WorkDir, fmt.Sprintf("n%d", n)), res: &res,
+		readyTimeout: 2*time.Minute + time.Duration(n)*40*time.Millisecond}
 	logf(cfg, "N=%d: starting the control plane and the OAuth server", n)
-	cp, err := controlplane.Start(filepath.Join(cfg.RepoRoot, "config", "crd", "bases"), dir)
+	cp, err := controlplane.Start(filepath.Join(cfg.RepoRoot, "config", "crd", "bases"), r.dir)
 	if err != nil {
 		return res, nil, err
 	}
 	defer func() { _ = cp.Stop() }()
-	a, err := startAuthServer(n, cfg.MaxConcurrentReconciles, cfg.TokenTTL)
-	if err != nil {
+	if r.a, err = startAuthServer(n, cfg.MaxConcurrentReconciles, cfg.TokenTTL); err != nil {
 		return res, nil, err
 	}
-	defer a.close()
-	c, err := newClient(cp.Config)
-	if err != nil {
+	defer r.a.close()
+	if r.c, err = newClient(cp.Config); err != nil {
+		return res, nil, err
+	}
+	if err := r.rawEndpoint(); err != nil {
 		return res, nil, err
 	}
 
-	// The raw endpoint first, while nothing else runs.
-	if res.RawThroughput, err = a.rawThroughput(cfg.MaxConcurrentReconciles, cfg.RawDuration); err != nil {
+	r.margs = managerArgs{bin: bin, kubeconfig: cp.KubeconfigPath, store: filepath.Join(r.dir, "store", "tokens.db"),
+		maxConcurrent: cfg.MaxConcurrentReconciles, logDir: r.dir}
+	if r.m, err = startManager(r.margs); err != nil {
 		return res, nil, err
 	}
-	logf(cfg, "N=%d: raw token endpoint: %.0f refreshes/s with %d clients", n, res.RawThroughput, cfg.MaxConcurrentReconciles)
-
-	margs := managerArgs{bin: bin, kubeconfig: cp.KubeconfigPath, store: filepath.Join(dir, "store", "tokens.db"),
-		maxConcurrent: cfg.MaxConcurrentReconciles, logDir: dir}
-	m, err := startManager(margs)
-	if err != nil {
-		return res, nil, err
-	}
-	defer func() { m.stop() }()
+	defer func() { r.m.stop() }()
 	watch, err := watchReady(cp.Config)
 	if err != nil {
 		return res, nil, err
 	}
 	defer watch.cancel()
-	time.Sleep(2 * time.Second) // let the manager's caches sync before the idle baseline
-	base, err := m.procStats()
-	if err != nil {
+	if err := r.measure(watch); err != nil {
 		return res, nil, err
 	}
-	baseMetrics, err := m.scrape()
-	if err != nil {
-		return res, nil, err
-	}
+	gw = r.gateway()
+	res.Completed = true
+	return res, gw, nil
+}
 
-	// Seed: N servers, each logged in through a hand-over.
-	logf(cfg, "N=%d: creating %d logged-in servers", n, n)
+// rawEndpoint measures the token endpoint alone, first, while nothing else runs: it is the
+// ceiling the controller's throughput is compared with.
+func (r *nRun) rawEndpoint() (err error) {
+	if r.res.RawThroughput, err = r.a.rawThroughput(r.cfg.MaxConcurrentReconciles, r.cfg.RawDuration); err != nil {
+		return err
+	}
+	logf(r.cfg, "N=%d: raw token endpoint: %.0f refreshes/s with %d clients", r.n, r.res.RawThroughput, r.cfg.MaxConcurrentReconciles)
+	return nil
+}
+
+// measure runs the phases that need the manager, in order: each starts from the state the one
+// before left (logged in, steady, restarted, all expired).
+func (r *nRun) measure(watch *readyWatch) error {
+	time.Sleep(2 * time.Second) // let the manager's caches sync before the idle baseline
+	base, err := r.m.procStats()
+	if err != nil {
+		return err
+	}
+	baseMetrics, err := r.m.scrape()
+	if err != nil {
+		return err
+	}
+	if err := r.seedServers(watch); err != nil {
+		return err
+	}
+	if err := r.steady(base, baseMetrics); err != nil {
+		return err
+	}
+	if err := r.coldStart(); err != nil {
+		return err
+	}
+	if err := r.catchUp(); err != nil {
+		return err
+	}
+	if err := burst(r.cfg, r.res, r.c, r.a, r.m, r.n, r.dir, r.readyTimeout); err != nil {
+		return fmt.Errorf("burst: %w", err)
+	}
+	return nil
+}
+
+// seedServers creates the N servers, each logged in through a hand-over, and waits until the
+// watch has seen every one Ready: the steady window starts only with all of them live.
+func (r *nRun) seedServers(watch *readyWatch) (err error) {
+	logf(r.cfg, "N=%d: creating %d logged-in servers", r.n, r.n)
 	ctx := context.Background()
 	seedStart := time.Now()
-	seeds, err := seed(ctx, c, a, n, 16)
-	if err != nil {
-		return res, nil, err
+	if r.seeds, err = seed(ctx, r.c, r.a, r.n, 16); err != nil {
+		return err
 	}
-	readyTimeout := 2*time.Minute + time.Duration(n)*40*time.Millisecond
-	if err := waitFor(readyTimeout, func() bool { return watch.count() == n }); err != nil {
-		return res, nil, fmt.Errorf("only %d of %d servers turned Ready: %w", watch.count(), n, err)
+	if err := waitFor(r.readyTimeout, func() bool { return watch.count() == r.n }); err != nil {
+		return fmt.Errorf("only %d of %d servers turned Ready: %w", watch.count(), r.n, err)
 	}
-	res.SeedSeconds = time.Since(seedStart).Seconds()
+	r.res.SeedSeconds = time.Since(seedStart).Seconds()
 	var h2r []time.Duration
-	for _, s := range seeds {
+	for _, s := range r.seeds {
 		if t, ok := watch.at(s.name); ok {
 			h2r = append(h2r, max(0, t.Sub(s.handOverCreated)))
 		}
 	}
-	res.HandOverToReady = distOf(h2r)
-	logf(cfg, "N=%d: all Ready after %.1fs; hand-over to Ready p50 %.0fms p99 %.0fms", n, res.SeedSeconds,
-		res.HandOverToReady.P50, res.HandOverToReady.P99)
+	r.res.HandOverToReady = distOf(h2r)
+	logf(r.cfg, "N=%d: all Ready after %.1fs; hand-over to Ready p50 %.0fms p99 %.0fms", r.n, r.res.SeedSeconds,
+		r.res.HandOverToReady.P50, r.res.HandOverToReady.P99)
+	return nil
+}
 
-	// Steady state.
-	window := time.Duration(cfg.Lifetimes * float64(cfg.TokenTTL))
-	logf(cfg, "N=%d: steady state for %s", n, window)
-	from := time.Now()
-	m0, err := m.scrape()
+// gateway measures the MCP gateway if this is the N chosen for it, and is nil otherwise. A
+// failed measurement becomes the report's note, not a failed N: the controller's figures stand.
+func (r *nRun) gateway() *GatewayResult {
+	if r.n != r.cfg.GatewayN {
+		return nil
+	}
+	logf(r.cfg, "N=%d: gateway", r.n)
+	g, err := benchGateway(r.cfg, r.a, r.m, r.n)
 	if err != nil {
-		return res, nil, err
+		g = GatewayResult{Note: "not measured: " + err.Error()}
+		logf(r.cfg, "N=%d: gateway: %v", r.n, err)
 	}
-	p0, _ := m.procStats()
-	depth := 0.0
-	for end := from.Add(window); time.Now().Before(end); {
-		time.Sleep(min(time.Until(end), 5*time.Second)) // scrapes cost the manager CPU; keep them rare
-		if s, err := m.scrape(); err == nil {
-			depth = max(depth, s.sum("workqueue_depth", `name="upstreamserver"`))
-		}
-	}
-	to := time.Now()
-	m1, err := m.scrape()
-	if err != nil {
-		return res, nil, err
-	}
-	p1, _ := m.procStats()
-	events, failed := a.rec.snapshot()
-	f := analyseRefreshes(seeds, events, from, to)
-	res.WindowSeconds = to.Sub(from).Seconds()
-	res.DueRefreshes = f.due
-	if f.due > 0 {
-		res.RefreshedBeforeExp = 100 * float64(f.beforeExpiry) / float64(f.due)
-	}
-	res.Lateness = distOf(f.lateness)
-	res.RefreshFailures = failed
-	res.WorkQueueDepthMaxObs = depth
-	refreshed := m1.sum("mcpproxy_token_refreshes_total", `result="success"`) - m0.sum("mcpproxy_token_refreshes_total", `result="success"`)
-	res.SteadyRefreshRate = refreshed / res.WindowSeconds
-	if refreshed > 0 {
-		writes := m1.apiWrites() - m0.apiWrites()
-		patches := m1.sum("mcpproxy_status_patches_total") - m0.sum("mcpproxy_status_patches_total")
-		res.APIWritesPerRefresh = writes / refreshed
-		res.StatusPatchesPerRef = patches / refreshed
-		res.OtherWritesPerRef = (writes - patches) / refreshed
-		res.ReconcilesPerRef = (m1.sum("controller_runtime_reconcile_total") - m0.sum("controller_runtime_reconcile_total")) / refreshed
-		res.CPUSecondsPerRef = (p1.CPUSeconds - p0.CPUSeconds) / refreshed
-	}
-	res.RSSBytes = p1.RSSBytes
-	res.HeapBytes = m1.sum("go_memstats_heap_inuse_bytes")
-	res.RSSPerServerBytes = (p1.RSSBytes - base.RSSBytes) / float64(n)
-	res.HeapPerServerBytes = (res.HeapBytes - baseMetrics.sum("go_memstats_heap_inuse_bytes")) / float64(n)
-	logf(cfg, "N=%d: %d due, %.1f%% before expiry, lateness p50 %.0fms p99 %.0fms max %.0fms, %.2f writes/refresh",
-		n, res.DueRefreshes, res.RefreshedBeforeExp, res.Lateness.P50, res.Lateness.P99, res.Lateness.Max, res.APIWritesPerRefresh)
-
-	// Cold start: a restart in the middle of the cycle.
-	logf(cfg, "N=%d: cold start", n)
-	res.ShutdownSeconds = max(res.ShutdownSeconds, m.stop().Seconds())
-	restart := time.Now()
-	if m, err = startManager(margs); err != nil {
-		return res, nil, err
-	}
-	allUp, err := waitConnected(m, n, readyTimeout)
-	if err != nil {
-		return res, nil, fmt.Errorf("cold start: %w", err)
-	}
-	res.ColdStartAllReadyS = allUp.Sub(restart).Seconds()
-	res.ColdStartRefreshes, _, _ = a.rec.countBetween(restart, allUp)
-	events, _ = a.rec.snapshot()
-	res.ColdStartDue = dueBy(seeds, events, restart, allUp)
-	logf(cfg, "N=%d: cold start: all connected after %.1fs with %d refreshes (%d were due)", n,
-		res.ColdStartAllReadyS, res.ColdStartRefreshes, res.ColdStartDue)
-
-	// Catch-up: down until every token has expired, so all N are due at once.
-	res.ShutdownSeconds = max(res.ShutdownSeconds, m.stop().Seconds())
-	events, _ = a.rec.snapshot()
-	wake := latestExpiry(seeds, events).Add(time.Second)
-	logf(cfg, "N=%d: catch-up: manager down for %s, until every token has expired", n, time.Until(wake).Round(time.Second))
-	time.Sleep(time.Until(wake))
-	restart = time.Now()
-	if m, err = startManager(margs); err != nil {
-		return res, nil, err
-	}
-	var prof *profiler
-	if cfg.Profile {
-		prof = startProfile(m.p.Pid(), filepath.Join(dir, "perf.data"))
-	}
-	allUp, err = waitConnected(m, n, readyTimeout)
-	if err != nil {
-		return res, nil, fmt.Errorf("catch-up: %w", err)
-	}
-	res.CatchUpAllReadyS = allUp.Sub(restart).Seconds()
-	// Wait until every server has its refresh (connection may come first only if it did not).
-	_ = waitFor(readyTimeout, func() bool { k, _, _ := a.rec.countBetween(restart, time.Now()); return k >= n })
-	if err := prof.stop(filepath.Join(cfg.OutDir, fmt.Sprintf("profile-n%d.txt", n))); err != nil {
-		logf(cfg, "N=%d: profile: %v", n, err)
-	}
-	k, first, last := a.rec.countBetween(restart, time.Now())
-	if cm, err := m.scrape(); err == nil {
-		catchUpBreakdown(&res, cm, float64(k))
-	}
-	res.CatchUpRefreshes = k
-	if k > 1 && last.After(first) {
-		res.ControllerThroughput = float64(k) / last.Sub(first).Seconds()
-	}
-	if res.RawThroughput > 0 {
-		res.ThroughputRatio = res.ControllerThroughput / res.RawThroughput
-	}
-	logf(cfg, "N=%d: catch-up: %d refreshes at %.1f/s (raw endpoint %.0f/s, ratio %.2f); all connected after %.1fs",
-		n, k, res.ControllerThroughput, res.RawThroughput, res.ThroughputRatio, res.CatchUpAllReadyS)
-
-	if err := burst(cfg, &res, c, a, m, n, dir, readyTimeout); err != nil {
-		return res, nil, fmt.Errorf("burst: %w", err)
-	}
-
-	if n == cfg.GatewayN {
-		logf(cfg, "N=%d: gateway", n)
-		g, err := benchGateway(cfg, a, m, n)
-		if err != nil {
-			g = GatewayResult{Note: "not measured: " + err.Error()}
-			logf(cfg, "N=%d: gateway: %v", n, err)
-		}
-		gw = &g
-	}
-	res.Completed = true
-	return res, gw, nil
+	return &g
 }
 
 func waitFor(timeout time.Duration, cond func() bool) error {
