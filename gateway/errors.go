@@ -17,6 +17,8 @@ const (
 	CodeForbidden = -32003
 	// CodeNotFound: no such UpstreamServer or route (HTTP 404).
 	CodeNotFound = -32004
+	// CodeMethodNotAllowed: the pass-through forwards only POST, GET and DELETE (HTTP 405).
+	CodeMethodNotAllowed = -32005
 	// CodeAuthorizationRequired: a person must log in; data.loginCommand says how (HTTP 503).
 	CodeAuthorizationRequired = -32010
 	// CodeNotReady: the server is not ready (refresh backing off, suspended, not reconciled);
@@ -26,8 +28,21 @@ const (
 	CodeUpstreamRejected = -32012
 	// CodeBadGateway: the upstream could not be reached or answered something unusable (HTTP 502).
 	CodeBadGateway = -32013
+	// CodeTooManyRequests: a limit of the gateway was reached (HTTP 429 with Retry-After):
+	// data.reason says which, ReasonTooManySessions or ReasonReviewRateLimited.
+	CodeTooManyRequests = -32029
 	// CodeInternal: the gateway could not decide (for example the review API failed; HTTP 500).
 	CodeInternal = -32603
+)
+
+// Reasons of the gateway's own limits, in data.reason of a CodeTooManyRequests error.
+const (
+	// ReasonTooManySessions: the caller already holds Options.MaxSessionsPerIdentity open /mcp
+	// sessions; closing one (DELETE) frees its slot.
+	ReasonTooManySessions = "TooManySessions"
+	// ReasonReviewRateLimited: too many tokens the gateway had no answer for were presented
+	// lately, from the caller's address or in total.
+	ReasonReviewRateLimited = "ReviewRateLimited"
 )
 
 // rpcErrorData is the data member of the gateway's JSON-RPC errors.

@@ -66,6 +66,7 @@ type Gateway struct {
 	log      logr.Logger
 	auth     *authorizer
 	up       *upstreams
+	grants   *endpointGrants
 	catalog  *catalog
 	handler  http.Handler
 	listener net.Listener
@@ -94,6 +95,7 @@ func New(o Options) (*Gateway, error) {
 	g := &Gateway{opts: o, log: o.Logger}
 	g.auth = newAuthorizer(o.Client, o.Audiences, o.AuthCacheTTL, o.AuthCacheSize)
 	g.up = newUpstreams(g)
+	g.grants = newEndpointGrants(o.AuthCacheSize)
 	g.catalog = newCatalog(g)
 	g.handler = g.routes()
 	return g, nil

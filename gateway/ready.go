@@ -94,19 +94,24 @@ func (g *Gateway) check(ctx context.Context, nn types.NamespacedName) (*mcpv1alp
 	return us, readiness(us, g.up.usable(us, rec, time.Now()), time.Now())
 }
 
-// readiness decides from status whether to forward. A usable token in the store wins over a
-// status that lags behind it (a login or refresh that just landed).
+// readiness decides from status whether to forward. Only a server the controller has
+// connected to for its current spec (Connected=True at the current generation) is forwarded
+// to: a server that needs no token, or carries static headers, is Authenticated without any
+// MCP session, and forwarding to it would let a caller reach any address spec.url names
+// (SSRF). Then a usable token in the store wins over a status that lags behind it (a refresh
+// that just landed).
 func readiness(us *mcpv1alpha1.UpstreamServer, tokenUsable bool, now time.Time) *notReady {
 	server := upstream.Name(us).String()
 	data := &rpcErrorData{Server: server}
+	connected := connectedNow(us)
 	switch {
 	case us.Spec.Suspend:
 		data.Reason = mcpv1alpha1.ReasonSuspended
 		return &notReady{status: http.StatusServiceUnavailable, code: CodeNotReady, data: data,
 			msg: fmt.Sprintf("UpstreamServer %s is suspended (spec.suspend: true); set it to false to use it", server)}
-	case tokenUsable, upstream.IsTrue(us, mcpv1alpha1.ConditionReady):
+	case connected && (tokenUsable || upstream.IsTrue(us, mcpv1alpha1.ConditionReady)):
 		return nil
-	case upstream.IsTrue(us, mcpv1alpha1.ConditionAuthenticated):
+	case connected && upstream.IsTrue(us, mcpv1alpha1.ConditionAuthenticated):
 		return nil // no OAuth needed (public or API-key server): the upstream speaks for itself
 	case upstream.IsTrue(us, mcpv1alpha1.ConditionAuthorizationRequired):
 		return loginRequired(us, data)
@@ -119,16 +124,46 @@ func readiness(us *mcpv1alpha1.UpstreamServer, tokenUsable bool, now time.Time) 
 			msg: fmt.Sprintf("UpstreamServer %s has no valid token: %d refresh attempts failed (last: %s); the next is at %s",
 				server, rs.FailedAttempts, rs.LastFailureReason, rs.NextRefreshTime.UTC().Format(time.RFC3339))}
 	}
+	if nr := notConnected(us, data); nr != nil {
+		return nr
+	}
 	c := meta.FindStatusCondition(us.Status.Conditions, mcpv1alpha1.ConditionReady)
 	if c == nil || c.Status == metav1.ConditionUnknown {
-		data.Reason = mcpv1alpha1.ReasonReconciling
-		data.RetryAfterSeconds = 5
-		return &notReady{status: http.StatusServiceUnavailable, code: CodeNotReady, data: data, retryAfter: 5 * time.Second,
-			msg: fmt.Sprintf("UpstreamServer %s is not ready yet: the controller has not finished looking at it", server)}
+		return notReconciled(server, data, "the controller has not finished looking at it")
 	}
 	data.Reason = c.Reason
 	return &notReady{status: http.StatusServiceUnavailable, code: CodeNotReady, data: data,
 		msg: fmt.Sprintf("UpstreamServer %s is not ready (%s): %s", server, c.Reason, c.Message)}
+}
+
+// connectedNow reports whether the controller holds a live MCP session to us as it is now:
+// a Connected condition written for an older generation may be about another spec.url.
+func connectedNow(us *mcpv1alpha1.UpstreamServer) bool {
+	c := meta.FindStatusCondition(us.Status.Conditions, mcpv1alpha1.ConditionConnected)
+	return c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == us.Generation
+}
+
+// notConnected explains a server without a current live session, or returns nil.
+func notConnected(us *mcpv1alpha1.UpstreamServer, data *rpcErrorData) *notReady {
+	if connectedNow(us) {
+		return nil
+	}
+	c := meta.FindStatusCondition(us.Status.Conditions, mcpv1alpha1.ConditionConnected)
+	if c == nil || c.Status != metav1.ConditionFalse || c.ObservedGeneration != us.Generation {
+		return notReconciled(data.Server, data, "the controller has not connected to its current spec.url")
+	}
+	data.Reason = c.Reason
+	return &notReady{status: http.StatusServiceUnavailable, code: CodeNotReady, data: data,
+		msg: fmt.Sprintf("UpstreamServer %s is not connected (%s): %s; the gateway forwards only to a server the controller has connected to",
+			data.Server, c.Reason, c.Message)}
+}
+
+// notReconciled says the controller has not decided yet; try again shortly.
+func notReconciled(server string, data *rpcErrorData, why string) *notReady {
+	data.Reason = mcpv1alpha1.ReasonReconciling
+	data.RetryAfterSeconds = 5
+	return &notReady{status: http.StatusServiceUnavailable, code: CodeNotReady, data: data, retryAfter: 5 * time.Second,
+		msg: fmt.Sprintf("UpstreamServer %s is not ready yet: %s", server, why)}
 }
 
 // loginRequired says a person must log in, and how.

@@ -51,7 +51,8 @@ func serverFromPath(r *http.Request) (types.NamespacedName, bool) {
 	return nn, true
 }
 
-// serveServer is the per-server pass-through: authenticate, authorize, gate on readiness, forward.
+// serveServer is the per-server pass-through: check the method, authenticate, authorize, gate
+// on readiness, keep only what MCP needs of the request, forward.
 func (g *Gateway) serveServer(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
 	ri := &requestInfo{start: time.Now()}
@@ -59,6 +60,9 @@ func (g *Gateway) serveServer(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(ctx)
 	defer func() { g.observeRequest(r, sw, ri, "server") }()
 
+	if refuseMethod(sw, r) {
+		return
+	}
 	nn, ok := serverFromPath(r)
 	if !ok {
 		writeRPCError(sw, http.StatusNotFound, nil, CodeNotFound, "not an UpstreamServer path: use /servers/<namespace>/<name>/mcp", nil, 0)
@@ -81,10 +85,16 @@ func (g *Gateway) serveServer(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	g.up.proxy(sw, r, us)
+	out, ok := g.outbound(sw, r, id, us)
+	if !ok {
+		return
+	}
+	g.up.proxy(g.observeEndpoints(sw, r, id, us), out, us)
 }
 
-// statusWriter remembers the status code; Unwrap lets the reverse proxy flush through it.
+// statusWriter remembers the status code; Unwrap lets the reverse proxy flush through it. It
+// is the last writer before the caller, so it also removes what an upstream must never set
+// for the caller (stripUpstreamResponseHeaders), whatever path the answer took.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
@@ -94,12 +104,13 @@ func (s *statusWriter) WriteHeader(code int) {
 	if s.status == 0 {
 		s.status = code
 	}
+	stripUpstreamResponseHeaders(s.ResponseWriter.Header())
 	s.ResponseWriter.WriteHeader(code)
 }
 
 func (s *statusWriter) Write(b []byte) (int, error) {
 	if s.status == 0 {
-		s.status = http.StatusOK
+		s.WriteHeader(http.StatusOK)
 	}
 	return s.ResponseWriter.Write(b)
 }

@@ -92,6 +92,7 @@ func TestReadiness(t *testing.T) {
 		return metav1.Condition{Type: typ, Status: status, Reason: reason, Message: reason + " message"}
 	}
 	next := metav1.NewTime(now.Add(42 * time.Second))
+	connected := cond(mcpv1alpha1.ConditionConnected, metav1.ConditionTrue, "Connected")
 	for name, c := range map[string]struct {
 		us         mcpv1alpha1.UpstreamServer
 		usable     bool
@@ -100,9 +101,14 @@ func TestReadiness(t *testing.T) {
 		contains   string
 	}{
 		"ready": {us: mcpv1alpha1.UpstreamServer{Status: mcpv1alpha1.UpstreamServerStatus{Conditions: []metav1.Condition{
-			cond(mcpv1alpha1.ConditionReady, metav1.ConditionTrue, "Ready")}}}},
+			cond(mcpv1alpha1.ConditionReady, metav1.ConditionTrue, "Ready"), connected}}}},
 		"status lags a usable token": {usable: true, us: mcpv1alpha1.UpstreamServer{Status: mcpv1alpha1.UpstreamServerStatus{Conditions: []metav1.Condition{
-			cond(mcpv1alpha1.ConditionAuthorizationRequired, metav1.ConditionTrue, "NoToken")}}}},
+			cond(mcpv1alpha1.ConditionAuthorizationRequired, metav1.ConditionTrue, "NoToken"), connected}}}},
+		"usable token, never connected": {usable: true, code: CodeNotReady, retryAfter: 5 * time.Second, contains: "not connected to its current spec.url"},
+		"connected for an older spec": {usable: true, us: mcpv1alpha1.UpstreamServer{ObjectMeta: metav1.ObjectMeta{Generation: 2},
+			Status: mcpv1alpha1.UpstreamServerStatus{Conditions: []metav1.Condition{
+				cond(mcpv1alpha1.ConditionReady, metav1.ConditionTrue, "Ready"), connected}}},
+			code: CodeNotReady, retryAfter: 5 * time.Second, contains: "current spec.url"},
 		"suspended": {usable: true, us: mcpv1alpha1.UpstreamServer{Spec: mcpv1alpha1.UpstreamServerSpec{Suspend: true}},
 			code: CodeNotReady, contains: "suspend"},
 		"login needed": {us: mcpv1alpha1.UpstreamServer{Status: mcpv1alpha1.UpstreamServerStatus{
@@ -115,8 +121,13 @@ func TestReadiness(t *testing.T) {
 			code: CodeNotReady, retryAfter: 42 * time.Second, contains: "2 refresh attempts failed (last: HTTP 503)"},
 		"not reconciled": {code: CodeNotReady, retryAfter: 5 * time.Second, contains: "not ready yet"},
 		"public server": {us: mcpv1alpha1.UpstreamServer{Status: mcpv1alpha1.UpstreamServerStatus{Conditions: []metav1.Condition{
+			cond(mcpv1alpha1.ConditionAuthenticated, metav1.ConditionTrue, "NoAuthRequired"), connected}}}},
+		// A static-header (or public) server is Authenticated without any session: not forwarded.
+		"public server that never connected": {us: mcpv1alpha1.UpstreamServer{Status: mcpv1alpha1.UpstreamServerStatus{Conditions: []metav1.Condition{
 			cond(mcpv1alpha1.ConditionAuthenticated, metav1.ConditionTrue, "NoAuthRequired"),
-			cond(mcpv1alpha1.ConditionReady, metav1.ConditionFalse, "ConnectFailed")}}}},
+			cond(mcpv1alpha1.ConditionConnected, metav1.ConditionFalse, "ConnectFailed"),
+			cond(mcpv1alpha1.ConditionReady, metav1.ConditionFalse, "ConnectFailed")}}},
+			code: CodeNotReady, contains: "is not connected (ConnectFailed)"},
 	} {
 		c.us.Namespace, c.us.Name = "ns", "s"
 		nr := readiness(&c.us, c.usable, now)
