@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
@@ -26,6 +27,7 @@ import (
 	"github.com/mcpproxy/mcpproxy-operator/controllers"
 	"github.com/mcpproxy/mcpproxy-operator/gateway"
 	"github.com/mcpproxy/mcpproxy-operator/internal/mcpconn"
+	"github.com/mcpproxy/mcpproxy-operator/internal/netguard"
 	"github.com/mcpproxy/mcpproxy-operator/internal/tokenstore"
 )
 
@@ -38,6 +40,9 @@ type Manager struct {
 	Store *tokenstore.Store
 	// Sessions is the live MCP session pool.
 	Sessions *mcpconn.Pool
+	// Egress is the transport of the reconciler's sessions and OAuth calls; GatewayEgress the
+	// gateway's (both netguard: egress policy, credential binding).
+	Egress, GatewayEgress *netguard.Transport
 	// Signals carries in-process wake-ups and refresh requests to the reconciler.
 	Signals *controllers.Signals
 	// Reconciler is the UpstreamServer reconciler.
@@ -75,6 +80,7 @@ func New(cfg *rest.Config, o Options) (m *Manager, err error) {
 		log = ctrl.Log
 	}
 	m = &Manager{log: log}
+	m.Egress, m.GatewayEgress = egress(o)
 	defer func() {
 		if err != nil {
 			m.Close()
@@ -141,6 +147,7 @@ func newControllerManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Ma
 		LeaderElectionReleaseOnCancel: false,
 		Controller:                    config.Controller{SkipNameValidation: ptr.To(o.SkipNameValidation)},
 		Cache:                         cacheOpts,
+		GracefulShutdownTimeout:       gracefulShutdown(o.GracefulShutdownTimeout),
 	})
 }
 
@@ -152,12 +159,12 @@ func (m *Manager) wireReconciler(o Options) error {
 	if name == "" {
 		name = defaultSessionClientName
 	}
-	m.Sessions = mcpconn.NewPool(name, m.Signals.Wake)
+	m.Sessions = mcpconn.NewPool(name, m.Signals.Wake, m.Egress)
 	var clk clock.PassiveClock = clock.RealClock{}
 	if o.Clock != nil {
 		clk = o.Clock
 	}
-	var oauthClient controllers.OAuthClient = controllers.HTTPOAuthClient{}
+	var oauthClient controllers.OAuthClient = controllers.HTTPOAuthClient{HTTPClient: m.Egress.Client(oauthRequestTimeout)}
 	if o.OAuth != nil {
 		oauthClient = o.OAuth
 	}
@@ -173,9 +180,18 @@ func (m *Manager) wireReconciler(o Options) error {
 	}
 	if o.BrowserLogin {
 		m.BrowserLogin = newBrowserLogin(m.GetClient(), m.log.WithName("browserlogin"), o.BrowserLoginPoll)
+		m.BrowserLogin.httpClient = m.Egress.Client(oauthRequestTimeout)
 		m.Reconciler.BrowserLogin = m.BrowserLogin
 	}
 	return m.Reconciler.SetupWithManager(m.Manager, m.Signals)
+}
+
+// gracefulShutdown is controller-runtime's option: nil keeps its default.
+func gracefulShutdown(d time.Duration) *time.Duration {
+	if d <= 0 {
+		return nil
+	}
+	return &d
 }
 
 // Start runs the manager until ctx is done, then stops the browser flows, closes the MCP

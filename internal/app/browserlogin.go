@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -32,6 +33,8 @@ type BrowserLogin struct {
 	log     logr.Logger
 	timeout time.Duration
 	poll    time.Duration
+	// httpClient carries the flow's OAuth requests through the manager's egress policy.
+	httpClient *http.Client
 }
 
 // newBrowserLogin returns the adapter; Close it on shutdown to stop running flows. poll is how
@@ -82,6 +85,9 @@ func (b *BrowserLogin) login(ctx context.Context, us *mcpv1alpha1.UpstreamServer
 	ctx = oauth.WithCorrelationID(ctx, cid)
 	log = log.WithValues("correlationID", cid)
 	cfg.Logger = log
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = b.httpClient
+	}
 	res, err := oauth.Login(ctx, cfg, oauth.LoginOptions{OpenBrowser: open, Timeout: b.timeout})
 	if err != nil {
 		if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mcpproxy/mcpproxy-operator/controllers"
 	"github.com/mcpproxy/mcpproxy-operator/gateway"
+	"github.com/mcpproxy/mcpproxy-operator/internal/netguard"
 )
 
 // Options are everything that may differ between the manager binary and a test. The zero
@@ -47,6 +48,15 @@ type Options struct {
 	// replica open the token store and reconcile.
 	LeaderElection          bool
 	LeaderElectionNamespace string
+
+	// Egress is the policy every outbound connection is checked against when dialled
+	// (discovery, token, registration, revocation, MCP sessions, gateway, catalog); nil means
+	// netguard.Default (link-local and cloud metadata denied, loopback allowed).
+	Egress *netguard.Policy
+	// GracefulShutdownTimeout is how long the manager waits for runnables (a refresh in
+	// flight, its save) after SIGTERM; zero means controller-runtime's default (30s). The
+	// binary sets DefaultGracefulShutdownTimeout.
+	GracefulShutdownTimeout time.Duration
 
 	// Logger is the manager's logger (controllers, token store, browser login); the zero
 	// value means controller-runtime's global logger (ctrl.Log), as the binary sets it.
@@ -81,6 +91,11 @@ type GatewayOptions struct {
 	// Tweak, when set, changes the assembled gateway.Options last (tests shorten caches).
 	Tweak func(*gateway.Options)
 }
+
+// DefaultGracefulShutdownTimeout outlasts a refresh in flight (lifecycle.RefreshTimeout,
+// 20s) and its save, with margin; the pod's terminationGracePeriodSeconds (chart and
+// config/manager: 45) is longer still, so the kubelet does not kill the manager first.
+const DefaultGracefulShutdownTimeout = 35 * time.Second
 
 // The defaults that are not a zero value.
 const (

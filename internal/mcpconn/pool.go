@@ -2,6 +2,7 @@ package mcpconn
 
 import (
 	"context"
+	"net/http"
 	"sync"
 )
 
@@ -9,13 +10,15 @@ import (
 type Pool struct {
 	clientName string
 	notify     func(key string)
+	base       http.RoundTripper
 	mu         sync.Mutex
 	sessions   map[string]*Session
 }
 
-// NewPool returns an empty pool. notify(key) is called when a session of key drops or sees a 401.
-func NewPool(clientName string, notify func(key string)) *Pool {
-	return &Pool{clientName: clientName, notify: notify, sessions: map[string]*Session{}}
+// NewPool returns an empty pool. notify(key) is called when a session of key drops or sees a
+// 401. base sends every session's requests (Options.Base; nil means the default).
+func NewPool(clientName string, notify func(key string), base http.RoundTripper) *Pool {
+	return &Pool{clientName: clientName, notify: notify, base: base, sessions: map[string]*Session{}}
 }
 
 // Get returns the session of key, or nil.
@@ -26,17 +29,23 @@ func (p *Pool) Get(key string) *Session {
 }
 
 // Ensure returns a healthy session of key for target, dialing a new one when there is none,
-// when the target changed, or when the old one is unhealthy. An existing session gets token.
-// dialed says whether a new session was opened.
+// when the target changed, or when the old one is unhealthy. token is target's: an existing
+// session for the same target gets it. A session for another target is closed without any
+// credential (its DELETE included): they are not its target's. dialed says whether a new
+// session was opened.
 func (p *Pool) Ensure(ctx context.Context, key string, target Target, token string) (s *Session, dialed bool, err error) {
 	if old := p.Get(key); old != nil {
 		if old.Healthy() && old.target.equal(target) {
-			old.SetToken(token)
+			old.setCredentials(token)
+			old.unauthorized.Store(false)
 			return old, false, nil
+		}
+		if !old.target.equal(target) {
+			old.dropCredentials()
 		}
 		p.Close(key)
 	}
-	s, err = Dial(ctx, target, Options{ClientName: p.clientName, Token: token, Notify: func() {
+	s, err = Dial(ctx, target, Options{ClientName: p.clientName, Token: token, Base: p.base, Notify: func() {
 		if p.notify != nil {
 			p.notify(key)
 		}

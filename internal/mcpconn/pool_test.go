@@ -30,7 +30,7 @@ func TestEnsureDialsOnceAndReportsTheServer(t *testing.T) {
 		{TransportSSE, srv.SSEURL()},
 	} {
 		t.Run(transport.name, func(t *testing.T) {
-			p := NewPool("test", nil)
+			p := NewPool("test", nil, nil)
 			defer p.CloseAll()
 			target := Target{URL: transport.url, Transport: transport.name, Headers: http.Header{"X-Api-Key": {"k"}}}
 			s, dialed, err := p.Ensure(context.Background(), "ns/a", target, "")
@@ -67,7 +67,7 @@ func TestUnauthorizedIsReportedNotRefreshed(t *testing.T) {
 		if key == "ns/locked" {
 			notified.Add(1)
 		}
-	})
+	}, nil)
 	defer p.CloseAll()
 	_, _, err := p.Ensure(context.Background(), "ns/locked", Target{URL: srv.MCPURL()}, "not-a-valid-token")
 	if !errors.Is(err, ErrUnauthorized) {
@@ -84,7 +84,7 @@ func TestUnauthorizedIsReportedNotRefreshed(t *testing.T) {
 func TestPingFailsInAnOutageAndClosingIsNotADrop(t *testing.T) {
 	srv := startServer(t, oauthserver.Options{NoAuth: true})
 	dropped := make(chan string, 4)
-	p := NewPool("test", func(key string) { dropped <- key })
+	p := NewPool("test", func(key string) { dropped <- key }, nil)
 	defer p.CloseAll()
 	s, _, err := p.Ensure(context.Background(), "ns/d", Target{URL: srv.MCPURL()}, "")
 	if err != nil {
@@ -112,7 +112,7 @@ func TestSessionOutlivesTheDialContext(t *testing.T) {
 	srv := startServer(t, oauthserver.Options{NoAuth: true})
 	for _, tr := range []struct{ name, url string }{{TransportSSE, srv.SSEURL()}, {TransportStreamableHTTP, srv.MCPURL()}} {
 		t.Run(tr.name, func(t *testing.T) {
-			p := NewPool("test", nil)
+			p := NewPool("test", nil, nil)
 			defer p.CloseAll()
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			s, _, err := p.Ensure(ctx, "ns/sse", Target{URL: tr.url, Transport: tr.name}, "")

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpproxy/mcpproxy-operator/internal/netguard"
 )
 
 // Transport names, as in the UpstreamServer spec.
@@ -66,9 +68,11 @@ type Options struct {
 	// Notify is called when the server answers 401 or the session drops, possibly more than
 	// once, from whichever goroutine saw it, and also for a 401 during Dial itself.
 	Notify func()
-	// Base sends the session's requests, after the token and static headers are added
-	// (default: a transport that bounds every phase but the body). The gateway passes one that
-	// adds the server's credentials itself.
+	// Base sends the session's requests. It must end in a *netguard.Transport: the session
+	// hands its token and static headers to it in the request's context (netguard.Credentials,
+	// bound to Target.URL), and that transport attaches them only to Target.URL's origin.
+	// Default: a netguard.Transport with netguard.Default's egress policy. The gateway passes
+	// one that adds the server's credentials itself.
 	Base http.RoundTripper
 	// OnToolsChanged, when set, makes the session keep the server's tools (Tools, ListTools)
 	// and hold the standalone stream on which a Streamable HTTP server announces changes; it is
@@ -78,9 +82,12 @@ type Options struct {
 
 // Session is one live MCP client session.
 type Session struct {
-	target       Target
-	keepTools    bool
-	token        atomic.Pointer[string]
+	target    Target
+	keepTools bool
+	// creds are the session's credentials, bound to target.URL, the URL it was dialled for;
+	// nil once dropped (a spec change) or when it was dialled without any.
+	creds        atomic.Pointer[netguard.Credentials]
+	credsDropped atomic.Bool
 	cs           *mcp.ClientSession
 	info         Info
 	mu           sync.Mutex // guards info.Tools and tools after Dial
@@ -97,12 +104,12 @@ type Session struct {
 // lives until Close, whatever happens to ctx.
 func Dial(ctx context.Context, target Target, o Options) (*Session, error) {
 	s := &Session{target: target, keepTools: o.OnToolsChanged != nil}
-	s.token.Store(&o.Token)
+	s.setCredentials(o.Token)
 	base := o.Base
 	if base == nil {
-		base = newBaseTransport()
+		base = defaultTransport
 	}
-	hc := &http.Client{Transport: &bearerTransport{base: base, token: &s.token, headers: target.Headers,
+	hc := &http.Client{CheckRedirect: netguard.CheckRedirect, Transport: &bearerTransport{base: base, creds: &s.creds,
 		on401: func() {
 			s.unauthorized.Store(true)
 			if o.Notify != nil {
@@ -208,10 +215,49 @@ func (s *Session) Tools() []*mcp.Tool {
 	return s.tools
 }
 
-// SetToken replaces the bearer token of every later request and forgets an earlier 401.
-func (s *Session) SetToken(token string) {
-	s.token.Store(&token)
+// SetToken replaces the bearer token of a session that holds one (a refresh rotates it) and
+// forgets an earlier 401. A session dialled without a token, or whose credentials were
+// dropped, ignores it: it may be bound to another URL than the token (its owner's spec changed
+// since it was dialled), and only Pool.Ensure, which knows the token's target, gives it one.
+// It reports whether the token was taken.
+func (s *Session) SetToken(token string) bool {
+	if c := s.creds.Load(); c == nil || c.Bearer == "" || s.credsDropped.Load() {
+		return false
+	}
+	s.setCredentials(token)
 	s.unauthorized.Store(false)
+	return true
+}
+
+// SetTokenFor gives the session token when serverURL, the URL the token was issued for (its
+// record's ServerURL), is the URL the session was dialled for; otherwise it changes nothing
+// and reports false.
+func (s *Session) SetTokenFor(serverURL, token string) bool {
+	if serverURL != s.target.URL || s.credsDropped.Load() {
+		return false
+	}
+	s.setCredentials(token)
+	s.unauthorized.Store(false)
+	return true
+}
+
+// Target is what the session was dialled for: its credentials are bound to Target().URL.
+func (s *Session) Target() Target { return s.target }
+
+// setCredentials binds token and the target's static headers to the target's URL.
+func (s *Session) setCredentials(token string) {
+	if token == "" && len(s.target.Headers) == 0 {
+		s.creds.Store(nil)
+		return
+	}
+	s.creds.Store(&netguard.Credentials{BoundURL: s.target.URL, Bearer: token, Headers: s.target.Headers})
+}
+
+// dropCredentials makes every later request of the session, its closing DELETE included, go
+// without token or static headers: its owner's spec no longer names its target.
+func (s *Session) dropCredentials() {
+	s.credsDropped.Store(true)
+	s.creds.Store(nil)
 }
 
 // Info is what initialize and the last tools/list reported.

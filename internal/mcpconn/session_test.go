@@ -10,6 +10,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/mcpproxy/mcpproxy-operator/internal/netguard"
 	"github.com/mcpproxy/mcpproxy-operator/test/oauthserver"
 )
 
@@ -24,7 +25,7 @@ func noop(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 
 // A session that keeps its tools (the gateway's catalog) hears the server's tool list change
 // on the standalone stream, relists, and sends every request through the owner's Base
-// transport with the token and static headers added.
+// transport with the token and static headers handed to it, bound to the session's URL.
 func TestSessionKeepsToolsAndHearsChanges(t *testing.T) {
 	srv := mcp.NewServer(&mcp.Implementation{Name: "changing", Version: "v0"}, nil)
 	srv.AddTool(&mcp.Tool{Name: "first", InputSchema: map[string]any{"type": "object"}}, noop)
@@ -32,7 +33,7 @@ func TestSessionKeepsToolsAndHearsChanges(t *testing.T) {
 	t.Cleanup(hs.Close)
 
 	var viaBase, withCredentials atomic.Int64
-	base := http.DefaultTransport
+	base := netguard.NewTransport(nil, netguard.TransportOptions{})
 	changed := make(chan struct{}, 8)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -40,7 +41,7 @@ func TestSessionKeepsToolsAndHearsChanges(t *testing.T) {
 		ClientName: "test", Token: "tok",
 		Base: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 			viaBase.Add(1)
-			if r.Header.Get("Authorization") == "Bearer tok" && r.Header.Get("X-Api-Key") == "k" {
+			if c := netguard.CredentialsFrom(r.Context()); c != nil && c.Bearer == "tok" && c.Headers.Get("X-Api-Key") == "k" && c.BoundURL == hs.URL {
 				withCredentials.Add(1)
 			}
 			return base.RoundTrip(r)

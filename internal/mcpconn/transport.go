@@ -1,47 +1,33 @@
 package mcpconn
 
 import (
-	"net"
 	"net/http"
 	"sync/atomic"
-	"time"
+
+	"github.com/mcpproxy/mcpproxy-operator/internal/netguard"
 )
 
-// bearerTransport adds the session's current access token and static headers to every request
-// and notices when the server rejects the credentials. It never refreshes: a 401 is reported to
-// the session's owner, and only the reconciler ever spends a refresh token.
+// defaultTransport sends the requests of sessions whose owner gave no Base: the binary's
+// default egress policy, one connection pool for them all.
+var defaultTransport = netguard.NewTransport(netguard.Default(), netguard.TransportOptions{})
+
+// bearerTransport hands the session's current credentials (token and static headers, bound
+// to the URL the session was dialled for) to the base transport, which attaches them only to
+// that URL's origin, and notices when the server rejects them. It never refreshes: a 401 is
+// reported to the session's owner, and only the reconciler ever spends a refresh token.
 type bearerTransport struct {
-	base    http.RoundTripper
-	token   *atomic.Pointer[string]
-	headers http.Header
-	on401   func()
+	base  http.RoundTripper
+	creds *atomic.Pointer[netguard.Credentials]
+	on401 func()
 }
 
 func (t *bearerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	r := req.Clone(req.Context())
-	for name, values := range t.headers {
-		r.Header[name] = append([]string(nil), values...)
+	if c := t.creds.Load(); c != nil {
+		req = req.WithContext(netguard.WithCredentials(req.Context(), c))
 	}
-	if tok := t.token.Load(); tok != nil && *tok != "" {
-		r.Header.Set("Authorization", "Bearer "+*tok)
-	}
-	resp, err := t.base.RoundTrip(r)
+	resp, err := t.base.RoundTrip(req)
 	if err == nil && resp.StatusCode == http.StatusUnauthorized && t.on401 != nil {
 		t.on401()
 	}
 	return resp, err
-}
-
-// newBaseTransport bounds every phase of a request except the body, which may be a long-lived
-// event stream.
-func newBaseTransport() *http.Transport {
-	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: 30 * time.Second,
-		IdleConnTimeout:       90 * time.Second,
-		MaxIdleConnsPerHost:   4,
-		ForceAttemptHTTP2:     true,
-	}
 }

@@ -77,7 +77,7 @@ func TestPolicyMostSpecificPrefixDecides(t *testing.T) {
 		"127.0.0.1": true, "127.0.0.2": false, "::1": true, "::ffff:127.0.0.1": true,
 		"0.0.0.0": true, "::": true, // reach the local host when dialled
 		"169.254.169.254": false, // an allow of the same length wins
-		"fe80::1": true, "fd00:ec2::254": true, "100.100.100.200": true, "10.0.0.1": false, "2001:db8::1": false,
+		"fe80::1":         true, "fd00:ec2::254": true, "100.100.100.200": true, "10.0.0.1": false, "2001:db8::1": false,
 	}
 	for addr, want := range cases {
 		err := p.Check(netip.MustParseAddr(addr), 80, "")

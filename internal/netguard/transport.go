@@ -32,6 +32,12 @@ func WithCredentials(ctx context.Context, c *Credentials) context.Context {
 	return context.WithValue(ctx, credentialsKey{}, c)
 }
 
+// CredentialsFrom returns the credentials WithCredentials put in ctx, or nil.
+func CredentialsFrom(ctx context.Context) *Credentials {
+	c, _ := ctx.Value(credentialsKey{}).(*Credentials)
+	return c
+}
+
 // BindingError is a request refused because it carried credentials bound to another origin.
 // It names origins only, never a path, query or secret.
 type BindingError struct {
@@ -86,7 +92,7 @@ func (t *Transport) Policy() *Policy { return t.policy }
 // RoundTrip checks the credentials' binding, then sends req.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	out := req
-	if c, _ := req.Context().Value(credentialsKey{}).(*Credentials); !c.empty() {
+	if c := CredentialsFrom(req.Context()); !c.empty() {
 		bound, target := OriginOf(c.BoundURL), Origin(req.URL)
 		if bound == "" || bound != target {
 			closeBody(req)

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/mcpproxy/mcpproxy-operator/internal/netguard"
 )
 
 const (
@@ -17,8 +19,6 @@ const (
 	maxBodyBytes = 1 << 20
 	// requestTimeout bounds every single HTTP exchange, whatever client the caller gave.
 	requestTimeout = 30 * time.Second
-	// maxRedirects bounds same-host redirects.
-	maxRedirects = 5
 	// userAgent identifies this client to servers.
 	userAgent = "mcpproxy-operator-oauth/1"
 )
@@ -33,24 +33,21 @@ type response struct {
 	Body   []byte
 }
 
-// httpClient returns a copy of hc (or a default client) that refuses redirects to other
-// hosts or from https to http, and follows at most maxRedirects.
+// defaultTransport carries the requests of callers that give no client: the binary's default
+// egress policy (netguard.Default), checked on every address dialled. The manager passes a
+// client over its configured netguard.Transport instead.
+var defaultTransport = netguard.NewTransport(netguard.Default(), netguard.TransportOptions{})
+
+// httpClient returns a copy of hc (or a default client over defaultTransport) with the one
+// redirect policy (netguard.CheckRedirect): redirects stay on the first request's origin and
+// never go from https to http; any other 3xx is returned, and callers treat it as an
+// unexpected status.
 func httpClient(hc *http.Client) *http.Client {
-	c := http.Client{Timeout: requestTimeout}
+	c := http.Client{Timeout: requestTimeout, Transport: defaultTransport}
 	if hc != nil {
 		c = *hc
 	}
-	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if len(via) >= maxRedirects {
-			return http.ErrUseLastResponse
-		}
-		first := via[0].URL
-		if !strings.EqualFold(req.URL.Host, first.Host) || (first.Scheme == "https" && req.URL.Scheme != "https") {
-			// The 3xx itself is returned; callers treat it as an unexpected status.
-			return http.ErrUseLastResponse
-		}
-		return nil
-	}
+	c.CheckRedirect = netguard.CheckRedirect
 	return &c
 }
 
