@@ -150,12 +150,6 @@ func transitionEvents(orig, us *mcpv1alpha1.UpstreamServer) []lifecycle.Event {
 	return evs
 }
 
-// StoreKey is upstream.StoreKey, kept for the binaries that still name it here.
-var StoreKey = upstream.StoreKey
-
-// RefreshTime is lifecycle.RefreshTime, kept for the bench that still names it here.
-var RefreshTime = lifecycle.RefreshTime
-
 // LoginCommand is the command that satisfies a server's AuthorizationRequired.
 func LoginCommand(us *mcpv1alpha1.UpstreamServer) string {
 	return fmt.Sprintf("mcpproxy auth login %s -n %s", us.Name, us.Namespace)
