@@ -60,21 +60,40 @@ func (g *Gateway) aggregateHandler() http.Handler {
 		}
 		ri.caller = id.Name
 		r = r.WithContext(context.WithValue(r.Context(), identityKey{}, id))
+		var next http.Handler = asUser
 		if id.Loopback {
-			h.ServeHTTP(sw, r)
+			next = h
+		}
+		if newSessionRequest(r) {
+			g.serveNewSession(next, sw, r, id)
 			return
 		}
-		asUser.ServeHTTP(sw, r)
+		next.ServeHTTP(sw, r)
 	})
 }
 
-// newSessionServer builds the server of a new /mcp session for the request's caller.
-func (c *catalog) newSessionServer(r *http.Request) *mcp.Server {
-	id := identityFrom(r.Context())
-	srv := mcp.NewServer(&mcp.Implementation{Name: "mcpproxy-gateway", Version: "v1alpha1"}, &mcp.ServerOptions{
+// newAggServer is the MCP server of one /mcp session, without tools yet.
+func newAggServer() *mcp.Server {
+	return mcp.NewServer(&mcp.Implementation{Name: "mcpproxy-gateway", Version: "v1alpha1"}, &mcp.ServerOptions{
 		Instructions: "Tools of the MCP servers you may use in this Kubernetes cluster, named <namespace>.<server>.<tool>.",
 		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: true}},
 	})
+}
+
+// newSessionServer builds the server of a new /mcp session for the request's caller, once per
+// new-session request (serveNewSession). For every other request the SDK only reads the
+// protocol versions a server supports, which the shared tool-less server answers.
+func (c *catalog) newSessionServer(r *http.Request) *mcp.Server {
+	b := sessionBuildFrom(r.Context())
+	if b == nil {
+		return c.g.versions
+	}
+	if b.srv != nil {
+		return b.srv
+	}
+	id := identityFrom(r.Context())
+	srv := newAggServer()
+	b.srv = srv
 	s := &aggSession{id: id, srv: srv, created: time.Now(), have: map[string]string{}}
 	c.apply(r.Context(), s)
 	c.mu.Lock()

@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	authnv1 "k8s.io/api/authentication/v1"
@@ -38,35 +40,103 @@ type Identity struct {
 type authorizer struct {
 	client    client.Client
 	audiences []string
-	tokens    *ttlCache[string, *Identity] // sha256(token) → identity; nil identity: rejected
-	access    *ttlCache[string, bool]
+	// tokens holds authenticated tokens only: sha256(token) → identity. Rejected tokens go to
+	// the separate, smaller rejected cache, so junk can only ever evict junk.
+	tokens   *ttlCache[string, *Identity]
+	rejected *ttlCache[string, struct{}]
+	access   *ttlCache[string, bool]
+	// limit bounds the reviews of tokens neither cache knows.
+	limit *reviewLimiter
+
+	mu       sync.Mutex
+	inflight map[string]*reviewCall
 }
 
-func newAuthorizer(c client.Client, audiences []string, ttl time.Duration, size int) *authorizer {
-	return &authorizer{client: c, audiences: audiences,
-		tokens: newTTLCache[string, *Identity](ttl, size), access: newTTLCache[string, bool](ttl, size)}
+// reviewTimeout bounds one TokenReview; it outlives the caller that started it, since callers
+// presenting the same token wait for its answer.
+const reviewTimeout = 10 * time.Second
+
+func newAuthorizer(c client.Client, o Options) *authorizer {
+	return &authorizer{client: c, audiences: o.Audiences,
+		tokens:   newTTLCache[string, *Identity](o.AuthCacheTTL, o.AuthCacheSize),
+		rejected: newTTLCache[string, struct{}](o.AuthCacheTTL, o.RejectedTokenCacheSize),
+		access:   newTTLCache[string, bool](o.AuthCacheTTL, o.AuthCacheSize),
+		limit:    newReviewLimiter(o.ReviewRatePerClient, o.ReviewRateTotal),
+		inflight: map[string]*reviewCall{}}
 }
 
-// review authenticates a bearer token; nil means the token is not valid.
-func (a *authorizer) review(ctx context.Context, token string) (*Identity, error) {
+// review authenticates a bearer token presented from the address client; nil means the token
+// is not valid. A token neither cache knows costs a TokenReview, within the rate limit
+// (errReviewLimited otherwise), and once however many requests present it at the same time.
+func (a *authorizer) review(ctx context.Context, token, client string) (*Identity, error) {
 	sum := sha256.Sum256([]byte(token))
 	key := hex.EncodeToString(sum[:])
 	if id, ok := a.tokens.get(key); ok {
 		authCache.WithLabelValues("token", "hit").Inc()
 		return id, nil
 	}
+	if _, ok := a.rejected.get(key); ok {
+		authCache.WithLabelValues("token", "rejected_hit").Inc()
+		return nil, nil
+	}
 	authCache.WithLabelValues("token", "miss").Inc()
+	call, leader := a.join(key)
+	if !leader {
+		select {
+		case <-call.done:
+			return call.id, call.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	defer a.finish(key, call)
+	if ok, wait := a.limit.allow(client); !ok {
+		call.err = errReviewLimited{retryAfter: wait}
+		return nil, call.err
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reviewTimeout)
+	defer cancel()
+	call.id, call.err = a.tokenReview(rctx, token)
+	switch {
+	case call.err != nil:
+	case call.id != nil:
+		a.tokens.put(key, call.id)
+	default:
+		a.rejected.put(key, struct{}{})
+	}
+	return call.id, call.err
+}
+
+// join returns the review in flight for key, or starts one (leader).
+func (a *authorizer) join(key string) (call *reviewCall, leader bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if c := a.inflight[key]; c != nil {
+		return c, false
+	}
+	c := &reviewCall{done: make(chan struct{})}
+	a.inflight[key] = c
+	return c, true
+}
+
+func (a *authorizer) finish(key string, call *reviewCall) {
+	a.mu.Lock()
+	delete(a.inflight, key)
+	a.mu.Unlock()
+	close(call.done)
+}
+
+// tokenReview asks the API server who token is; nil means not authenticated.
+func (a *authorizer) tokenReview(ctx context.Context, token string) (*Identity, error) {
 	tr := &authnv1.TokenReview{Spec: authnv1.TokenReviewSpec{Token: token, Audiences: a.audiences}}
 	if err := a.client.Create(ctx, tr); err != nil {
 		return nil, fmt.Errorf("creating a TokenReview: %w", err)
 	}
-	var id *Identity
-	if tr.Status.Authenticated && tr.Status.Error == "" {
-		u := tr.Status.User
-		id = &Identity{Name: u.Username, UID: u.UID, Groups: u.Groups, Extra: u.Extra}
+	if !tr.Status.Authenticated || tr.Status.Error != "" {
+		return nil, nil
 	}
-	a.tokens.put(key, id)
-	return id, nil
+	u := tr.Status.User
+	return &Identity{Name: u.Username, UID: u.UID, Groups: u.Groups, Extra: u.Extra}, nil
 }
 
 // allowed asks whether id may use the UpstreamServer nn.
@@ -113,6 +183,14 @@ func isLoopback(r *http.Request) bool {
 	return err == nil && ip != nil && ip.IsLoopback()
 }
 
+// clientAddr is the caller's IP address, the key of its review rate limit.
+func clientAddr(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
+}
+
 // identify returns the caller of r: nil with a nil error means unauthenticated.
 func (g *Gateway) identify(r *http.Request) (*Identity, error) {
 	tok, ok := bearer(r)
@@ -122,13 +200,19 @@ func (g *Gateway) identify(r *http.Request) (*Identity, error) {
 		}
 		return nil, nil
 	}
-	return g.auth.review(r.Context(), tok)
+	return g.auth.review(r.Context(), tok, clientAddr(r))
 }
 
-// authenticate answers 401 (or 500) itself and reports false when the caller is not known.
+// authenticate answers 401 (429, or 500) itself and reports false when the caller is not known.
 func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request) (*Identity, bool) {
 	id, err := g.identify(r)
+	var limited errReviewLimited
 	switch {
+	case errors.As(err, &limited):
+		writeRPCError(w, http.StatusTooManyRequests, nil, CodeTooManyRequests,
+			"The gateway is checking too many unknown bearer tokens from your address; try again later",
+			&rpcErrorData{Reason: ReasonReviewRateLimited, RetryAfterSeconds: retrySeconds(limited.retryAfter)}, limited.retryAfter)
+		return nil, false
 	case err != nil:
 		g.log.Error(err, "Failed to authenticate a caller")
 		writeRPCError(w, http.StatusInternalServerError, nil, CodeInternal, "The gateway could not check the bearer token; try again", nil, 0)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -51,6 +52,17 @@ type Options struct {
 	// AuthCacheTTL and AuthCacheSize bound the cache of review answers (default 30s, 10000).
 	AuthCacheTTL  time.Duration
 	AuthCacheSize int
+	// RejectedTokenCacheSize bounds the cache of tokens the API server rejected, kept apart
+	// from the cache of good answers so junk tokens cannot evict them (default 1024).
+	RejectedTokenCacheSize int
+	// ReviewRatePerClient and ReviewRateTotal limit the TokenReviews of tokens no cache knows,
+	// per client address and in total; a caller over the limit gets 429 with Retry-After
+	// (defaults 5/s with a burst of 20, and 50/s with a burst of 100).
+	ReviewRatePerClient RateLimit
+	ReviewRateTotal     RateLimit
+	// MaxSessionsPerIdentity caps the open sessions of one caller on the aggregated /mcp; one
+	// more gets 429 until a session ends (DELETE, or idle for 30 minutes). Default 16.
+	MaxSessionsPerIdentity int
 	// MaxRetryBody is the largest request body kept for a retry after a 401 (default 1 MiB).
 	MaxRetryBody int64
 	// ResyncInterval is how often the aggregated catalog and its sessions' permissions are
@@ -62,11 +74,14 @@ type Options struct {
 
 // Gateway is the MCP gateway. It is a manager Runnable (Start) and an http.Handler.
 type Gateway struct {
-	opts     Options
-	log      logr.Logger
-	auth     *authorizer
-	up       *upstreams
-	grants   *endpointGrants
+	opts   Options
+	log    logr.Logger
+	auth   *authorizer
+	up     *upstreams
+	grants *endpointGrants
+	slots  *sessionSlots
+	// versions answers the SDK's protocol version lookups on /mcp requests that open no session.
+	versions *mcp.Server
 	catalog  *catalog
 	handler  http.Handler
 	listener net.Listener
@@ -86,6 +101,12 @@ func New(o Options) (*Gateway, error) {
 	if o.AuthCacheSize <= 0 {
 		o.AuthCacheSize = 10000
 	}
+	if o.RejectedTokenCacheSize <= 0 {
+		o.RejectedTokenCacheSize = 1024
+	}
+	if o.MaxSessionsPerIdentity <= 0 {
+		o.MaxSessionsPerIdentity = 16
+	}
 	if o.MaxRetryBody <= 0 {
 		o.MaxRetryBody = 1 << 20
 	}
@@ -93,9 +114,11 @@ func New(o Options) (*Gateway, error) {
 		o.ResyncInterval = 30 * time.Second
 	}
 	g := &Gateway{opts: o, log: o.Logger}
-	g.auth = newAuthorizer(o.Client, o.Audiences, o.AuthCacheTTL, o.AuthCacheSize)
+	g.auth = newAuthorizer(o.Client, o)
 	g.up = newUpstreams(g)
 	g.grants = newEndpointGrants(o.AuthCacheSize)
+	g.slots = newSessionSlots(o.MaxSessionsPerIdentity)
+	g.versions = newAggServer()
 	g.catalog = newCatalog(g)
 	g.handler = g.routes()
 	return g, nil

@@ -32,12 +32,20 @@ var (
 	}, []string{"server"})
 	authCache = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "mcpproxy_gateway_auth_cache_total",
-		Help: "Lookups of cached TokenReview (token) and SubjectAccessReview (access) answers, by result (hit, miss).",
+		Help: "Lookups of cached TokenReview (token) and SubjectAccessReview (access) answers, by result (hit, rejected_hit, miss).",
 	}, []string{"kind", "result"})
+	reviewsLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mcpproxy_gateway_token_reviews_limited_total",
+		Help: "Unknown bearer tokens refused without a TokenReview by the review rate limit, by scope (client, total).",
+	}, []string{"scope"})
+	sessionsRefused = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "mcpproxy_gateway_sessions_refused_total",
+		Help: "New aggregated /mcp sessions refused because the caller held Options.MaxSessionsPerIdentity already.",
+	})
 )
 
 func init() {
-	metrics.Registry.MustRegister(requests, upstreamLatency, addedLatency, tokenRetries, refreshRequests, authCache)
+	metrics.Registry.MustRegister(requests, upstreamLatency, addedLatency, tokenRetries, refreshRequests, authCache, reviewsLimited, sessionsRefused)
 }
 
 func statusLabel(code int) string { return strconv.Itoa(code) }

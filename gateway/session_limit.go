@@ -1,0 +1,107 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// sessionSlots counts the open aggregated /mcp sessions of each identity. Each session has its
+// own mcp.Server (it lists only its caller's tools), so a slot is held until that server's
+// session ends: a DELETE, the SDK's idle timeout, or a failed initialize.
+type sessionSlots struct {
+	max  int
+	mu   sync.Mutex
+	open map[string]int
+}
+
+func newSessionSlots(max int) *sessionSlots {
+	return &sessionSlots{max: max, open: map[string]int{}}
+}
+
+// acquire takes a slot for key, or reports false when key holds max already.
+func (s *sessionSlots) acquire(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.open[key] >= s.max {
+		return false
+	}
+	s.open[key]++
+	return true
+}
+
+func (s *sessionSlots) release(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.open[key]--; s.open[key] <= 0 {
+		delete(s.open, key)
+	}
+}
+
+// holdUntilClosed keeps key's slot until every session of srv ended; srv nil (no server was
+// built) or without a session (initialize failed) frees it at once.
+func (s *sessionSlots) holdUntilClosed(key string, srv *mcp.Server) {
+	var live []*mcp.ServerSession
+	if srv != nil {
+		for ss := range srv.Sessions() {
+			live = append(live, ss)
+		}
+	}
+	if len(live) == 0 {
+		s.release(key)
+		return
+	}
+	go func() {
+		for _, ss := range live {
+			_ = ss.Wait()
+		}
+		s.release(key)
+	}()
+}
+
+// newSessionRequest is a request that makes the SDK open a session: a POST without a session id.
+func newSessionRequest(r *http.Request) bool {
+	return r.Method == http.MethodPost && r.Header.Get("Mcp-Session-Id") == ""
+}
+
+// sessionBuild carries the one server built for a new-session request. The SDK asks for a
+// server on every request (also for the protocol versions it supports), twice on a new
+// session: only the new-session request builds one, and only once.
+type sessionBuild struct {
+	srv *mcp.Server
+}
+
+type sessionBuildKey struct{}
+
+func withSessionBuild(ctx context.Context, b *sessionBuild) context.Context {
+	return context.WithValue(ctx, sessionBuildKey{}, b)
+}
+
+func sessionBuildFrom(ctx context.Context) *sessionBuild {
+	b, _ := ctx.Value(sessionBuildKey{}).(*sessionBuild)
+	return b
+}
+
+// serveNewSession serves a new-session request within id's slots; it answers 429 itself when
+// id holds MaxSessionsPerIdentity sessions. A loopback caller (local runs only) is not capped.
+func (g *Gateway) serveNewSession(h http.Handler, w http.ResponseWriter, r *http.Request, id *Identity) {
+	b := &sessionBuild{}
+	r = r.WithContext(withSessionBuild(r.Context(), b))
+	if id.Loopback {
+		h.ServeHTTP(w, r)
+		return
+	}
+	key := id.Name + "\x00" + id.UID
+	if !g.slots.acquire(key) {
+		sessionsRefused.Inc()
+		writeRPCError(w, http.StatusTooManyRequests, nil, CodeTooManyRequests, fmt.Sprintf(
+			"%s already has %d open sessions on the gateway's /mcp, the most allowed; end one (DELETE with its Mcp-Session-Id) or reuse it",
+			id.Name, g.opts.MaxSessionsPerIdentity), &rpcErrorData{Reason: ReasonTooManySessions}, 0)
+		return
+	}
+	h.ServeHTTP(w, r)
+	g.slots.holdUntilClosed(key, b.srv)
+}
