@@ -36,6 +36,7 @@ const (
 	ReasonNoToken                = "NoToken"
 	ReasonTokenExpired           = "TokenExpired"
 	ReasonRefreshFailing         = "RefreshFailing"
+	ReasonRefreshThrottled       = "RefreshThrottled"
 	ReasonRefreshTokenRejected   = "RefreshTokenRejected"
 	ReasonLoggedOut              = "LoggedOut"
 	ReasonLoginCompleted         = "LoginCompleted"

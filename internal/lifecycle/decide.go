@@ -14,7 +14,13 @@ const (
 	actionRefresh    action = "Refresh"    // spend the refresh token now
 	actionConnect    action = "Connect"    // use the token; refresh at refreshAt
 	actionBackoff    action = "Backoff"    // due, but failed refreshes wait until refreshAt
+	actionThrottled  action = "Throttled"  // due again too soon after the last refresh
 )
+
+// DefaultMinRefreshInterval is the floor between two refreshes of one token when the config
+// does not set one: a token that lives 1s, or a refreshBefore at least as long as the
+// lifetime, would otherwise be refreshed on every pass.
+const DefaultMinRefreshInterval = time.Second
 
 // decision is the token decision and its times.
 type decision struct {
@@ -55,10 +61,20 @@ func decide(f *Facts, tok *tokenstore.Record, mem *RefreshMemory, blocked, force
 	if !due {
 		return decision{action: actionConnect, refreshAt: refreshAt}
 	}
+	if floor := issuedAt(tok).Add(minRefreshInterval(f)); !issuedAt(tok).IsZero() && f.Now.Before(floor) {
+		return decision{action: actionThrottled, refreshAt: floor}
+	}
 	if mem != nil && mem.FailedAttempts > 0 && f.Now.Before(mem.NextRefreshTime) {
 		return decision{action: actionBackoff, refreshAt: mem.NextRefreshTime}
 	}
 	return decision{action: actionRefresh, refreshAt: f.Now}
+}
+
+func minRefreshInterval(f *Facts) time.Duration {
+	if f.Config.MinRefreshInterval > 0 {
+		return f.Config.MinRefreshInterval
+	}
+	return DefaultMinRefreshInterval
 }
 
 // issuedAt is when the current access token was obtained or last refreshed.

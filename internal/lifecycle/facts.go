@@ -49,6 +49,8 @@ type Config struct {
 	StaticOnly bool
 	// RefreshBefore overrides the default refresh margin; nil means the default.
 	RefreshBefore *time.Duration
+	// MinRefreshInterval is the floor between two refreshes (DefaultMinRefreshInterval if 0).
+	MinRefreshInterval time.Duration
 	// HealthInterval is how often a live session is pinged.
 	HealthInterval time.Duration
 	// SessionKey names the session in the pool; JitterKey spreads refresh times.

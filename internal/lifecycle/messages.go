@@ -2,8 +2,10 @@ package lifecycle
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/mcpproxy/mcpproxy-operator/internal/oauth"
+	"github.com/mcpproxy/mcpproxy-operator/internal/tokenstore"
 )
 
 const (
@@ -74,4 +76,15 @@ func loginMessage(f *Facts, o Outcomes, s Step) string {
 		}
 	}
 	return "A login is needed"
+}
+
+// throttledMessage explains a refresh held back by the floor between refreshes.
+func throttledMessage(f *Facts, rec *tokenstore.Record) string {
+	lifetime := "unknown"
+	if rec != nil && !rec.Expiry.IsZero() {
+		lifetime = rec.Expiry.Sub(issuedAt(rec)).Round(time.Millisecond).String()
+	}
+	return fmt.Sprintf("The token is due for a refresh again right after the last one (lifetime %s, "+
+		"refreshBefore too long or a token that is rejected at once); refreshes are held to one per %s",
+		lifetime, minRefreshInterval(f))
 }

@@ -125,6 +125,11 @@ func forToken(f *Facts, rec *tokenstore.Record, d decision) []Step {
 			why = "the MCP server rejected the access token"
 		}
 		return []Step{{Kind: StepRefresh, Reason: why}}
+	case actionThrottled:
+		if f.usable(rec) {
+			return []Step{{Kind: StepConnect, Reason: ReasonRefreshThrottled}}
+		}
+		return []Step{{Kind: StepCloseSession, Reason: ReasonRefreshThrottled}}
 	case actionBackoff:
 		if f.usable(rec) {
 			return []Step{{Kind: StepConnect, Reason: "refreshes are backing off; the token is still valid"}}
@@ -187,7 +192,8 @@ func afterConnect(f *Facts, o Outcomes, x Outcome) []Step {
 	blocked := authorizationRequired(f, o).refreshBlocked()
 	backingOff := f.Prev.backingOff(f.Now)
 	switch {
-	case rec.RefreshToken != "" && refresh == nil && !blocked && !backingOff:
+	case rec.RefreshToken != "" && refresh == nil && !blocked && !backingOff &&
+		!f.Now.Before(issuedAt(rec).Add(minRefreshInterval(f))):
 		return []Step{{Kind: StepRefresh, Reason: "the MCP server rejected the access token"}}
 	case (refresh != nil && refresh.Err != nil || backingOff) && !blocked:
 		return nil // refreshes are failing transiently: their backoff decides, not a 401

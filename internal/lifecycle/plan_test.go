@@ -120,6 +120,16 @@ func TestPlanAndStatus(t *testing.T) {
 			steps: []StepKind{StepRefresh, StepConnect}, auth: cond{True, ReasonTokenValid}, conn: cond{True, ReasonConnected}, loginReq: cond{False, ReasonTokenValid}},
 		"the gateway reports an older revision: no refresh": {facts: Facts{Record: valid, RejectedRevision: 2},
 			steps: []StepKind{StepConnect}, auth: cond{True, ReasonTokenValid}, conn: cond{True, ReasonConnected}, loginReq: cond{False, ReasonTokenValid}},
+		"refreshed just now and due again (expires_in=1): the floor holds it": {facts: Facts{Record: &tokenstore.Record{AccessToken: "at", RefreshToken: "rt",
+			Expiry: now.Add(100 * time.Millisecond), RefreshedAt: now.Add(-900 * time.Millisecond), Revision: 3}},
+			steps: []StepKind{StepConnect}, auth: cond{True, ReasonRefreshThrottled}, conn: cond{True, ReasonConnected}, loginReq: cond{False, ReasonTokenValid}},
+		"refreshed just now, expired, due again: close, wait for the floor": {facts: Facts{Record: &tokenstore.Record{AccessToken: "at", RefreshToken: "rt",
+			Expiry: now.Add(-100 * time.Millisecond), RefreshedAt: now.Add(-500 * time.Millisecond), Revision: 3}},
+			steps: []StepKind{StepCloseSession}, auth: cond{False, ReasonRefreshThrottled}, conn: cond{False, ReasonRefreshThrottled}},
+		"a 401 right after a refresh does not refresh again before the floor": {facts: Facts{Record: &tokenstore.Record{AccessToken: "at", RefreshToken: "rt",
+			Expiry: now.Add(time.Hour), RefreshedAt: now.Add(-100 * time.Millisecond), Revision: 3}},
+			script: map[StepKind][]Outcome{StepConnect: {{Err: mcpconn.ErrUnauthorized, Unauthorized: true}}},
+			steps:  []StepKind{StepConnect}, auth: cond{False, ReasonRefreshThrottled}, conn: cond{False, ReasonConnectFailed}},
 		"expired without a refresh token: wait for a login": {facts: Facts{Record: noRT},
 			steps: []StepKind{StepCloseSession, StepRequestLogin},
 			auth:  cond{False, ReasonTokenExpired}, conn: cond{False, ReasonTokenExpired}, loginReq: cond{True, ReasonTokenExpired}},
@@ -190,6 +200,36 @@ func TestPlanMarksPingsAndBrowserLogins(t *testing.T) {
 			}
 			if ping != tc.ping || login != tc.login {
 				t.Fatalf("ping = %t, browser login = %t; want %t, %t", ping, login, tc.ping, tc.login)
+			}
+		})
+	}
+}
+
+// A token that is due again as soon as it is refreshed (expires_in=1, or refreshBefore at
+// least its lifetime) is refreshed once per floor, not on every pass.
+func TestRefreshFloorBoundsRefreshesPerToken(t *testing.T) {
+	hour := time.Hour
+	for name, c := range map[string]struct {
+		lifetime      time.Duration
+		refreshBefore *time.Duration
+	}{
+		"expires_in=1":             {lifetime: time.Second},
+		"refreshBefore > lifetime": {lifetime: 30 * time.Minute, refreshBefore: &hour},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := &Facts{Config: Config{RefreshBefore: c.refreshBefore, JitterKey: "ns/srv", HealthInterval: time.Minute}}
+			refreshes := 0
+			rec := &tokenstore.Record{AccessToken: "at", RefreshToken: "rt", Expiry: now.Add(c.lifetime), RefreshedAt: now}
+			// Ten seconds of passes every 10 ms, each refreshing when the plan says so.
+			for at := now; at.Before(now.Add(10 * time.Second)); at = at.Add(10 * time.Millisecond) {
+				f.Now, f.Record = at, rec
+				if steps := Plan(f, nil); len(steps) > 0 && steps[0].Kind == StepRefresh {
+					refreshes++
+					rec = &tokenstore.Record{AccessToken: "at", RefreshToken: "rt", Expiry: at.Add(c.lifetime), RefreshedAt: at}
+				}
+			}
+			if max := int(10*time.Second/DefaultMinRefreshInterval) + 1; refreshes > max {
+				t.Fatalf("%d refreshes in 10s, want at most %d (one per %s)", refreshes, max, DefaultMinRefreshInterval)
 			}
 		})
 	}

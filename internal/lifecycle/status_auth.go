@@ -50,6 +50,9 @@ func authenticatedBy(f *Facts, upTo Outcomes, x Outcome) *Condition {
 		if x.Step.Reason == ReasonRefreshFailing && !f.usable(rec) {
 			return &Condition{False, ReasonRefreshFailing, failingMessage(f, upTo)}
 		}
+		if x.Step.Reason == ReasonRefreshThrottled {
+			return &Condition{False, ReasonRefreshThrottled, throttledMessage(f, rec)}
+		}
 	}
 	return nil
 }
@@ -82,8 +85,11 @@ func connectedAuth(f *Facts, upTo Outcomes, x Outcome, valid *Condition) *Condit
 	before := upTo[:len(upTo)-1]
 	refresh := before.last(StepRefresh)
 	if !x.Unauthorized {
-		if refresh != nil {
+		switch {
+		case refresh != nil:
 			return nil // the refresh's outcome speaks for the token
+		case x.Step.Reason == ReasonRefreshThrottled:
+			return &Condition{True, ReasonRefreshThrottled, throttledMessage(f, current(f, upTo))}
 		}
 		return valid
 	}
@@ -95,6 +101,8 @@ func connectedAuth(f *Facts, upTo Outcomes, x Outcome, valid *Condition) *Condit
 		return &Condition{False, ReasonRefreshFailing, msg + " and refreshing it is failing; retrying with backoff"}
 	case refresh != nil || rec == nil || rec.RefreshToken == "":
 		return &Condition{False, ReasonTokenExpired, msg}
+	case f.Now.Before(issuedAt(rec).Add(minRefreshInterval(f))):
+		return &Condition{False, ReasonRefreshThrottled, msg + " right after its refresh. " + throttledMessage(f, rec)}
 	}
 	return nil
 }

@@ -74,6 +74,8 @@ func closedCondition(f *Facts, upTo Outcomes, s Step) *Condition {
 		return &Condition{False, ReasonRefreshFailing, failingMessage(f, upTo)}
 	case s.Reason == ReasonSuspended:
 		return &Condition{False, ReasonSuspended, suspendedMessage}
+	case s.Reason == ReasonRefreshThrottled:
+		return &Condition{False, ReasonRefreshThrottled, throttledMessage(f, current(f, upTo))}
 	}
 	return nil
 }
