@@ -190,7 +190,7 @@ func (c *catalog) connect(ctx context.Context, us *mcpv1alpha1.UpstreamServer) (
 	defer cancel()
 	sess, err := mcpconn.Dial(ctx, mcpconn.Target{URL: us.Spec.URL, Transport: string(us.Spec.Transport)}, mcpconn.Options{
 		ClientName:     "mcpproxy-gateway",
-		Base:           boundTransport{u: c.g.up, nn: conn.nn},
+		Base:           boundTransport{u: c.g.up, nn: conn.nn, target: conn.target},
 		Notify:         c.poke, // the session dropped: the next sync replaces it
 		OnToolsChanged: func() { conn.stale.Store(true); c.poke() },
 	})

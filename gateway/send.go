@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	"github.com/mcpproxy/mcpproxy-operator/internal/netguard"
 	"github.com/mcpproxy/mcpproxy-operator/internal/tokenstore"
 	"github.com/mcpproxy/mcpproxy-operator/internal/upstream"
 )
@@ -130,22 +131,22 @@ func (u *upstreams) retry(req *http.Request, us *mcpv1alpha1.UpstreamServer, rec
 	return resp, nil
 }
 
-// attempt sends one request with rec's token and the static headers.
+// attempt sends one request with rec's token and the static headers. It hands them to the
+// base transport (netguard) bound to the spec's URL, which attaches them only to that origin:
+// whatever the request's URL says, they reach nowhere else.
 func (u *upstreams) attempt(req *http.Request, us *mcpv1alpha1.UpstreamServer, rec *tokenstore.Record) (*http.Response, error) {
-	out := req.Clone(req.Context())
-	stripCallerCredentials(out.Header)
 	static, err := u.staticHeaders(req.Context(), us)
 	if err != nil {
 		u.g.log.Info("Failed to resolve static headers", "server", upstream.Name(us).String(), "error", err.Error())
 		return rpcErrorResponseFor(req, http.StatusServiceUnavailable, CodeNotReady, err.Error(),
 			&rpcErrorData{Server: upstream.Name(us).String(), Reason: mcpv1alpha1.ReasonConfigInvalid}, 10*time.Second), nil
 	}
-	for k, v := range static {
-		out.Header[k] = append([]string(nil), v...)
+	creds := &netguard.Credentials{BoundURL: us.Spec.URL, Headers: static}
+	if rec != nil && rec.AccessToken != "" && boundTo(rec, us.Spec.URL) {
+		creds.Bearer = rec.AccessToken
 	}
-	if rec != nil && rec.AccessToken != "" {
-		out.Header.Set("Authorization", "Bearer "+rec.AccessToken)
-	}
+	out := req.Clone(netguard.WithCredentials(req.Context(), creds))
+	stripCallerCredentials(out.Header)
 	if ri := requestInfoFrom(req.Context()); ri != nil && !ri.addedObserved {
 		ri.addedObserved = true
 		addedLatency.Observe(time.Since(ri.start).Seconds())
@@ -154,6 +155,12 @@ func (u *upstreams) attempt(req *http.Request, us *mcpv1alpha1.UpstreamServer, r
 	resp, err := u.base.RoundTrip(out)
 	upstreamLatency.WithLabelValues(upstream.Name(us).String()).Observe(time.Since(start).Seconds())
 	return resp, err
+}
+
+// boundTo reports whether rec's token was issued for serverURL. The store key binds records
+// to the spec's URL already; this keeps a record from another binding from ever being sent.
+func boundTo(rec *tokenstore.Record, serverURL string) bool {
+	return rec.ServerURL == "" || rec.ServerURL == serverURL
 }
 
 // rejectedResponse explains a token the upstream keeps rejecting, with the status' reason when

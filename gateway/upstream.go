@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -15,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	"github.com/mcpproxy/mcpproxy-operator/internal/netguard"
 	"github.com/mcpproxy/mcpproxy-operator/internal/tokenstore"
 	"github.com/mcpproxy/mcpproxy-operator/internal/upstream"
 )
@@ -22,7 +22,9 @@ import (
 // upstreams sends requests to UpstreamServers with the server's credentials instead of the
 // caller's, and recovers once from a token the upstream rejected early.
 type upstreams struct {
-	g       *Gateway
+	g *Gateway
+	// base is a netguard.Transport (SetEgress): it attaches the credentials attempt hands it
+	// only to the spec URL's origin, and dials only what the egress policy allows.
 	base    http.RoundTripper
 	rp      *httputil.ReverseProxy
 	headers *ttlCache[string, http.Header]
@@ -58,18 +60,13 @@ func newUpstreams(g *Gateway) *upstreams {
 	return u
 }
 
-// newBaseTransport bounds every phase of a request except the body, which may be a long-lived
-// event stream.
-func newBaseTransport() *http.Transport {
-	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: 60 * time.Second,
-		IdleConnTimeout:       90 * time.Second,
-		MaxIdleConnsPerHost:   64,
-		ForceAttemptHTTP2:     true,
-	}
+// newBaseTransport is the gateway's transport until SetEgress gives it the manager's: the
+// binary's default egress policy, credentials only to their bound origin, every phase but the
+// body bounded (an answer may be a long-lived event stream).
+func newBaseTransport() http.RoundTripper {
+	return netguard.NewTransport(netguard.Default(), netguard.TransportOptions{
+		ResponseHeaderTimeout: 60 * time.Second, MaxIdleConnsPerHost: 64,
+	})
 }
 
 // usable reports whether rec holds an unexpired access token the upstream has not kept rejecting.
@@ -133,16 +130,27 @@ func (t proxyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.u.send(req, us)
 }
 
-// boundTransport sends every request to one server, read afresh each time (aggregated endpoint).
+// boundTransport sends the requests of one catalog session, bound to the server's target
+// (transport and URL) the session was dialled for. The server is read afresh each time, for a
+// rotated token or Secret; once its spec names another target, the session's requests (its
+// closing DELETE included) go out without any credential: the current ones are not its
+// target's.
 type boundTransport struct {
-	u  *upstreams
-	nn types.NamespacedName
+	u      *upstreams
+	nn     types.NamespacedName
+	target string // target(us) when the session was dialled
 }
 
 func (t boundTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	us := &mcpv1alpha1.UpstreamServer{}
 	if err := t.u.g.opts.Client.Get(req.Context(), t.nn, us); err != nil {
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
 		return nil, fmt.Errorf("reading UpstreamServer %s: %w", t.nn, err)
+	}
+	if target(us) != t.target {
+		return t.u.base.RoundTrip(req)
 	}
 	return t.u.send(req, us)
 }

@@ -31,6 +31,7 @@ func (m *Manager) wireGateway(o Options, log logr.Logger) error {
 	if err := m.Add(gw); err != nil {
 		return fmt.Errorf("adding the gateway: %w", err)
 	}
+	gw.SetEgress(m.GatewayEgress)
 	m.Gateway = gw
 	return nil
 }

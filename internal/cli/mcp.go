@@ -8,7 +8,13 @@ import (
 	"sync/atomic"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpproxy/mcpproxy-operator/internal/netguard"
 )
+
+// probeTransport sends every probe request: the binary's default egress policy, and the token
+// only to the origin of the URL it was obtained for.
+var probeTransport = netguard.NewTransport(netguard.Default(), netguard.TransportOptions{})
 
 // errUnauthorized means the MCP server refused the credentials with 401.
 var errUnauthorized = errors.New("the MCP server answered 401 Unauthorized")
@@ -22,19 +28,18 @@ type probeResult struct {
 	Tools                                []probeTool
 }
 
-// bearer adds the token and notes a 401.
+// bearer hands the token, bound to the probed URL, to probeTransport and notes a 401.
 type bearer struct {
-	token  string
-	saw401 atomic.Bool
+	url, token string
+	saw401     atomic.Bool
 }
 
-// RoundTrip sends req with the bearer token.
+// RoundTrip sends req; the token goes only to the probed URL's origin.
 func (b *bearer) RoundTrip(req *http.Request) (*http.Response, error) {
-	r := req.Clone(req.Context())
 	if b.token != "" {
-		r.Header.Set("Authorization", "Bearer "+b.token)
+		req = req.WithContext(netguard.WithCredentials(req.Context(), &netguard.Credentials{BoundURL: b.url, Bearer: b.token}))
 	}
-	resp, err := http.DefaultTransport.RoundTrip(r)
+	resp, err := probeTransport.RoundTrip(req)
 	if err == nil && resp.StatusCode == http.StatusUnauthorized {
 		b.saw401.Store(true)
 	}
@@ -43,8 +48,8 @@ func (b *bearer) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // dialProbe runs initialize and tools/list, then closes the session.
 func dialProbe(ctx context.Context, url, transport, token string) (*probeResult, error) {
-	b := &bearer{token: token}
-	hc := &http.Client{Transport: b}
+	b := &bearer{url: url, token: token}
+	hc := &http.Client{Transport: b, CheckRedirect: netguard.CheckRedirect}
 	var t mcp.Transport
 	switch transport {
 	case "sse":
