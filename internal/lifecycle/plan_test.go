@@ -208,13 +208,13 @@ func TestPlanMarksPingsAndBrowserLogins(t *testing.T) {
 // A token that is due again as soon as it is refreshed (expires_in=1, or refreshBefore at
 // least its lifetime) is refreshed once per floor, not on every pass.
 func TestRefreshFloorBoundsRefreshesPerToken(t *testing.T) {
-	hour := time.Hour
+	hour, two := time.Hour, 2*time.Second
 	for name, c := range map[string]struct {
 		lifetime      time.Duration
 		refreshBefore *time.Duration
 	}{
-		"expires_in=1":             {lifetime: time.Second},
-		"refreshBefore > lifetime": {lifetime: 30 * time.Minute, refreshBefore: &hour},
+		"expires_in=1 with refreshBefore 2s": {lifetime: time.Second, refreshBefore: &two},
+		"refreshBefore > lifetime":           {lifetime: 30 * time.Minute, refreshBefore: &hour},
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := &Facts{Config: Config{RefreshBefore: c.refreshBefore, JitterKey: "ns/srv", HealthInterval: time.Minute}}
