@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -20,6 +21,10 @@ import (
 	"github.com/mcpproxy/mcpproxy-operator/internal/mcpconn"
 	"github.com/mcpproxy/mcpproxy-operator/internal/upstream"
 )
+
+// passTimeout bounds one pass of the lifecycle: discovery (itself bounded), a connect (30s) and
+// the Kubernetes reads around them.
+const passTimeout = 60 * time.Second
 
 // UpstreamServerReconciler owns each UpstreamServer's token and MCP session. The work queue runs
 // at most one reconcile per server at a time, which makes Reconcile the single writer of that
@@ -83,8 +88,13 @@ func (r *UpstreamServerReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 
 	log := ctrl.LoggerFrom(ctx).WithValues("upstreamServer", klog.KObj(us))
 	orig := us.DeepCopy()
-	obs := r.observe(ctx, us, log)
-	res := r.lifecycle().Run(ctx, lifecycle.Pass{Facts: obs.facts, Owner: &serverOwner{r: r, us: us, cfg: obs.facts.Config}, Log: log})
+	// A deadline for the pass, so a server that answers slowly holds a worker for a bounded
+	// time; a refresh already sent is seen through (lifecycle.RefreshTimeout) and the status
+	// patch below runs on the reconcile's own context.
+	pctx, cancel := context.WithTimeout(ctx, passTimeout)
+	obs := r.observe(pctx, us, log)
+	res := r.lifecycle().Run(pctx, lifecycle.Pass{Facts: obs.facts, Owner: &serverOwner{r: r, us: us, cfg: obs.facts.Config}, Log: log})
+	cancel()
 	applyStatus(us, obs, res.Status)
 	if err := r.patchStatus(ctx, orig, us); err != nil {
 		return ctrl.Result{}, err

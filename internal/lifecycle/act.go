@@ -20,6 +20,9 @@ const (
 	connectTimeout = 30 * time.Second
 	// revokeTimeout bounds the revocation call of a logout.
 	revokeTimeout = 10 * time.Second
+	// DefaultDiscoveryTimeout bounds discovery as a whole: its requests are bounded one by one,
+	// but a tarpit answering each of them slowly would otherwise hold a worker for minutes.
+	DefaultDiscoveryTimeout = 30 * time.Second
 	// maxSteps bounds a pass: Plan never asks for this many, so reaching it is a bug, not a loop.
 	maxSteps = 16
 )
@@ -32,6 +35,8 @@ type Runner struct {
 	Sessions Sessions
 	// Now reads the clock for the times outcomes record (Facts.Now is the pass's start).
 	Now func() time.Time
+	// DiscoveryTimeout bounds one discovery in total (DefaultDiscoveryTimeout when zero).
+	DiscoveryTimeout time.Duration
 
 	// unsaved holds refreshed tokens whose save failed, so a rotated refresh token is not lost
 	// when the store hiccups; the next pass saves it first.

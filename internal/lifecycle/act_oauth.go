@@ -53,6 +53,12 @@ func (r *Runner) discover(ctx context.Context, p Pass) Outcome {
 	ctx = oauth.WithCorrelationID(ctx, id)
 	cfg := p.Facts.Config.OAuth
 	cfg.Logger = p.Log // internal/oauth adds the correlation ID from ctx
+	bound := r.DiscoveryTimeout
+	if bound <= 0 {
+		bound = DefaultDiscoveryTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, bound)
+	defer cancel()
 	d, err := r.OAuth.Discover(ctx, cfg)
 	if err != nil {
 		p.Log.Info("Discovery failed", "correlationID", id, "reason", oauth.Redact(err.Error()))
