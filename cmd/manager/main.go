@@ -5,7 +5,9 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/mcpproxy/mcpproxy-operator/internal/app"
 	"github.com/mcpproxy/mcpproxy-operator/internal/logging"
+	"github.com/mcpproxy/mcpproxy-operator/internal/netguard"
 )
 
 func main() {
@@ -32,9 +35,18 @@ func main() {
 	flag.BoolVar(&o.BrowserLogin, "browser-login", false, "Open a browser on this machine to log in when a server needs authorization (local runs only).")
 	flag.StringVar(&gw.Addr, "gateway-bind-address", ":8090", "Address of the MCP gateway (/servers/<namespace>/<name>/mcp and /mcp); 0 disables it.")
 	flag.BoolVar(&gw.AllowLoopbackUnauthenticated, "gateway-allow-loopback-unauthenticated", false, "Let gateway callers from a loopback address in without a token, allowed every server (local runs only).")
+	flag.DurationVar(&o.GracefulShutdownTimeout, "graceful-shutdown-timeout", app.DefaultGracefulShutdownTimeout,
+		"How long the manager waits after SIGTERM for work in flight (a refresh and its save); keep it under the pod's terminationGracePeriodSeconds.")
+	egress := egressFlags(flag.CommandLine)
 	zapOpts := crzap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	policy, err := egress.policy()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	o.Egress = policy
 
 	ctrl.SetLogger(crzap.New(crzap.UseFlagOptions(&zapOpts), crzap.RawZapOpts(zap.WrapCore(logging.Redacting))))
 	if gw.Addr != "0" {
@@ -54,6 +66,37 @@ func run(o app.Options) error {
 		return err
 	}
 	ctrl.Log.WithName("setup").Info("Starting manager", "tokenStore", o.TokenStore,
-		"maxConcurrentReconciles", o.MaxConcurrentReconciles)
+		"maxConcurrentReconciles", o.MaxConcurrentReconciles, "egress", o.Egress.String())
 	return m.Start(ctrl.SetupSignalHandler())
 }
+
+// egressOptions are the egress policy flags. Both are repeatable and take comma lists.
+type egressOptions struct {
+	deny, allow   listFlag
+	noDefaultDeny bool
+}
+
+func egressFlags(fs *flag.FlagSet) *egressOptions {
+	e := &egressOptions{}
+	fs.Var(&e.deny, strings.TrimPrefix(netguard.FlagDeny, "--"), "Network (CIDR or address) no outbound connection may reach, added to the default deny list "+
+		"(link-local and cloud metadata: "+strings.Join(netguard.DefaultDeny, ",")+"). Repeatable, or a comma list. "+
+		"Checked on the address actually dialled, after DNS resolution.")
+	fs.Var(&e.allow, strings.TrimPrefix(netguard.FlagAllow, "--"), "Network that may be reached although a less specific denied network contains it "+
+		"(the most specific match decides; at equal length allow wins). Repeatable, or a comma list.")
+	fs.BoolVar(&e.noDefaultDeny, "egress-no-default-deny", false, "Start from an empty deny list instead of the link-local and metadata defaults.")
+	return e
+}
+
+func (e *egressOptions) policy() (*netguard.Policy, error) {
+	deny := []string(e.deny)
+	if !e.noDefaultDeny {
+		deny = append(append([]string(nil), netguard.DefaultDeny...), deny...)
+	}
+	return netguard.NewPolicy(deny, e.allow)
+}
+
+// listFlag collects a repeatable flag's values.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
