@@ -7,6 +7,7 @@ import (
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
 	"github.com/mcpproxy/mcpproxy-operator/internal/handover"
+	"github.com/mcpproxy/mcpproxy-operator/internal/oauth"
 	"github.com/mcpproxy/mcpproxy-operator/internal/tokenstore"
 )
 
@@ -30,7 +31,7 @@ func validateHandOver(us *mcpv1alpha1.UpstreamServer, sec *corev1.Secret) (*toke
 		return nil, err
 	}
 	if p.ServerURL != us.Spec.URL {
-		return nil, fmt.Errorf("it is for %s, but the server's url is %s", p.ServerURL, us.Spec.URL)
+		return nil, fmt.Errorf("it is for %s, but the server's url is %s", oauth.RedactURL(p.ServerURL), oauth.RedactURL(us.Spec.URL))
 	}
 	if o := us.Spec.OAuth; o != nil {
 		if o.AuthorizationServer != "" && p.Issuer != o.AuthorizationServer {

@@ -19,6 +19,7 @@ import (
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
 	"github.com/mcpproxy/mcpproxy-operator/internal/lifecycle"
 	"github.com/mcpproxy/mcpproxy-operator/internal/mcpconn"
+	"github.com/mcpproxy/mcpproxy-operator/internal/oauth"
 	"github.com/mcpproxy/mcpproxy-operator/internal/upstream"
 )
 
@@ -152,10 +153,10 @@ func transitionEvents(orig, us *mcpv1alpha1.UpstreamServer) []lifecycle.Event {
 	wasConnected, connected := upstream.IsTrue(orig, mcpv1alpha1.ConditionConnected), upstream.IsTrue(us, mcpv1alpha1.ConditionConnected)
 	switch {
 	case !wasConnected && connected:
-		evs = append(evs, lifecycle.Event{Reason: "Connected", Action: "Connect", Message: "Connected to " + us.Spec.URL})
+		evs = append(evs, lifecycle.Event{Reason: "Connected", Action: "Connect", Message: "Connected to " + oauth.RedactURL(us.Spec.URL)})
 	case wasConnected && !connected:
 		evs = append(evs, lifecycle.Event{Warning: true, Reason: "Disconnected", Action: "Connect", Message: fmt.Sprintf(
-			"Disconnected from %s: %s", us.Spec.URL, upstream.ConditionReason(us, mcpv1alpha1.ConditionConnected))})
+			"Disconnected from %s: %s", oauth.RedactURL(us.Spec.URL), upstream.ConditionReason(us, mcpv1alpha1.ConditionConnected))})
 	}
 	return evs
 }

@@ -53,6 +53,7 @@ type Pass struct {
 
 // Run plans and acts until Plan has nothing left, then computes status, events and wake-up.
 func (r *Runner) Run(ctx context.Context, p Pass) Result {
+	registerLive(p.Facts)
 	var o Outcomes
 	for len(o) < maxSteps {
 		steps := Plan(p.Facts, o)
@@ -142,6 +143,7 @@ func (r *Runner) ingest(f *Facts, o Outcomes, s Step) Outcome {
 	}
 	rec.Revision = rev
 	r.Forget(f.Key)
+	forgetReplaced(current(f, o), &rec)
 	return Outcome{Record: &rec, CorrelationID: rec.CorrelationID}
 }
 

@@ -23,6 +23,7 @@ func (r *Runner) logout(ctx context.Context, p Pass, rec *tokenstore.Record) Out
 	if _, err := r.Store.DeleteServer(f.Key.Namespace, f.Key.Name); err != nil {
 		return Outcome{Err: err, StoreErr: fmt.Errorf("deleting the token on logout: %w", err)}
 	}
+	forgetReplaced(rec, nil)
 	r.ForgetServer(f.Key.Namespace, f.Key.Name)
 	p.Log.Info("Logged out")
 	return Outcome{}
@@ -107,6 +108,7 @@ func (r *Runner) refresh(ctx context.Context, p Pass, rec *tokenstore.Record) Ou
 	}
 	next.Revision = rev
 	out.Record = next
+	forgetReplaced(rec, next)
 	log.Info("Refreshed token", "expiresIn", until(next.Expiry, f.Now), "refreshCount", next.RefreshCount)
 	if s := r.Sessions.Get(f.Config.SessionKey); s != nil {
 		s.SetToken(next.AccessToken)

@@ -15,17 +15,21 @@ const Redacted = "[REDACTED]"
 // erase ordinary words from log lines.
 const minSecretLen = 4
 
-// maxSecrets bounds the values a Redactor remembers; the oldest are forgotten first.
-// A long-running controller registers every token it sees, so the set must not grow forever.
-const maxSecrets = 4096
+// maxSecrets is a safety bound on the values a Redactor remembers (the oldest are forgotten
+// first past it). It is not the working size: the set follows what is live, because the owner
+// of a token forgets the values it replaces (Forget), so thousands of servers never push a live
+// secret out.
+const maxSecrets = 1 << 20
 
 var (
 	// secretParam matches secret-looking query or form parameters: code=..., access_token=...
-	secretParam = regexp.MustCompile(`(?i)\b(code|access_token|refresh_token|client_secret|code_verifier|id_token|token|client_assertion|password)=[^&\s"'<>;,]*`)
+	secretParam = regexp.MustCompile(`(?i)\b(code|access_token|refresh_token|client_secret|code_verifier|id_token|token|client_assertion|password|api_key|apikey|api-key|x-api-key)=[^&\s"'<>;,]*`)
 	// secretJSON matches secret-looking JSON members: "access_token": "..."
-	secretJSON = regexp.MustCompile(`(?i)"(code|access_token|refresh_token|client_secret|code_verifier|id_token|token|registration_access_token)"(\s*:\s*)"(?:[^"\\]|\\.)*"`)
+	secretJSON = regexp.MustCompile(`(?i)"(code|access_token|refresh_token|client_secret|code_verifier|id_token|token|registration_access_token|api_key|apikey|password|client_assertion)"(\s*:\s*)"(?:[^"\\]|\\.)*"`)
 	// authHeader matches an Authorization header and its credentials.
 	authHeader = regexp.MustCompile(`(?i)\b(authorization["']?\s*[:=]\s*["']?)[^"'\r\n,;&]*`)
+	// apiKeyHeader matches an API-key header and its value: "X-Api-Key: abc".
+	apiKeyHeader = regexp.MustCompile(`(?i)\b(x-api-key|api-key|apikey|x-auth-token|private-token)(["']?\s*[:=]\s*["']?)[^"'\s\r\n,;&]*`)
 	// credScheme matches credentials after an HTTP auth scheme: "Bearer abc".
 	credScheme = regexp.MustCompile(`(?i)\b(bearer|basic|dpop)\s+[A-Za-z0-9\-._~+/]+=*`)
 )
@@ -69,7 +73,7 @@ func (r *Redactor) Add(values ...string) {
 			}
 		}
 	}
-	for len(r.order) > maxSecrets {
+	for len(r.secrets) > maxSecrets && len(r.order) > 0 {
 		if _, ok := r.odd[r.order[0]]; ok {
 			delete(r.odd, r.order[0])
 			changed = true
@@ -80,6 +84,41 @@ func (r *Redactor) Add(values ...string) {
 	if changed {
 		r.replacer = nil
 	}
+}
+
+// Forget drops values that no longer need hiding (a token that was replaced), so the set
+// follows what is live instead of growing with every refresh.
+func (r *Redactor) Forget(values ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, v := range values {
+		for _, form := range []string{v, url.QueryEscape(v)} {
+			if _, ok := r.secrets[form]; !ok {
+				continue
+			}
+			delete(r.secrets, form)
+			if _, ok := r.odd[form]; ok {
+				delete(r.odd, form)
+				r.replacer = nil
+			}
+		}
+	}
+	if len(r.order) > 2*len(r.secrets)+64 { // drop forgotten values from the eviction order
+		kept := r.order[:0]
+		for _, v := range r.order {
+			if _, ok := r.secrets[v]; ok {
+				kept = append(kept, v)
+			}
+		}
+		r.order = kept
+	}
+}
+
+// Len is how many values are registered (raw and URL-escaped forms count apart).
+func (r *Redactor) Len() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.secrets)
 }
 
 // Redact returns s with registered values and secret-looking fragments replaced by Redacted.
@@ -94,6 +133,7 @@ func (r *Redactor) Redact(s string) string {
 	s = secretJSON.ReplaceAllString(s, `"$1"$2"`+Redacted+`"`)
 	s = secretParam.ReplaceAllString(s, "$1="+Redacted)
 	s = authHeader.ReplaceAllString(s, "${1}"+Redacted)
+	s = apiKeyHeader.ReplaceAllString(s, "${1}${2}"+Redacted)
 	s = credScheme.ReplaceAllString(s, "$1 "+Redacted)
 	return s
 }
@@ -133,6 +173,9 @@ func Redact(s string) string { return defaultRedactor.Redact(s) }
 
 // RegisterSecret adds values to the shared Redactor, e.g. tokens loaded from storage.
 func RegisterSecret(values ...string) { defaultRedactor.Add(values...) }
+
+// ForgetSecret drops values from the shared Redactor once nothing holds them any more.
+func ForgetSecret(values ...string) { defaultRedactor.Forget(values...) }
 
 // tokenChar reports whether c can be part of a token, code or verifier as they appear in text
 // (base64url, base64, JWT dots, URL escapes).

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	"github.com/mcpproxy/mcpproxy-operator/internal/oauth"
 )
 
 // ResolveHeaders resolves spec.headers, reading the Secrets they name through r (an uncached
@@ -33,6 +34,7 @@ func ResolveHeaders(ctx context.Context, r client.Reader, us *mcpv1alpha1.Upstre
 
 func headerValue(ctx context.Context, r client.Reader, ns string, h mcpv1alpha1.HeaderSpec) (string, error) {
 	if h.Value != nil {
+		oauth.RegisterSecret(*h.Value)
 		return *h.Value, nil
 	}
 	if h.ValueFrom == nil {
@@ -55,5 +57,7 @@ func SecretValue(ctx context.Context, r client.Reader, ns string, ref mcpv1alpha
 	if !ok {
 		return "", fmt.Errorf("%s: Secret %s/%s has no key %q", what, ns, ref.Name, ref.Key)
 	}
+	// Whoever reads a credential makes sure no log line or status can show it.
+	oauth.RegisterSecret(string(v))
 	return string(v), nil
 }
