@@ -16,6 +16,7 @@ const (
 	ReasonHandOverRejected       = "HandOverRejected"
 	ReasonTokenStoreError        = "TokenStoreError"
 	ReasonDiscoveryFailed        = "DiscoveryFailed"
+	ReasonEgressDenied           = "EgressDenied"
 	ReasonConfigInvalid          = "ConfigInvalid"
 	ReasonConnected              = "Connected"
 	ReasonConnectFailed          = "ConnectFailed"

@@ -1,6 +1,11 @@
 package lifecycle
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/mcpproxy/mcpproxy-operator/internal/netguard"
+)
 
 // authenticatedCondition says whether a usable access token is held. The newest outcome that speaks
 // about the token decides; without one, the facts do; nil leaves the condition as it was.
@@ -37,7 +42,7 @@ func authenticatedBy(f *Facts, upTo Outcomes, x Outcome) *Condition {
 		return connectedAuth(f, upTo, x, valid)
 	case StepDiscover:
 		if x.Err != nil {
-			return &Condition{False, ReasonDiscoveryFailed, discoveryMessage(x)}
+			return &Condition{False, failureReasonOf(x.Err, ReasonDiscoveryFailed), discoveryMessage(x)}
 		}
 		if x.Discovery != nil && !x.Discovery.NoAuthRequired {
 			return &Condition{False, ReasonNoToken, "No token is stored for this server"}
@@ -122,4 +127,14 @@ func factCondition(f *Facts, storeStatus ConditionStatus) *Condition {
 func storeCondition(status ConditionStatus, err error) *Condition {
 	return &Condition{status, ReasonTokenStoreError, fmt.Sprintf("The token store could not be read for this server: %v. "+
 		"The stored token is kept; check the controller's token store and encryption key", err)}
+}
+
+// failureReasonOf is the condition reason for a failed call: EgressDenied when the egress
+// policy refused the destination (only a flag of the manager's can change that), else def.
+func failureReasonOf(err error, def string) string {
+	var denied *netguard.DeniedError
+	if errors.As(err, &denied) {
+		return ReasonEgressDenied
+	}
+	return def
 }

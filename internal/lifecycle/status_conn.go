@@ -40,7 +40,7 @@ func connectedBy(f *Facts, upTo Outcomes, x Outcome) *Condition {
 		return connectCondition(x)
 	case StepDiscover:
 		if x.Err != nil {
-			return &Condition{False, ReasonDiscoveryFailed, discoveryMessage(x)}
+			return &Condition{False, failureReasonOf(x.Err, ReasonDiscoveryFailed), discoveryMessage(x)}
 		}
 	case StepCloseSession:
 		return closedCondition(f, upTo, x.Step)
@@ -58,7 +58,7 @@ func connectCondition(x Outcome) *Condition {
 	case x.Dropped:
 		return &Condition{False, ReasonDisconnected, "The MCP session dropped and could not be reopened: " + oauth.Redact(x.Err.Error())}
 	case x.Err != nil:
-		return &Condition{False, ReasonConnectFailed, "Could not open an MCP session: " + oauth.Redact(x.Err.Error())}
+		return &Condition{False, failureReasonOf(x.Err, ReasonConnectFailed), "Could not open an MCP session: " + oauth.Redact(x.Err.Error())}
 	}
 	return nil
 }
