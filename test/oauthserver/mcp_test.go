@@ -191,3 +191,16 @@ func TestNoAuth(t *testing.T) {
 		}
 	}
 }
+
+// With OpenInitialize a client opens a session without a token and meets the challenge on
+// its first later request, as with servers that authorize per method.
+func TestOpenInitializeChallengesTheNextRequest(t *testing.T) {
+	s := start(t, Options{OpenInitialize: true})
+	if resp := mcpPost(t, s.MCPURL(), "", ""); resp.StatusCode != http.StatusOK {
+		t.Fatalf("initialize without a token: HTTP %d, want 200", resp.StatusCode)
+	}
+	resp := mcpPost(t, s.MCPURL(), "", `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`)
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("WWW-Authenticate"), "resource_metadata") {
+		t.Fatalf("tools/list without a token: HTTP %d %q, want 401 with a challenge", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+}

@@ -91,6 +91,10 @@ type Options struct {
 	// challenges, so clients must probe the well-known URLs. It is ignored
 	// in PRMHeaderOnly mode, where the header is the only way.
 	HideResourceMetadata bool
+	// OpenInitialize lets a request without a token open an MCP session (initialize and
+	// the initialized notification); every later request needs one. Some servers authorize
+	// per method like this, so a client meets the challenge only after initialize.
+	OpenInitialize bool
 	// AdminAnyHost serves /admin/ to any client, not only loopback ones;
 	// for a server in a container that tests drive from outside.
 	AdminAnyHost bool

@@ -61,6 +61,11 @@ func (s *Server) protect(res string, next http.Handler) http.Handler {
 			return
 		}
 		tok, ok := bearerToken(r)
+		if !ok && s.opts.OpenInitialize && opensSession(w, r) {
+			ctx := context.WithValue(r.Context(), identityKey{}, identity{Subject: "anonymous"})
+			next.ServeHTTP(w, r.WithContext(ctx))
+			return
+		}
 		if !ok {
 			s.count(func(st *Stats) { st.MCPNoToken++ })
 			// RFC 6750 §3.1: no error code when no credentials were sent.
@@ -164,4 +169,22 @@ func callsTool(body []byte, name string) bool {
 		}
 	}
 	return false
+}
+
+// opensSession reports whether r only opens an MCP session (initialize, or the initialized
+// notification that follows it), leaving r's body readable again.
+func opensSession(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodPost {
+		return false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if err != nil {
+		return false
+	}
+	var one rpcCall
+	if json.Unmarshal(body, &one) != nil {
+		return false
+	}
+	return one.Method == "initialize" || one.Method == "notifications/initialized"
 }
