@@ -33,4 +33,15 @@ type Config struct {
 	HTTPClient *http.Client
 	// Logger receives progress lines, always redacted and tagged with the correlation ID.
 	Logger logr.Logger
+	// Challenge, when set, is the status and WWW-Authenticate header of a request the MCP
+	// server refused after it let initialize through without a token (servers that authorize
+	// per method). Discovery starts from it instead of probing with initialize, whose answer
+	// would say no authorization is needed.
+	Challenge *LaterChallenge
+}
+
+// LaterChallenge is a 401 or 403 an MCP server answered to a request after initialize.
+type LaterChallenge struct {
+	Status int
+	Header http.Header
 }

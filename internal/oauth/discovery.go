@@ -50,7 +50,7 @@ func Discover(ctx context.Context, cfg Config) (*Discovery, error) {
 	}
 	d := &Discovery{ServerURL: cfg.ServerURL}
 
-	probe, err := probeServer(ctx, cfg.HTTPClient, cfg.ServerURL)
+	probe, err := challengeOrProbe(ctx, cfg)
 	if err != nil {
 		return nil, &Error{Op: "probing MCP server", Err: err}
 	}
@@ -174,6 +174,15 @@ func validateAuthServer(md AuthServerMetadata) error {
 		}
 	}
 	return nil
+}
+
+// challengeOrProbe is the answer discovery starts from: a refusal the caller met after
+// initialize, else the answer to an initialize sent without a token.
+func challengeOrProbe(ctx context.Context, cfg Config) (*response, error) {
+	if c := cfg.Challenge; c != nil && (c.Status == http.StatusUnauthorized || c.Status == http.StatusForbidden) {
+		return &response{Status: c.Status, Header: c.Header}, nil
+	}
+	return probeServer(ctx, cfg.HTTPClient, cfg.ServerURL)
 }
 
 // probeServer sends an MCP initialize request without a token.
