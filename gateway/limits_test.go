@@ -36,7 +36,8 @@ func TestAggregatedSessionsAreCappedPerIdentity(t *testing.T) {
 	for i := range 16 {
 		cs, err := dial(url, false, greedy, nil)
 		if err != nil {
-			t.Fatalf("session %d: %v", i+1, err)
+			_, _, body := rawPost(t, url, greedy, "", initializeBody)
+			t.Fatalf("session %d: %v (now: %s)", i+1, err, body)
 		}
 		t.Cleanup(func() { _ = cs.Close() })
 		sessions = append(sessions, cs)

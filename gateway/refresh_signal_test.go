@@ -130,9 +130,11 @@ func (f *signalFixture) post(t *testing.T) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// readyStatus is a server the controller connected to (the gateway forwards to no other).
 func readyStatus() mcpv1alpha1.UpstreamServerStatus {
-	return mcpv1alpha1.UpstreamServerStatus{Conditions: []metav1.Condition{{Type: mcpv1alpha1.ConditionReady,
-		Status: metav1.ConditionTrue, Reason: "Ready", LastTransitionTime: metav1.Now()}}}
+	return mcpv1alpha1.UpstreamServerStatus{Conditions: []metav1.Condition{
+		{Type: mcpv1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Ready", LastTransitionTime: metav1.Now()},
+		{Type: mcpv1alpha1.ConditionConnected, Status: metav1.ConditionTrue, Reason: "Connected", LastTransitionTime: metav1.Now()}}}
 }
 
 // The gateway asks for refreshes through Options.Refresher, never the annotation: the

@@ -27,11 +27,13 @@ type apiKeyServer struct {
 	*httptest.Server
 	release    chan struct{}
 	sawCallers atomic.Int32 // requests that carried an Authorization header
+	key        atomic.Value // the API key it wants (a string)
 }
 
 func startAPIKeyServer(t *testing.T, key string) *apiKeyServer {
 	t.Helper()
 	s := &apiKeyServer{release: make(chan struct{})}
+	s.key.Store(key)
 	srv := mcp.NewServer(&mcp.Implementation{Name: "apikey", Version: "v1"}, nil)
 	mcp.AddTool(srv, &mcp.Tool{Name: "slow", Description: "Reports progress, then waits to be released."},
 		func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
@@ -48,7 +50,7 @@ func startAPIKeyServer(t *testing.T, key string) *apiKeyServer {
 		if r.Header.Get("Authorization") != "" {
 			s.sawCallers.Add(1)
 		}
-		if r.Header.Get("X-API-Key") != key {
+		if r.Header.Get("X-API-Key") != s.key.Load().(string) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="apikey"`)
 			http.Error(w, "missing API key", http.StatusUnauthorized)
 			return
@@ -153,12 +155,15 @@ func readEvent(t *testing.T, r *bufio.Reader) string {
 
 // An upstream that rejects the gateway's credentials never shows the caller its challenge:
 // the caller gets a JSON-RPC error instead of a WWW-Authenticate header meant for the gateway.
+// The server is connected first (the gateway forwards to no other), then wants another key.
 func TestUpstreamChallengeIsNotPassedOn(t *testing.T) {
 	up := startAPIKeyServer(t, "right-key")
 	ns := newNamespace(t)
 	h := startHarness(t, ns, nil)
 	us := createServer(t, ns, "wrong-key", mcpv1alpha1.UpstreamServerSpec{URL: up.URL + "/mcp",
-		Headers: []mcpv1alpha1.HeaderSpec{{Name: "X-API-Key", Value: ptr.To("wrong-key")}}})
+		Headers: []mcpv1alpha1.HeaderSpec{{Name: "X-API-Key", Value: ptr.To("right-key")}}})
+	waitReady(t, us, 30*time.Second)
+	up.key.Store("rotated-key")
 	var (
 		status int
 		hdr    http.Header
