@@ -19,6 +19,20 @@
 // cached briefly. The caller's Authorization header never reaches the upstream; the upstream's
 // token never reaches the caller.
 //
+// The pass-through forwards only what MCP needs, so a caller cannot use it to make the manager
+// speak other HTTP (policy.go): only POST, GET and DELETE (others get 405); only the MCP
+// headers of the caller (Accept, Content-Type, Mcp-Session-Id, MCP-Protocol-Version,
+// Last-Event-ID, User-Agent, trace context); only to the path of spec.url with spec.url's own
+// query, the caller's query being dropped, except on a legacy SSE message URL the gateway
+// handed that caller in an endpoint event; and only to a server the controller has connected
+// to for its current spec (Connected=True at the current generation), static-header and public
+// servers included. An upstream's Set-Cookie never reaches the caller.
+//
+// Limits: one identity holds at most Options.MaxSessionsPerIdentity sessions on /mcp (429
+// beyond, until one ends). Rejected tokens are cached apart from good answers, and TokenReviews
+// of tokens no cache knows are rate-limited per client address and in total (429 with
+// Retry-After), so junk tokens cost the API server little and never evict a good answer.
+//
 // The gateway never refreshes a token. When an upstream rejects the current token, it asks the
 // reconciler to refresh that revision in process (Options.Refresher, an upstream.RefreshRequest),
 // waits a bounded time for the store to announce a new revision (tokenstore.Store.WaitNewer),
