@@ -9,7 +9,9 @@ import "net/http"
 var upstreamOnlyResponseHeaders = []string{"Set-Cookie", "Set-Cookie2"}
 
 // stripUpstreamResponseHeaders removes from an upstream's answer what must not reach the
-// caller. The pass-through's modifyResponse calls it on every answer.
+// caller. statusWriter (routes.go), the last writer before the caller, calls it on every
+// answer's headers; the reverse proxy's modifyResponse calls it on the upstream's headers and
+// trailers, so no code after it sees them either.
 func stripUpstreamResponseHeaders(h http.Header) {
 	for _, k := range upstreamOnlyResponseHeaders {
 		h.Del(k)
