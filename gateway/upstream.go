@@ -158,6 +158,9 @@ func (t boundTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // modifyResponse keeps the upstream's authentication challenges from the caller and rewrites
 // the legacy SSE endpoint event to point at the gateway.
 func (u *upstreams) modifyResponse(resp *http.Response) error {
+	// First, so nothing after this sees an upstream's cookie (a trailer included).
+	stripUpstreamResponseHeaders(resp.Header)
+	stripUpstreamResponseHeaders(resp.Trailer)
 	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
 		resp.Header.Del("WWW-Authenticate")
 	}

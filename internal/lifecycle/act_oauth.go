@@ -110,8 +110,14 @@ func (r *Runner) refresh(ctx context.Context, p Pass, rec *tokenstore.Record) Ou
 	out.Record = next
 	forgetReplaced(rec, next)
 	log.Info("Refreshed token", "expiresIn", until(next.Expiry, f.Now), "refreshCount", next.RefreshCount)
+	// The session takes the token only if it was dialled for the URL the token is bound to: a
+	// session left over from another target never receives it.
+	bound := next.ServerURL
+	if bound == "" {
+		bound = f.Key.Binding.ServerURL
+	}
 	if s := r.Sessions.Get(f.Config.SessionKey); s != nil {
-		s.SetToken(next.AccessToken)
+		s.SetTokenFor(bound, next.AccessToken)
 	}
 	return out
 }
