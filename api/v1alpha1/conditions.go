@@ -41,6 +41,7 @@ const (
 	ReasonLoggedOut              = "LoggedOut"
 	ReasonLoginCompleted         = "LoginCompleted"
 	ReasonHandOverRejected       = "HandOverRejected"
+	ReasonInsufficientScope      = "InsufficientScope"
 	ReasonTokenStoreError        = "TokenStoreError"
 	ReasonDiscoveryFailed        = "DiscoveryFailed"
 	ReasonEgressDenied           = "EgressDenied"

@@ -93,7 +93,7 @@ func (r *Runner) do(ctx context.Context, p Pass, o Outcomes, s Step) Outcome {
 			p.Owner.OfferBrowserLogin()
 		}
 	case StepDiscover:
-		out = r.discover(ctx, p)
+		out = r.discover(ctx, p, laterChallenge(o))
 	case StepRefresh:
 		out = r.refresh(ctx, p, current(f, o))
 	case StepConnect:

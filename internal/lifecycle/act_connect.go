@@ -38,9 +38,14 @@ func (r *Runner) connect(ctx context.Context, p Pass, rec *tokenstore.Record, s 
 			p.Log.Info("Connected", "server", info.Name, "protocolVersion", info.ProtocolVersion, "tools", info.Tools)
 		}
 		return Outcome{Info: &info, Dialed: dialed}
-	case errors.Is(err, mcpconn.ErrUnauthorized):
-		p.Log.Info("The MCP server rejected the access token")
-		return Outcome{Err: err, Unauthorized: true}
+	case errors.Is(err, mcpconn.ErrUnauthorized), errors.Is(err, mcpconn.ErrForbidden):
+		p.Log.Info("The MCP server refused the credentials", "reason", oauth.Redact(err.Error()))
+		out := Outcome{Err: err, Unauthorized: errors.Is(err, mcpconn.ErrUnauthorized), Forbidden: errors.Is(err, mcpconn.ErrForbidden)}
+		var ce *mcpconn.ChallengeError
+		if errors.As(err, &ce) {
+			out.Challenge = &oauth.LaterChallenge{Status: ce.Status, Header: ce.Header}
+		}
+		return out
 	}
 	p.Log.Info("Connection failed", "reason", oauth.Redact(err.Error()))
 	return Outcome{Err: err, Dropped: dropped}

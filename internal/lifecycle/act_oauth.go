@@ -49,10 +49,13 @@ func (r *Runner) Revoke(ctx context.Context, log logr.Logger, rec *tokenstore.Re
 	}
 }
 
-func (r *Runner) discover(ctx context.Context, p Pass) Outcome {
+// discover finds out how the server is protected; from challenge, when a connect without a
+// token met a refusal after initialize, since a probe of initialize would say "no auth".
+func (r *Runner) discover(ctx context.Context, p Pass, challenge *oauth.LaterChallenge) Outcome {
 	id := oauth.NewCorrelationID()
 	ctx = oauth.WithCorrelationID(ctx, id)
 	cfg := p.Facts.Config.OAuth
+	cfg.Challenge = challenge
 	cfg.Logger = p.Log // internal/oauth adds the correlation ID from ctx
 	bound := r.DiscoveryTimeout
 	if bound <= 0 {

@@ -185,6 +185,15 @@ func afterRefresh(f *Facts, o Outcomes, x Outcome) []Step {
 // refresh token is rejected), else ask a person when nothing else can help.
 func afterConnect(f *Facts, o Outcomes, x Outcome) []Step {
 	rec := current(f, o)
+	switch {
+	case x.Step.NoToken && x.Challenge != nil && !f.Config.StaticOnly && o.count(StepDiscover) < 2:
+		// The server let a session open without a token, then asked for one: discover from
+		// that refusal, as if initialize had been refused.
+		return []Step{{Kind: StepDiscover, Reason: "the MCP server asked for a token after initialize"}}
+	case x.Forbidden && !x.Step.NoToken && rec != nil:
+		return []Step{{Kind: StepRequestLogin, Reason: ReasonInsufficientScope, Browser: true,
+			Message: "The MCP server needs scopes the token does not have (insufficient_scope); a login asks for them"}}
+	}
 	if !x.Unauthorized || rec == nil || x.Step.NoToken {
 		return nil
 	}

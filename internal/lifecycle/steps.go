@@ -59,8 +59,11 @@ type Outcome struct {
 	// session was lost and could not be redialled.
 	Info            *mcpconn.Info
 	Dialed, Dropped bool
-	// Unauthorized: a connect was refused with 401.
-	Unauthorized bool
+	// Unauthorized: a connect was refused with 401; Forbidden: with 403 (insufficient scope).
+	Unauthorized, Forbidden bool
+	// Challenge is the refusal's status and WWW-Authenticate header, when the server refused
+	// a request after initialize.
+	Challenge *oauth.LaterChallenge
 	// Conflict: a save lost to a newer revision. StoreErr: the store refused a write.
 	Conflict bool
 	StoreErr error
@@ -113,6 +116,14 @@ func (o Outcomes) storeFailed() *Outcome {
 		if o[i].StoreErr != nil {
 			return &o[i]
 		}
+	}
+	return nil
+}
+
+// laterChallenge is the refusal the newest connect met after initialize, or nil.
+func laterChallenge(o Outcomes) *oauth.LaterChallenge {
+	if x := o.last(StepConnect); x != nil {
+		return x.Challenge
 	}
 	return nil
 }
