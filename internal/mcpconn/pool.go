@@ -11,6 +11,7 @@ type Pool struct {
 	clientName string
 	notify     func(key string)
 	base       http.RoundTripper
+	limits     Limits
 	mu         sync.Mutex
 	sessions   map[string]*Session
 }
@@ -20,6 +21,10 @@ type Pool struct {
 func NewPool(clientName string, notify func(key string), base http.RoundTripper) *Pool {
 	return &Pool{clientName: clientName, notify: notify, base: base, sessions: map[string]*Session{}}
 }
+
+// SetLimits sets the bounds of the sessions dialled from now on (zero fields: the defaults).
+// Call it before the pool is shared.
+func (p *Pool) SetLimits(l Limits) { p.limits = l }
 
 // Get returns the session of key, or nil.
 func (p *Pool) Get(key string) *Session {
@@ -45,7 +50,7 @@ func (p *Pool) Ensure(ctx context.Context, key string, target Target, token stri
 		}
 		p.Close(key)
 	}
-	s, err = Dial(ctx, target, Options{ClientName: p.clientName, Token: token, Base: p.base, Notify: func() {
+	s, err = Dial(ctx, target, Options{ClientName: p.clientName, Token: token, Base: p.base, Limits: p.limits, Notify: func() {
 		if p.notify != nil {
 			p.notify(key)
 		}

@@ -78,12 +78,23 @@ type Options struct {
 	// and hold the standalone stream on which a Streamable HTTP server announces changes; it is
 	// called, from the SDK's goroutine, when the server says its tool list changed.
 	OnToolsChanged func()
+	// KeepTools makes the session keep the tools it lists (Tools) without listening for
+	// changes (the CLI's probe prints them once).
+	KeepTools bool
+	// Limits bound what the session reads; zero fields take DefaultLimits. Crossing one
+	// closes the session, and the call that met it returns a *LimitError.
+	Limits Limits
 }
 
 // Session is one live MCP client session.
 type Session struct {
 	target    Target
 	keepTools bool
+	limits    Limits
+	bt        *bearerTransport
+	// exceeded is the first bound an answer crossed; the session is torn down then.
+	exceeded atomic.Pointer[LimitError]
+	notify   func()
 	// creds are the session's credentials, bound to target.URL, the URL it was dialled for;
 	// nil once dropped (a spec change) or when it was dialled without any.
 	creds        atomic.Pointer[netguard.Credentials]
@@ -103,19 +114,20 @@ type Session struct {
 // Dial opens a session: initialize, then tools/list, both bounded by ctx. The session itself
 // lives until Close, whatever happens to ctx.
 func Dial(ctx context.Context, target Target, o Options) (*Session, error) {
-	s := &Session{target: target, keepTools: o.OnToolsChanged != nil}
+	s := &Session{target: target, keepTools: o.OnToolsChanged != nil || o.KeepTools, limits: o.Limits.WithDefaults(), notify: o.Notify}
 	s.setCredentials(o.Token)
 	base := o.Base
 	if base == nil {
 		base = defaultTransport
 	}
-	hc := &http.Client{CheckRedirect: netguard.CheckRedirect, Transport: &bearerTransport{base: base, creds: &s.creds,
+	s.bt = &bearerTransport{base: base, creds: &s.creds, limits: s.limits, exceeded: s.exceed,
 		on401: func() {
 			s.unauthorized.Store(true)
 			if o.Notify != nil {
 				o.Notify()
 			}
-		}}}
+		}}
+	hc := &http.Client{CheckRedirect: netguard.CheckRedirect, Transport: s.bt}
 	var copts *mcp.ClientOptions
 	if o.OnToolsChanged != nil {
 		copts = &mcp.ClientOptions{ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { o.OnToolsChanged() }}
@@ -145,9 +157,10 @@ func Dial(ctx context.Context, target Target, o Options) (*Session, error) {
 // listens on the standalone stream and reconnects it once more than one that does not.
 func (s *Session) transport(hc *http.Client) mcp.Transport {
 	if s.target.Transport == TransportSSE {
-		return &mcp.SSEClientTransport{Endpoint: s.target.URL, HTTPClient: hc}
+		return &mcp.SSEClientTransport{Endpoint: s.target.URL, HTTPClient: hc, MaxEventSize: s.sdkEventSize()}
 	}
-	t := &mcp.StreamableClientTransport{Endpoint: s.target.URL, HTTPClient: hc, MaxRetries: 1, DisableStandaloneSSE: true}
+	t := &mcp.StreamableClientTransport{Endpoint: s.target.URL, HTTPClient: hc, MaxRetries: 1, DisableStandaloneSSE: true,
+		MaxEventSize: s.sdkEventSize()}
 	if s.keepTools {
 		t.MaxRetries, t.DisableStandaloneSSE = 2, false
 	}
@@ -161,19 +174,20 @@ func (s *Session) connect(ctx context.Context, client *mcp.Client, transport mcp
 	sctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	stopWatch := context.AfterFunc(ctx, cancel)
+	mark := s.bt.mark()
 	cs, err := client.Connect(sctx, transport, nil)
 	if !stopWatch() && err == nil {
 		err = ctx.Err() // the handshake outlived ctx: the session is already torn down
+	}
+	if err == nil && s.exceeded.Load() != nil {
+		err = errors.New("closed") // crossed a bound on the way (an event of the stream, say)
 	}
 	if err != nil {
 		if cs != nil {
 			_ = cs.Close()
 		}
 		cancel()
-		if s.unauthorized.Load() {
-			return fmt.Errorf("initializing MCP session with %s: %w", s.target.URL, ErrUnauthorized)
-		}
-		return fmt.Errorf("initializing MCP session with %s: %w", s.target.URL, err)
+		return fmt.Errorf("initializing MCP session with %s: %w", s.target.URL, s.callError(mark, "initialize", err))
 	}
 	s.cs = cs
 	if init := cs.InitializeResult(); init != nil {
@@ -183,36 +197,6 @@ func (s *Session) connect(ctx context.Context, client *mcp.Client, transport mcp
 		}
 	}
 	return nil
-}
-
-// ListTools runs tools/list and records the count (Info), and the tools themselves when the
-// session keeps them (Options.OnToolsChanged).
-func (s *Session) ListTools(ctx context.Context) ([]*mcp.Tool, error) {
-	var tools []*mcp.Tool
-	n := 0
-	for t, err := range s.cs.Tools(ctx, nil) {
-		if err != nil {
-			if s.unauthorized.Load() {
-				return nil, fmt.Errorf("listing tools of %s: %w", s.target.URL, ErrUnauthorized)
-			}
-			return nil, fmt.Errorf("listing tools of %s: %w", s.target.URL, err)
-		}
-		n++
-		if s.keepTools {
-			tools = append(tools, t)
-		}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.info.Tools, s.tools = n, tools
-	return tools, nil
-}
-
-// Tools are the tools of the last tools/list, when the session keeps them.
-func (s *Session) Tools() []*mcp.Tool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.tools
 }
 
 // SetToken replaces the bearer token of a session that holds one (a refresh rotates it) and
@@ -270,7 +254,7 @@ func (s *Session) Info() Info {
 // Healthy is false once the session dropped or was closed, and while the server refuses its
 // token with 401 (until SetToken).
 func (s *Session) Healthy() bool {
-	return !s.closed.Load() && !s.dropped.Load() && !s.unauthorized.Load()
+	return !s.closed.Load() && !s.dropped.Load() && !s.unauthorized.Load() && s.exceeded.Load() == nil
 }
 
 // Unauthorized reports whether the server answered 401 since the token was last set.
@@ -278,18 +262,26 @@ func (s *Session) Unauthorized() bool { return s.unauthorized.Load() }
 
 // Ping checks that the server still answers on the session.
 func (s *Session) Ping(ctx context.Context) error {
+	mark := s.bt.mark()
 	if err := s.cs.Ping(ctx, nil); err != nil {
-		if s.unauthorized.Load() {
-			return fmt.Errorf("pinging %s: %w", s.target.URL, ErrUnauthorized)
-		}
-		return fmt.Errorf("pinging %s: %w", s.target.URL, err)
+		return fmt.Errorf("pinging %s: %w", s.target.URL, s.callError(mark, "ping", err))
 	}
 	return nil
 }
 
-// CallTool calls one tool on the session.
+// CallTool calls one tool on the session. A refusal (401, 403) is a *ChallengeError, a
+// crossed bound a *LimitError; other errors are the SDK's (a JSON-RPC error, say).
 func (s *Session) CallTool(ctx context.Context, params *mcp.CallToolParams) (*mcp.CallToolResult, error) {
-	return s.cs.CallTool(ctx, params)
+	mark := s.bt.mark()
+	res, err := s.cs.CallTool(ctx, params)
+	if err != nil {
+		if e := s.callError(mark, "tools/call", nil); e != nil {
+			// Both stay reachable: the bound or refusal, and the SDK's error (a JSON-RPC
+			// error the server sent with its 403, say).
+			return nil, fmt.Errorf("calling %s on %s: %w: %w", params.Name, s.target.URL, e, err)
+		}
+	}
+	return res, err
 }
 
 // MarkChecked records when the owner last verified the session (dial or ping).
