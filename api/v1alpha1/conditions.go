@@ -63,5 +63,10 @@ const (
 	AnnotationLogoutRequestedAt = "mcpproxy.dev/logout-requested-at"
 )
 
+// AnnotationCreatedBy on a login hand-over Secret names the user who created it (their
+// Kubernetes username). The login-handover ValidatingAdmissionPolicy admits a hand-over only when
+// it equals the requesting user, so where the policy is installed the controller may trust it.
+const AnnotationCreatedBy = "mcpproxy.dev/created-by"
+
 // Finalizer is set on every UpstreamServer so deletion closes the session and revokes the token.
 const Finalizer = "mcp.mcpproxy.dev/token-cleanup"
