@@ -1,0 +1,84 @@
+package testenv
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	admissionv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+)
+
+// policyEnforcedWithin bounds how long the API server takes to start enforcing a new
+// ValidatingAdmissionPolicy binding (its policy informer resyncs asynchronously).
+const policyEnforcedWithin = 30 * time.Second
+
+// InstallHandOverPolicy installs the shipped login-handover ValidatingAdmissionPolicy
+// (config/admission) for namespace ns only, waits until the API server enforces it, and removes
+// it when the test ends. Its binding selects ns alone, so the suites' other tests, which hand
+// tokens over as the administrator without the created-by annotation, are unaffected.
+func InstallHandOverPolicy(t testing.TB, ns string) {
+	t.Helper()
+	env := Current()
+	var policy admissionv1.ValidatingAdmissionPolicy
+	var binding admissionv1.ValidatingAdmissionPolicyBinding
+	readManifest(t, filepath.Join(env.Root, "config", "admission", "handover_policy.yaml"), &policy)
+	readManifest(t, filepath.Join(env.Root, "config", "admission", "handover_policy_binding.yaml"), &binding)
+	name := policy.Name + "-" + ns
+	policy.Name, binding.Name, binding.Spec.PolicyName = name, name, name
+	binding.Spec.MatchResources = &admissionv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
+		MatchLabels: map[string]string{corev1.LabelMetadataName: ns}}}
+	ctx := context.Background()
+	for _, o := range []client.Object{&policy, &binding} {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatalf("installing the hand-over policy: %v", err)
+		}
+		t.Cleanup(func() { _ = env.Client.Delete(context.Background(), o) })
+	}
+	// A labelled Secret of another type is refused once the binding is in force; dry run, so
+	// nothing is stored while it is not yet.
+	probe := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{GenerateName: "policy-probe-", Namespace: ns,
+		Labels: map[string]string{mcpv1alpha1.HandOverServerLabel: "probe"}}}
+	Eventually(t, policyEnforcedWithin, "the hand-over policy to be enforced in "+ns, func() (bool, string) {
+		err := env.Client.Create(ctx, probe.DeepCopy(), client.DryRunAll)
+		if err == nil {
+			return false, "a labelled Secret of type Opaque is still admitted"
+		}
+		return strings.Contains(err.Error(), name), err.Error()
+	})
+}
+
+// readManifest decodes one YAML manifest into obj.
+func readManifest(t testing.TB, path string, obj any) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.UnmarshalStrict(data, obj); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+// ClientAs is a client that reaches the API server as user (impersonated by the administrator),
+// so a test exercises real RBAC and admission for that user.
+func ClientAs(t testing.TB, user string, groups ...string) client.Client {
+	t.Helper()
+	env := Current()
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: groups}
+	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
