@@ -8,6 +8,8 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
@@ -34,6 +36,8 @@ func (r *UpstreamServerReconciler) observe(ctx context.Context, us *mcpv1alpha1.
 	obs := observed{facts: f}
 	f.Config, f.ConfigErr = r.resolveConfig(ctx, us)
 	if f.ConfigErr != nil {
+		// Hand-overs cannot be used with a broken config, and must not linger: plan rejects them.
+		f.HandOvers = r.handOvers(ctx, us, log)
 		return obs
 	}
 	f.Unsaved = r.lifecycle().Unsaved(f.Key)
@@ -66,20 +70,29 @@ func (r *UpstreamServerReconciler) observe(ctx context.Context, us *mcpv1alpha1.
 // handOvers lists the server's login hand-overs, oldest first (so the newest valid login is
 // stored last and wins), each validated against the server.
 func (r *UpstreamServerReconciler) handOvers(ctx context.Context, us *mcpv1alpha1.UpstreamServer, log logr.Logger) []lifecycle.HandOver {
-	var list corev1.SecretList
-	if err := r.List(ctx, &list, client.InNamespace(us.Namespace),
+	// The cache holds hand-overs' metadata only; the few that exist are read whole.
+	list := &metav1.PartialObjectMetadataList{}
+	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
+	if err := r.List(ctx, list, client.InNamespace(us.Namespace),
 		client.MatchingLabels{mcpv1alpha1.HandOverServerLabel: us.Name}); err != nil {
 		log.Error(err, "Failed to list login hand-overs")
 		return nil
 	}
-	secrets := list.Items
-	sort.Slice(secrets, func(i, j int) bool {
-		return secrets[i].CreationTimestamp.Before(&secrets[j].CreationTimestamp)
+	metas := list.Items
+	sort.Slice(metas, func(i, j int) bool {
+		return metas[i].CreationTimestamp.Before(&metas[j].CreationTimestamp)
 	})
-	out := make([]lifecycle.HandOver, 0, len(secrets))
-	for i := range secrets {
-		rec, err := validateHandOver(us, &secrets[i])
-		out = append(out, lifecycle.HandOver{Name: secrets[i].Name, Record: rec, Err: err})
+	out := make([]lifecycle.HandOver, 0, len(metas))
+	for _, m := range metas {
+		sec := &corev1.Secret{}
+		if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: m.Namespace, Name: m.Name}, sec); err != nil {
+			if !apierrors.IsNotFound(err) {
+				log.Error(err, "Failed to read a login hand-over", "secret", m.Name)
+			}
+			continue
+		}
+		rec, err := validateHandOver(us, sec)
+		out = append(out, lifecycle.HandOver{Name: sec.Name, Record: rec, Err: err, CreatedAt: sec.CreationTimestamp.Time})
 	}
 	return out
 }

@@ -72,7 +72,7 @@ func (r *UpstreamServerReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	if err := r.APIReader.Get(ctx, req.NamespacedName, us); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.Sessions.Close(req.String())
-			return ctrl.Result{}, nil
+			return ctrl.Result{}, r.deleteOrphanHandOvers(ctx, req)
 		}
 		return ctrl.Result{}, err
 	}

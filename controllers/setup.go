@@ -28,7 +28,7 @@ func (r *UpstreamServerReconciler) SetupWithManager(mgr ctrl.Manager, signals *S
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&mcpv1alpha1.UpstreamServer{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, deletionPredicate()))).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(handOverToServer),
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(handOverToServer),
 			builder.WithPredicates(isHandOver())).
 		WatchesRawSource(signals.source()).
 		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent}).

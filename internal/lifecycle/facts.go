@@ -72,6 +72,8 @@ type HandOver struct {
 	Name   string
 	Record *tokenstore.Record
 	Err    error
+	// CreatedAt is when the API server created the hand-over (zero when unknown).
+	CreatedAt time.Time
 }
 
 // SessionFacts is what the pool says of the token's live session.

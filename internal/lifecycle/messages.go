@@ -51,11 +51,14 @@ func discoveryMessage(x Outcome) string {
 }
 
 func handOverMessage(f *Facts, x Outcome) string {
-	err := x.Err
-	if err == nil {
-		err = f.HandOvers[x.Step.HandOver].Err
+	why := x.Step.Reason
+	switch {
+	case x.Err != nil:
+		why = x.Err.Error()
+	case f.HandOvers[x.Step.HandOver].Err != nil:
+		why = f.HandOvers[x.Step.HandOver].Err.Error()
 	}
-	return fmt.Sprintf("Login hand-over %s was rejected: %v", f.HandOvers[x.Step.HandOver].Name, err)
+	return fmt.Sprintf("Login hand-over %s was rejected: %s", f.HandOvers[x.Step.HandOver].Name, why)
 }
 
 // loginMessage is what a login request tells the person, before "Run: <command>".

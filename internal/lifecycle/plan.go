@@ -1,6 +1,11 @@
 package lifecycle
 
-import "github.com/mcpproxy/mcpproxy-operator/internal/tokenstore"
+import (
+	"fmt"
+	"time"
+
+	"github.com/mcpproxy/mcpproxy-operator/internal/tokenstore"
+)
 
 // failuresBeforeAskingForLogin is how many consecutive failed refreshes with an expired token
 // make the lifecycle also ask a person to log in (it keeps retrying regardless).
@@ -31,8 +36,18 @@ func Plan(f *Facts, o Outcomes) []Step {
 }
 
 func plan(f *Facts, o Outcomes) []Step {
-	if f.ConfigErr != nil || f.StoreErr != nil {
-		return nil // status says why; nothing can be done until the config or store is fixed
+	if f.ConfigErr != nil {
+		// Nothing can be done until the config is fixed; a login handed over meanwhile is
+		// deleted rather than left in the namespace (its tokens are in plain text there).
+		for i := range f.HandOvers {
+			if !o.handOverDone(i) {
+				return []Step{{Kind: StepRejectHandOver, HandOver: i, Reason: "the server's configuration is invalid: " + f.ConfigErr.Error()}}
+			}
+		}
+		return nil
+	}
+	if f.StoreErr != nil {
+		return nil // status says why; nothing can be done until the store is fixed
 	}
 	last := lastDecisive(o)
 	if len(o) > 0 && (last < 0 || last < len(o)-1) {
@@ -76,6 +91,9 @@ func start(f *Facts, o Outcomes) []Step {
 		}
 		if h.Err != nil {
 			return []Step{{Kind: StepRejectHandOver, HandOver: i, Reason: h.Err.Error()}}
+		}
+		if why := staleHandOver(f, current(f, o), h); why != "" {
+			return []Step{{Kind: StepRejectHandOver, HandOver: i, Reason: why}}
 		}
 		return []Step{{Kind: StepIngestHandOver, HandOver: i, Reason: "a login was handed over"}}
 	}
@@ -252,4 +270,22 @@ func awaitingLogin(f *Facts, o Outcomes) bool {
 		return true
 	}
 	return false
+}
+
+// maxHandOverAge is how long a hand-over may wait to be ingested. The CLI's hand-over lives
+// seconds; an older one is left over or replayed, and must not replace a newer token.
+const maxHandOverAge = 10 * time.Minute
+
+// staleHandOver says why hand-over h must not replace the token held, or "".
+func staleHandOver(f *Facts, cur *tokenstore.Record, h HandOver) string {
+	switch {
+	case h.CreatedAt.IsZero():
+		return ""
+	case f.Now.Sub(h.CreatedAt) > maxHandOverAge:
+		return fmt.Sprintf("it was created %s ago, longer than a hand-over may wait (%s); log in again",
+			f.Now.Sub(h.CreatedAt).Round(time.Second), maxHandOverAge)
+	case cur != nil && !cur.ObtainedAt.IsZero() && h.CreatedAt.Before(cur.ObtainedAt):
+		return "it is older than the login the controller holds; log in again"
+	}
+	return ""
 }

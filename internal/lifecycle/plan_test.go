@@ -74,6 +74,10 @@ func TestPlanAndStatus(t *testing.T) {
 	}{
 		"config invalid: nothing done": {facts: Facts{ConfigErr: errors.New("secret missing")},
 			auth: cond{False, ReasonConfigInvalid}, conn: cond{False, ReasonConfigInvalid}},
+		"config invalid with a login handed over: the hand-over is deleted, not left lying": {
+			facts: Facts{ConfigErr: errors.New("secret missing"), HandOvers: []HandOver{{Name: "h", Record: valid}}},
+			steps: []StepKind{StepRejectHandOver}, auth: cond{False, ReasonConfigInvalid}, conn: cond{False, ReasonConfigInvalid},
+			loginReq: cond{True, ReasonHandOverRejected}},
 		"store unreadable: nothing done, nothing deleted": {facts: Facts{StoreErr: errors.New("corrupt")},
 			auth: cond{False, ReasonTokenStoreError}, conn: cond{Unknown, ReasonTokenStoreError}},
 		"no token, server needs OAuth: ask for a login": {facts: Facts{},
@@ -151,6 +155,14 @@ func TestPlanAndStatus(t *testing.T) {
 			steps: []StepKind{StepLogout}, auth: cond{False, ReasonLoggedOut}, conn: cond{False, ReasonLoggedOut}, loginReq: cond{True, ReasonLoggedOut}},
 		"a hand-over is ingested, then used": {facts: Facts{HandOvers: []HandOver{{Name: "h", Record: valid}}},
 			steps: []StepKind{StepIngestHandOver, StepConnect}, auth: cond{True, ReasonTokenValid}, conn: cond{True, ReasonConnected}, loginReq: cond{False, ReasonTokenValid}},
+		"a hand-over older than the login held: rejected, the newer token kept": {
+			facts: Facts{Record: valid, HandOvers: []HandOver{{Name: "old", Record: valid, CreatedAt: now.Add(-11 * time.Minute)}}},
+			steps: []StepKind{StepRejectHandOver, StepConnect}, auth: cond{True, ReasonTokenValid}, conn: cond{True, ReasonConnected},
+			loginReq: cond{False, ReasonTokenValid}},
+		"a hand-over created before the stored login: rejected": {
+			facts: Facts{Record: valid, HandOvers: []HandOver{{Name: "replayed", Record: valid, CreatedAt: valid.ObtainedAt.Add(-time.Second)}}},
+			steps: []StepKind{StepRejectHandOver, StepConnect}, auth: cond{True, ReasonTokenValid}, conn: cond{True, ReasonConnected},
+			loginReq: cond{False, ReasonTokenValid}},
 		"an invalid hand-over with no token: rejected, a person asked": {facts: Facts{HandOvers: []HandOver{{Name: "h", Err: errors.New("not owned")}}, PrevCurrent: true},
 			steps: []StepKind{StepRejectHandOver}, loginReq: cond{True, ReasonHandOverRejected}},
 		"suspended: close the session, keep the token": {facts: Facts{Record: valid, Suspended: true, Session: SessionFacts{Present: true}},
