@@ -67,6 +67,8 @@ func runLogin(ctx context.Context, env *Env, kf *kubeFlags, o *loginOptions, nam
 	if err != nil {
 		return err
 	}
+	// Before the browser opens, so a warning about it is not lost in the flow's output.
+	user := createdBy(ctx, env, c)
 	cid := oauth.NewCorrelationID()
 	ctx = oauth.WithCorrelationID(ctx, cid)
 	deadline, _ := ctx.Deadline()
@@ -84,7 +86,7 @@ func runLogin(ctx context.Context, env *Env, kf *kubeFlags, o *loginOptions, nam
 		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("login failed: %s", oauth.Redact(err.Error()))}
 	}
 	fmt.Fprintf(env.ErrOut, "Logged in to %s (correlation ID %s)\n", res.Discovery.Issuer, cid)
-	sec, err := handOver(ctx, env, c, us, res)
+	sec, err := handOver(ctx, env, c, us, res, user)
 	if err != nil {
 		return err
 	}
@@ -103,8 +105,9 @@ func runLogin(ctx context.Context, env *Env, kf *kubeFlags, o *loginOptions, nam
 }
 
 // handOver gives the login's result to the controller in a hand-over Secret for us, unless
-// the server was deleted or replaced while the browser was open.
-func handOver(ctx context.Context, env *Env, c client.Client, us *mcpv1alpha1.UpstreamServer, res *oauth.LoginResult) (*corev1.Secret, error) {
+// the server was deleted or replaced while the browser was open. The Secret names user as its
+// creator (when known): the hand-over admission policy admits it only from that user.
+func handOver(ctx context.Context, env *Env, c client.Client, us *mcpv1alpha1.UpstreamServer, res *oauth.LoginResult, user string) (*corev1.Secret, error) {
 	ns, name := us.Namespace, us.Name
 	cur, err := getServer(ctx, c, ns, name)
 	if err != nil {
@@ -118,6 +121,9 @@ func handOver(ctx context.Context, env *Env, c client.Client, us *mcpv1alpha1.Up
 		return nil, fmt.Errorf("encoding the hand-over: %w", err)
 	}
 	sec := mcpv1alpha1.NewHandOverSecret(cur, data)
+	if user != "" {
+		sec.Annotations = map[string]string{mcpv1alpha1.AnnotationCreatedBy: user}
+	}
 	if err := c.Create(ctx, sec); err != nil {
 		return nil, &ExitError{Code: ExitFailed, Err: fmt.Errorf("handing the login over (creating a Secret in %s): %s", ns, oauth.Redact(err.Error()))}
 	}
