@@ -196,11 +196,17 @@ func probeServer(ctx context.Context, hc *http.Client, serverURL string) (*respo
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	resp, err := doStatus(ctx, hc, req)
-	if err != nil {
-		return nil, err
+	if err != nil || resp.Status >= 300 {
+		return resp, err
 	}
-	if sid := resp.Header.Get("Mcp-Session-Id"); sid != "" && resp.Status < 300 {
-		// Do not leave a session behind on servers that need no authorization.
+	sid := resp.Header.Get("Mcp-Session-Id")
+	// Some servers let initialize through and authorize per method: ask for the tool list
+	// too, and start from its refusal if there is one.
+	if later := afterInitialize(ctx, hc, serverURL, sid); later != nil {
+		resp = later
+	}
+	if sid != "" {
+		// Do not leave a session behind.
 		if del, err := http.NewRequest(http.MethodDelete, serverURL, nil); err == nil {
 			del.Header.Set("Mcp-Session-Id", sid)
 			del.Header.Set("MCP-Protocol-Version", mcpProtocolVersion)
@@ -208,4 +214,29 @@ func probeServer(ctx context.Context, hc *http.Client, serverURL string) (*respo
 		}
 	}
 	return resp, nil
+}
+
+// afterInitialize completes the session opened without a token and lists its tools; it
+// returns the answer when the server refused (401 or 403), else nil.
+func afterInitialize(ctx context.Context, hc *http.Client, serverURL, sid string) *response {
+	var refused *response
+	for _, msg := range []string{`{"jsonrpc":"2.0","method":"notifications/initialized"}`,
+		`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`} {
+		req, err := http.NewRequest(http.MethodPost, serverURL, strings.NewReader(msg))
+		if err != nil {
+			return nil
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("MCP-Protocol-Version", mcpProtocolVersion)
+		if sid != "" {
+			req.Header.Set("Mcp-Session-Id", sid)
+		}
+		resp, err := doStatus(ctx, hc, req)
+		if err == nil && (resp.Status == http.StatusUnauthorized || resp.Status == http.StatusForbidden) {
+			refused = resp
+			break
+		}
+	}
+	return refused
 }
