@@ -17,6 +17,7 @@ func TestLifecycleReasonsAreTheAPIReasons(t *testing.T) {
 		lifecycle.ReasonLoggedOut: mcpv1alpha1.ReasonLoggedOut, lifecycle.ReasonLoginCompleted: mcpv1alpha1.ReasonLoginCompleted,
 		lifecycle.ReasonHandOverRejected: mcpv1alpha1.ReasonHandOverRejected, lifecycle.ReasonTokenStoreError: mcpv1alpha1.ReasonTokenStoreError,
 		lifecycle.ReasonDiscoveryFailed: mcpv1alpha1.ReasonDiscoveryFailed, lifecycle.ReasonEgressDenied: mcpv1alpha1.ReasonEgressDenied,
+		lifecycle.ReasonLimitExceeded:    mcpv1alpha1.ReasonLimitExceeded,
 		lifecycle.ReasonRefreshThrottled: mcpv1alpha1.ReasonRefreshThrottled, lifecycle.ReasonInsufficientScope: mcpv1alpha1.ReasonInsufficientScope, lifecycle.ReasonConfigInvalid: mcpv1alpha1.ReasonConfigInvalid,
 		lifecycle.ReasonConnected: mcpv1alpha1.ReasonConnected, lifecycle.ReasonConnectFailed: mcpv1alpha1.ReasonConnectFailed,
 		lifecycle.ReasonDisconnected: mcpv1alpha1.ReasonDisconnected, lifecycle.ReasonSuspended: mcpv1alpha1.ReasonSuspended,

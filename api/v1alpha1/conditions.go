@@ -45,6 +45,7 @@ const (
 	ReasonTokenStoreError        = "TokenStoreError"
 	ReasonDiscoveryFailed        = "DiscoveryFailed"
 	ReasonEgressDenied           = "EgressDenied"
+	ReasonLimitExceeded          = "LimitExceeded"
 	ReasonConfigInvalid          = "ConfigInvalid"
 	ReasonConnected              = "Connected"
 	ReasonConnectFailed          = "ConnectFailed"

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/mcpproxy/mcpproxy-operator/internal/mcpconn"
 	"github.com/mcpproxy/mcpproxy-operator/internal/netguard"
 )
 
@@ -133,8 +134,12 @@ func storeCondition(status ConditionStatus, err error) *Condition {
 // policy refused the destination (only a flag of the manager's can change that), else def.
 func failureReasonOf(err error, def string) string {
 	var denied *netguard.DeniedError
-	if errors.As(err, &denied) {
+	var limit *mcpconn.LimitError
+	switch {
+	case errors.As(err, &denied):
 		return ReasonEgressDenied
+	case errors.As(err, &limit):
+		return ReasonLimitExceeded // the message names the bound
 	}
 	return def
 }
