@@ -81,7 +81,7 @@ func (r *Runner) do(ctx context.Context, p Pass, o Outcomes, s Step) Outcome {
 	case StepLogout:
 		out = r.logout(ctx, p, current(f, o))
 	case StepIngestHandOver:
-		out = r.ingest(f, o, s)
+		out = r.ingest(ctx, p, o, s)
 		r.deleteHandOver(ctx, p, s)
 	case StepRejectHandOver:
 		p.Log.Info("Rejected a login hand-over", "secret", f.HandOvers[s.HandOver].Name, "reason", s.Reason)
@@ -127,8 +127,12 @@ func (r *Runner) saveUnsaved(f *Facts) Outcome {
 }
 
 // ingest saves a login over the current record (compare-and-swap: the newest login wins).
-func (r *Runner) ingest(f *Facts, o Outcomes, s Step) Outcome {
+func (r *Runner) ingest(ctx context.Context, p Pass, o Outcomes, s Step) Outcome {
+	f := p.Facts
 	h := f.HandOvers[s.HandOver]
+	if err := r.verifyEndpoints(ctx, p, h.Record); err != nil {
+		return Outcome{Err: err}
+	}
 	rec := *h.Record
 	if rec.ObtainedAt.IsZero() {
 		rec.ObtainedAt = f.Now
