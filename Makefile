@@ -102,11 +102,13 @@ dev-clean: ## Forget the demo's state (token store, key, logs, kubeconfig under 
 ##@ Chart
 
 .PHONY: helm-sync
-helm-sync: ## Copy the CRDs and RBAC rules from config/ into the Helm chart (run by `make manifests`).
+helm-sync: ## Copy the CRDs, RBAC rules and admission policy from config/ into the Helm chart (run by `make manifests`).
 	@mkdir -p $(CHART_DIR)/files/crds $(CHART_DIR)/files/rbac
 	@rm -f $(CHART_DIR)/files/crds/*.yaml
 	cp config/crd/bases/*.yaml $(CHART_DIR)/files/crds/
 	cp config/rbac/role.yaml config/rbac/leader_election_role.yaml config/rbac/upstreamserver_user_role.yaml $(CHART_DIR)/files/rbac/
+	@mkdir -p $(CHART_DIR)/files/admission
+	cp config/admission/handover_policy.yaml config/admission/handover_policy_binding.yaml $(CHART_DIR)/files/admission/
 
 .PHONY: helm-lint
 helm-lint: helm ## Lint the chart with its default values.

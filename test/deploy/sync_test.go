@@ -11,7 +11,7 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// TestChartCopiesMatchConfig checks that the chart's copies of the CRDs and RBAC manifests are
+// TestChartCopiesMatchConfig checks that the chart's copies of the CRDs, RBAC and admission manifests are
 // byte for byte those of config/ (make helm-sync, run by make manifests, refreshes them).
 func TestChartCopiesMatchConfig(t *testing.T) {
 	crds, err := filepath.Glob(filepath.Join(repoRoot, "config", "crd", "bases", "*.yaml"))
@@ -28,6 +28,9 @@ func TestChartCopiesMatchConfig(t *testing.T) {
 	}
 	for _, f := range []string{"role.yaml", "leader_election_role.yaml", "upstreamserver_user_role.yaml"} {
 		pairs[filepath.Join(repoRoot, "config", "rbac", f)] = filepath.Join(chartDir, "files", "rbac", f)
+	}
+	for _, f := range []string{"handover_policy.yaml", "handover_policy_binding.yaml"} {
+		pairs[filepath.Join(repoRoot, "config", "admission", f)] = filepath.Join(chartDir, "files", "admission", f)
 	}
 	for src, dst := range pairs {
 		want, err := os.ReadFile(src)

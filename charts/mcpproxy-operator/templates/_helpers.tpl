@@ -72,3 +72,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- toYaml $role.rules }}
 {{- end }}
+
+{{/* A manifest copied into files/ by `make helm-sync`, as YAML; fails when it is missing. */}}
+{{- define "mcpproxy-operator.copiedManifest" -}}
+{{- $obj := .context.Files.Get (printf "files/%s" .file) | fromYaml }}
+{{- if or (not $obj) (hasKey $obj "Error") (not $obj.spec) }}
+{{- fail (printf "files/%s is missing or has no spec: run make helm-sync" .file) }}
+{{- end }}
+{{- toYaml $obj }}
+{{- end }}
