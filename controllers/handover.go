@@ -44,7 +44,11 @@ func validateHandOver(us *mcpv1alpha1.UpstreamServer, sec *corev1.Secret) (*toke
 			return nil, fmt.Errorf("it is bound to resource %s, but spec.oauth.resource is %s", p.Resource, o.Resource)
 		}
 	}
-	return handOverRecord(p), nil
+	rec := handOverRecord(p)
+	// Trustworthy where the login-handover admission policy is installed: it admits a
+	// hand-over only when this annotation names the requesting user.
+	rec.ObtainedBy = sec.Annotations[mcpv1alpha1.AnnotationCreatedBy]
+	return rec, nil
 }
 
 // handOverRecord is the token record a hand-over carries.

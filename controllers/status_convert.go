@@ -20,7 +20,7 @@ func fromAPIStatus(s *mcpv1alpha1.UpstreamServerStatus) lifecycle.Status {
 	}
 	if t := s.Token; t != nil {
 		out.Token = &lifecycle.TokenInfo{ExpiresAt: timeOf(t.ExpiresAt), LastRefreshTime: timeOf(t.LastRefreshTime),
-			HasRefreshToken: t.HasRefreshToken, Scopes: t.Scopes, Issuer: t.Issuer}
+			HasRefreshToken: t.HasRefreshToken, Scopes: t.Scopes, Issuer: t.Issuer, ObtainedBy: t.ObtainedBy}
 	}
 	if r := s.Refresh; r != nil {
 		out.Refresh = &lifecycle.RefreshMemory{FailedAttempts: r.FailedAttempts, LastFailureTime: timeOf(r.LastFailureTime),
@@ -52,7 +52,7 @@ func applyStatus(us *mcpv1alpha1.UpstreamServer, obs observed, s lifecycle.Statu
 	st.Token, st.Refresh, st.Authorization, st.Server = nil, nil, nil, nil
 	if t := s.Token; t != nil {
 		st.Token = &mcpv1alpha1.TokenStatus{ExpiresAt: metaTime(t.ExpiresAt), LastRefreshTime: metaTime(t.LastRefreshTime),
-			HasRefreshToken: t.HasRefreshToken, Scopes: t.Scopes, Issuer: t.Issuer}
+			HasRefreshToken: t.HasRefreshToken, Scopes: t.Scopes, Issuer: t.Issuer, ObtainedBy: t.ObtainedBy}
 	}
 	if r := s.Refresh; r != nil {
 		st.Refresh = &mcpv1alpha1.RefreshStatus{FailedAttempts: r.FailedAttempts, LastFailureTime: metaTime(r.LastFailureTime),

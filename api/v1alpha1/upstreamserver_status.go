@@ -85,6 +85,10 @@ type TokenStatus struct {
 	// issuer of the token.
 	// +optional
 	Issuer string `json:"issuer,omitempty"`
+	// obtainedBy is the Kubernetes user who logged in: whose upstream account every workload
+	// acts as. Verified by the login-handover admission policy where it is installed.
+	// +optional
+	ObtainedBy string `json:"obtainedBy,omitempty"`
 }
 
 // RefreshStatus is the failure memory of refreshes.

@@ -76,7 +76,7 @@ func rejectedAfter(o Outcomes) bool {
 
 // tokenInfo is what status shows of a token.
 func tokenInfo(rec *tokenstore.Record) *TokenInfo {
-	t := &TokenInfo{HasRefreshToken: rec.RefreshToken != "", Scopes: rec.Scopes, Issuer: rec.Issuer,
+	t := &TokenInfo{HasRefreshToken: rec.RefreshToken != "", Scopes: rec.Scopes, Issuer: rec.Issuer, ObtainedBy: rec.ObtainedBy,
 		ExpiresAt: rec.Expiry.Truncate(time.Second)}
 	if !rec.RefreshedAt.IsZero() {
 		t.LastRefreshTime = rec.RefreshedAt.Truncate(time.Second)

@@ -35,6 +35,8 @@ type TokenInfo struct {
 	HasRefreshToken            bool
 	Scopes                     []string
 	Issuer                     string
+	// ObtainedBy is who logged in: whose upstream account the token acts as.
+	ObtainedBy string
 }
 
 // RefreshMemory is the failure memory of refreshes, kept in status so it survives restarts.

@@ -50,6 +50,7 @@ type payload struct {
 	RefreshedAt        time.Time `json:"rat,omitzero"`
 	RefreshCount       int64     `json:"rc,omitempty"`
 	CorrelationID      string    `json:"corr,omitempty"`
+	ObtainedBy         string    `json:"by,omitempty"`
 }
 
 func toPayload(r *Record) payload {
@@ -60,7 +61,7 @@ func toPayload(r *Record) payload {
 		AuthMethod: r.Client.AuthMethod, RedirectURI: r.Client.RedirectURI,
 		Issuer: r.Issuer, TokenEndpoint: r.TokenEndpoint, RevocationEndpoint: r.RevocationEndpoint,
 		Resource: r.Resource, ServerURL: r.ServerURL, ObtainedAt: r.ObtainedAt, RefreshedAt: r.RefreshedAt,
-		RefreshCount: r.RefreshCount, CorrelationID: r.CorrelationID,
+		RefreshCount: r.RefreshCount, CorrelationID: r.CorrelationID, ObtainedBy: r.ObtainedBy,
 	}
 }
 
@@ -80,7 +81,7 @@ func (p *payload) record(rev uint64) *Record {
 		Client: ClientRegistration{ClientID: p.ClientID, ClientSecret: p.ClientSecret, AuthMethod: p.AuthMethod, RedirectURI: p.RedirectURI},
 		Issuer: p.Issuer, TokenEndpoint: p.TokenEndpoint, RevocationEndpoint: p.RevocationEndpoint,
 		Resource: p.Resource, ServerURL: p.ServerURL, ObtainedAt: p.ObtainedAt, RefreshedAt: p.RefreshedAt,
-		RefreshCount: p.RefreshCount, CorrelationID: p.CorrelationID, Revision: rev,
+		RefreshCount: p.RefreshCount, CorrelationID: p.CorrelationID, ObtainedBy: p.ObtainedBy, Revision: rev,
 	}
 }
 

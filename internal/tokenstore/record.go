@@ -53,6 +53,9 @@ type Record struct {
 	RefreshCount int64
 	// CorrelationID identifies the flow or reconcile that wrote the record.
 	CorrelationID string
+	// ObtainedBy is the Kubernetes user who handed the login over (verified by the
+	// login-handover admission policy where it is installed); "" when unknown.
+	ObtainedBy string
 	// Revision is set by the store; 0 means never saved. Save ignores it and
 	// uses its expectRevision argument instead.
 	Revision uint64
