@@ -18,6 +18,7 @@ import (
 	"github.com/mcpproxy/mcpproxy-operator/controllers"
 	"github.com/mcpproxy/mcpproxy-operator/internal/browserlogin"
 	"github.com/mcpproxy/mcpproxy-operator/internal/oauth"
+	"github.com/mcpproxy/mcpproxy-operator/internal/upstream"
 )
 
 // handOverTimeout bounds the creation of the hand-over Secret once a token is in hand.
@@ -105,6 +106,13 @@ func (b *BrowserLogin) login(ctx context.Context, us *mcpv1alpha1.UpstreamServer
 	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), handOverTimeout)
 	defer wcancel()
 	sec := mcpv1alpha1.NewHandOverSecret(us, data)
+	// Name the manager's own identity, as `mcpproxy auth login` names the user: the hand-over
+	// admission policy admits nothing else.
+	if user, err := upstream.WhoAmI(wctx, b.client); err == nil {
+		sec.Annotations = map[string]string{mcpv1alpha1.AnnotationCreatedBy: user}
+	} else {
+		log.Info("The hand-over will not name the manager", "reason", err.Error())
+	}
 	if err := b.client.Create(wctx, sec); err != nil {
 		log.Info("Could not hand the login over", "reason", oauth.Redact(err.Error()))
 		return fmt.Errorf("creating the hand-over Secret: %w", err)
