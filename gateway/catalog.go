@@ -19,19 +19,23 @@ import (
 	"github.com/mcpproxy/mcpproxy-operator/internal/upstream"
 )
 
-// connectTimeout bounds opening a session to an upstream and listing its tools.
-const connectTimeout = 15 * time.Second
-
 // catalog holds the gateway's own MCP session to every Ready UpstreamServer and the tools
 // they list, and keeps the aggregated endpoint's sessions in step with it.
 type catalog struct {
 	g    *Gateway
 	wake chan struct{}
 
+	// work bounds the upstream connects and relists in flight; limits bound what each reads.
+	work   chan struct{}
+	limits mcpconn.Limits
+	tuning catalogTuning
+
 	mu       sync.Mutex
 	conns    map[types.NamespacedName]*upstreamConn
 	tools    map[string]*exposedTool // by exposed name
 	sessions map[*aggSession]struct{}
+	busy     map[types.NamespacedName]bool      // a connect or relist of the server is in flight
+	retryAt  map[types.NamespacedName]time.Time // a server that failed is not tried again before
 }
 
 // upstreamConn is one session of the gateway to an upstream.
@@ -58,8 +62,11 @@ type exposedTool struct {
 }
 
 func newCatalog(g *Gateway) *catalog {
+	t := defaultCatalogTuning
 	return &catalog{g: g, wake: make(chan struct{}, 1), conns: map[types.NamespacedName]*upstreamConn{},
-		tools: map[string]*exposedTool{}, sessions: map[*aggSession]struct{}{}}
+		tools: map[string]*exposedTool{}, sessions: map[*aggSession]struct{}{},
+		work: make(chan struct{}, t.Parallel), limits: t.Limits.WithDefaults(), tuning: t,
+		busy: map[types.NamespacedName]bool{}, retryAt: map[types.NamespacedName]time.Time{}}
 }
 
 // poke asks the run loop for a sync without blocking.
@@ -130,8 +137,11 @@ func isReady(us *mcpv1alpha1.UpstreamServer) bool {
 	return !us.Spec.Suspend && upstream.IsTrue(us, mcpv1alpha1.ConditionReady)
 }
 
-// sync connects to new Ready servers, drops the others, relists changed tool lists, and tells
-// the aggregated sessions when the set of tools changed.
+// sync drops the sessions of servers no longer Ready (or whose target changed), starts the
+// connects of new Ready servers and the relists of changed tool lists in the background
+// (catalogwork.go), and tells the aggregated sessions when the set of tools changed. It never
+// waits on an upstream: a slow one stays out of the catalog until it answers, and the others'
+// tools are served meanwhile.
 func (c *catalog) sync(ctx context.Context) {
 	var list mcpv1alpha1.UpstreamServerList
 	if err := c.g.opts.Client.List(ctx, &list); err != nil {
@@ -152,30 +162,13 @@ func (c *catalog) sync(ctx context.Context) {
 			delete(c.conns, nn)
 		}
 	}
-	conns := make(map[types.NamespacedName]*upstreamConn, len(c.conns))
-	for nn, conn := range c.conns {
-		conns[nn] = conn
-	}
+	jobs := c.planLocked(ready, time.Now())
 	c.mu.Unlock()
 	for _, conn := range drop {
 		conn.close()
 	}
-	for nn, us := range ready {
-		conn := conns[nn]
-		if conn == nil {
-			var err error
-			if conn, err = c.connect(ctx, us); err != nil {
-				c.g.log.Info("Failed to open the gateway's session to an upstream", "server", nn.String(), "error", err.Error())
-				continue
-			}
-			c.mu.Lock()
-			c.conns[nn] = conn
-			c.mu.Unlock()
-		} else if conn.stale.Swap(false) {
-			if err := c.list(ctx, conn); err != nil {
-				c.g.log.Info("Failed to list an upstream's tools", "server", nn.String(), "error", err.Error())
-			}
-		}
+	for _, j := range jobs {
+		c.start(ctx, j)
 	}
 	if c.rebuild() {
 		c.applyAll(ctx, false)
@@ -183,16 +176,18 @@ func (c *catalog) sync(ctx context.Context) {
 }
 
 // connect opens the gateway's session to us through mcpconn (credentials added per request by
-// the upstream transport, so a 401 is recovered from there) and lists its tools.
+// the upstream transport, so a 401 is recovered from there) and lists its tools, within the
+// per-server timeout and the catalog's bounds.
 func (c *catalog) connect(ctx context.Context, us *mcpv1alpha1.UpstreamServer) (*upstreamConn, error) {
 	conn := &upstreamConn{nn: upstream.Name(us), target: target(us)}
-	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	ctx, cancel := context.WithTimeout(ctx, c.tuning.ServerTimeout)
 	defer cancel()
 	sess, err := mcpconn.Dial(ctx, mcpconn.Target{URL: us.Spec.URL, Transport: string(us.Spec.Transport)}, mcpconn.Options{
 		ClientName:     "mcpproxy-gateway",
 		Base:           boundTransport{u: c.g.up, nn: conn.nn, target: conn.target},
 		Notify:         c.poke, // the session dropped: the next sync replaces it
 		OnToolsChanged: func() { conn.stale.Store(true); c.poke() },
+		Limits:         c.limits,
 	})
 	if err != nil {
 		return nil, err
@@ -201,8 +196,10 @@ func (c *catalog) connect(ctx context.Context, us *mcpv1alpha1.UpstreamServer) (
 	return conn, nil
 }
 
-// list reads the upstream's tools into conn.
+// list reads the upstream's tools into conn, within the per-server timeout.
 func (c *catalog) list(ctx context.Context, conn *upstreamConn) error {
+	ctx, cancel := context.WithTimeout(ctx, c.tuning.ServerTimeout)
+	defer cancel()
 	tools, err := conn.sess.ListTools(ctx)
 	if err != nil {
 		return err
