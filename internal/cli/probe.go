@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mcpproxy/mcpproxy-operator/internal/mcpconn"
 	"github.com/mcpproxy/mcpproxy-operator/internal/oauth"
 	"github.com/mcpproxy/mcpproxy-operator/internal/tokenstore"
 	"github.com/mcpproxy/mcpproxy-operator/internal/upstream"
@@ -125,7 +126,9 @@ type prober struct {
 	how string
 }
 
-// run connects with the stored token, a refreshed one, or a new login, in that order.
+// run connects with the stored token, a refreshed one, or a new login, in that order. A
+// refusal (401, or 403 insufficient_scope) at any request, initialize or a later one such as
+// tools/list, moves on to the next.
 func (p *prober) run(ctx context.Context) (*probeResult, error) {
 	rec, err := p.store.Load(p.key)
 	switch {
@@ -135,35 +138,67 @@ func (p *prober) run(ctx context.Context) (*probeResult, error) {
 	default:
 		p.rec = rec
 	}
+	var refusal *mcpconn.ChallengeError
 	now := p.env.Now()
 	if upstream.TokenUsable(p.rec, now.Add(30*time.Second)) { // usable for a while yet
 		p.how = "stored token"
 		res, err := dialProbe(ctx, p.o.cfg.ServerURL, p.o.transport, p.rec.AccessToken)
-		if !errors.Is(err, errUnauthorized) {
+		if refusal = refusalOf(err); refusal == nil {
 			return res, err
 		}
 	}
-	if p.rec != nil && p.rec.RefreshToken != "" {
+	// A refresh brings no scope the grant lacks: an insufficient_scope refusal needs a login.
+	if p.rec != nil && p.rec.RefreshToken != "" && !insufficientScope(refusal) {
 		if err := p.refresh(ctx); err != nil {
 			fmt.Fprintf(p.env.ErrOut, "Could not refresh the stored token (%s); logging in again\n", oauth.Redact(err.Error()))
 		} else {
 			p.how = "refreshed token"
 			res, err := dialProbe(ctx, p.o.cfg.ServerURL, p.o.transport, p.rec.AccessToken)
-			if !errors.Is(err, errUnauthorized) {
+			if refusal = refusalOf(err); refusal == nil {
 				return res, err
 			}
 		}
 	}
-	err = p.login(ctx)
-	switch {
-	case errors.Is(err, oauth.ErrNoAuthRequired):
-		p.how = "no token needed"
-		return dialProbe(ctx, p.o.cfg.ServerURL, p.o.transport, "")
-	case err != nil:
-		return nil, err
+	return p.loginAndDial(ctx, refusal)
+}
+
+// loginAndDial logs in and connects. A server that lets initialize through without a token
+// may refuse the next request (tools/list): the login then starts from that refusal, exactly
+// as if initialize had been refused, and a 403 insufficient_scope steps up, at most
+// oauth.MaxStepUpAttempts times.
+func (p *prober) loginAndDial(ctx context.Context, refusal *mcpconn.ChallengeError) (*probeResult, error) {
+	for attempt := 0; ; attempt++ {
+		err := p.login(ctx, refusal)
+		token := ""
+		switch {
+		case errors.Is(err, oauth.ErrNoAuthRequired):
+			p.how = "no token needed"
+		case err != nil:
+			return nil, err
+		case insufficientScope(refusal):
+			p.how, token = "step-up login", p.rec.AccessToken
+		default:
+			p.how, token = "new login", p.rec.AccessToken
+		}
+		res, err := dialProbe(ctx, p.o.cfg.ServerURL, p.o.transport, token)
+		next := refusalOf(err)
+		// A token just issued and refused outright (401) would be refused again: only no
+		// token yet, or a scope to add, is worth another login.
+		if next == nil || attempt >= oauth.MaxStepUpAttempts || (token != "" && !insufficientScope(next)) {
+			return res, err
+		}
+		fmt.Fprintf(p.env.ErrOut, "The server refused %s (HTTP %d); authorizing\n", next.Method, next.Status)
+		refusal = next
 	}
-	p.how = "new login"
-	return dialProbe(ctx, p.o.cfg.ServerURL, p.o.transport, p.rec.AccessToken)
+}
+
+// insufficientScope reports whether r is a 403 insufficient_scope challenge.
+func insufficientScope(r *mcpconn.ChallengeError) bool {
+	if r == nil {
+		return false
+	}
+	_, ok := oauth.InsufficientScope(r.Status, r.Header)
+	return ok
 }
 
 // refresh spends the stored refresh token and saves the result before it is used.
@@ -187,8 +222,21 @@ func (p *prober) refresh(ctx context.Context) error {
 	return p.save(&next)
 }
 
-// login runs the interactive flow, reusing the stored client registration.
-func (p *prober) login(ctx context.Context) error {
+// login runs the interactive flow, reusing the stored client registration. After a refusal
+// met later than initialize, discovery starts from it (oauth.Config.Challenge); after a 403
+// insufficient_scope, the scope asked for adds the challenged one to what was granted.
+func (p *prober) login(ctx context.Context, refusal *mcpconn.ChallengeError) error {
+	cfg := p.o.cfg
+	if refusal != nil {
+		cfg.Challenge = &oauth.LaterChallenge{Status: refusal.Status, Header: refusal.Header}
+		if challenged, ok := oauth.InsufficientScope(refusal.Status, refusal.Header); ok {
+			granted := cfg.Scopes
+			if len(granted) == 0 && p.rec != nil {
+				granted = p.rec.Scopes
+			}
+			cfg.Scopes = oauth.StepUpScopes(granted, challenged)
+		}
+	}
 	opts := oauth.LoginOptions{OpenBrowser: browserOpener(p.env, p.o.noBrowser), Now: p.env.Now}
 	if deadline, ok := ctx.Deadline(); ok {
 		opts.Timeout = time.Until(deadline)
@@ -197,7 +245,7 @@ func (p *prober) login(ctx context.Context) error {
 		opts.Registration = &oauth.ClientRegistration{ClientID: r.Client.ClientID, ClientSecret: r.Client.ClientSecret,
 			AuthMethod: r.Client.AuthMethod, RedirectURI: r.Client.RedirectURI, Issuer: r.Issuer}
 	}
-	res, err := oauth.Login(ctx, p.o.cfg, opts)
+	res, err := oauth.Login(ctx, cfg, opts)
 	if err != nil {
 		return err
 	}

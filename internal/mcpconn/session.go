@@ -61,8 +61,9 @@ type Info struct {
 
 // Options are a session's settings beyond its target.
 type Options struct {
-	// ClientName is the client's name in initialize.
-	ClientName string
+	// ClientName and ClientVersion are the client's name and version in initialize
+	// (default version "v1alpha1").
+	ClientName, ClientVersion string
 	// Token is the bearer token of the first requests; SetToken replaces it. Empty sends none.
 	Token string
 	// Notify is called when the server answers 401 or the session drops, possibly more than
@@ -132,7 +133,10 @@ func Dial(ctx context.Context, target Target, o Options) (*Session, error) {
 	if o.OnToolsChanged != nil {
 		copts = &mcp.ClientOptions{ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { o.OnToolsChanged() }}
 	}
-	client := mcp.NewClient(&mcp.Implementation{Name: o.ClientName, Version: "v1alpha1"}, copts)
+	if o.ClientVersion == "" {
+		o.ClientVersion = "v1alpha1"
+	}
+	client := mcp.NewClient(&mcp.Implementation{Name: o.ClientName, Version: o.ClientVersion}, copts)
 	if err := s.connect(ctx, client, s.transport(hc)); err != nil {
 		return nil, err
 	}
