@@ -23,7 +23,7 @@ type tarpit struct {
 	*httptest.Server
 	held      atomic.Int64 // catalog requests being held now
 	abandoned atomic.Int64 // held requests the catalog gave up on
-	released chan struct{}
+	released  chan struct{}
 }
 
 func newTarpit(t *testing.T, upstreamURL string) *tarpit {
