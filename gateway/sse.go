@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
+	"errors"
 	"io"
 	"net/url"
 	"strings"
@@ -15,14 +17,23 @@ import (
 // maxEndpointsPerServer bounds the legacy SSE message paths remembered per server.
 const maxEndpointsPerServer = 16
 
+// overlongEndpoint stands for an endpoint event's data line longer than the rewriter's
+// buffer: it is refused, never held.
+const overlongEndpoint = "\x00overlong"
+
 // endpointRewriter passes an event stream through line by line, rewriting the data of
-// `endpoint` events (legacy SSE transport). It never holds more than one line.
+// `endpoint` events (legacy SSE transport). It holds at most its 16 KiB buffer: a longer line
+// passes through in pieces (only its start is looked at), so an upstream cannot make the
+// gateway hold a line of any size.
 type endpointRewriter struct {
 	src     *bufio.Reader
 	closer  io.Closer
 	pending []byte
 	event   string
-	rewrite func(string) string
+	// midLine: the last piece read ended inside a line longer than the buffer; skipLine: the
+	// rest of that line is dropped (an overlong endpoint, already replaced).
+	midLine, skipLine bool
+	rewrite           func(string) string
 }
 
 func newEndpointRewriter(body io.ReadCloser, rewrite func(string) string) io.ReadCloser {
@@ -31,11 +42,12 @@ func newEndpointRewriter(body io.ReadCloser, rewrite func(string) string) io.Rea
 
 func (e *endpointRewriter) Read(p []byte) (int, error) {
 	for len(e.pending) == 0 {
-		line, err := e.src.ReadString('\n')
-		if line != "" {
-			e.pending = []byte(e.process(line))
+		piece, err := e.src.ReadSlice('\n')
+		full := errors.Is(err, bufio.ErrBufferFull)
+		if len(piece) > 0 {
+			e.pending = e.next(piece, full)
 		}
-		if err != nil {
+		if err != nil && !full {
 			if len(e.pending) > 0 {
 				break
 			}
@@ -47,7 +59,29 @@ func (e *endpointRewriter) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// process handles one line of the stream (with its line ending).
+// next handles one piece of the stream: a whole line, or part of a line longer than the
+// buffer (full). The piece is the reader's buffer: what is kept is copied.
+func (e *endpointRewriter) next(piece []byte, full bool) []byte {
+	lineStart := !e.midLine
+	e.midLine = full
+	switch {
+	case e.skipLine:
+		e.skipLine = full
+		return nil
+	case !lineStart:
+		return append([]byte(nil), piece...)
+	case !full:
+		return []byte(e.process(string(piece)))
+	case e.event == "endpoint" && bytes.HasPrefix(piece, []byte("data:")):
+		e.skipLine = true
+		return []byte("data: " + e.rewrite(overlongEndpoint) + "\n")
+	case bytes.HasPrefix(piece, []byte("event:")):
+		e.event = "" // an overlong event name is no endpoint event
+	}
+	return append([]byte(nil), piece...)
+}
+
+// process handles one whole line of the stream (with its line ending).
 func (e *endpointRewriter) process(line string) string {
 	body := strings.TrimRight(line, "\r\n")
 	ending := line[len(body):]
@@ -69,6 +103,10 @@ func (e *endpointRewriter) Close() error { return e.closer.Close() }
 func (u *upstreams) rewriteEndpoint(us *mcpv1alpha1.UpstreamServer, streamURL *url.URL, data string) string {
 	nn := upstream.Name(us)
 	prefix := "/servers/" + nn.Namespace + "/" + nn.Name + "/mcp"
+	if data == overlongEndpoint {
+		u.g.log.Info("Refused an overlong SSE endpoint", "server", nn.String())
+		return prefix + "/sse-endpoint/refused"
+	}
 	ep, err := streamURL.Parse(data)
 	if err != nil || ep.Scheme != streamURL.Scheme || ep.Host != streamURL.Host {
 		u.g.log.Info("Refused an SSE endpoint on another origin", "server", nn.String())
