@@ -92,7 +92,7 @@ func start(f *Facts, o Outcomes) []Step {
 		if h.Err != nil {
 			return []Step{{Kind: StepRejectHandOver, HandOver: i, Reason: h.Err.Error()}}
 		}
-		if why := staleHandOver(f, current(f, o), h); why != "" {
+		if why := staleHandOver(f, h); why != "" {
 			return []Step{{Kind: StepRejectHandOver, HandOver: i, Reason: why}}
 		}
 		return []Step{{Kind: StepIngestHandOver, HandOver: i, Reason: "a login was handed over"}}
@@ -276,16 +276,18 @@ func awaitingLogin(f *Facts, o Outcomes) bool {
 // seconds; an older one is left over or replayed, and must not replace a newer token.
 const maxHandOverAge = 10 * time.Minute
 
-// staleHandOver says why hand-over h must not replace the token held, or "".
-func staleHandOver(f *Facts, cur *tokenstore.Record, h HandOver) string {
+// staleHandOver says why hand-over h must not replace the token held, or "". Its age is read
+// on the API server's clock (the Secret's creation time, whole seconds), not compared with the
+// login time in the record, which the user's machine stamped: a fresh login within the same
+// second, or from a laptop whose clock lags, must not be refused. Among several hand-overs the
+// newest wins (they are ingested oldest first).
+func staleHandOver(f *Facts, h HandOver) string {
 	switch {
 	case h.CreatedAt.IsZero():
 		return ""
 	case f.Now.Sub(h.CreatedAt) > maxHandOverAge:
 		return fmt.Sprintf("it was created %s ago, longer than a hand-over may wait (%s); log in again",
 			f.Now.Sub(h.CreatedAt).Round(time.Second), maxHandOverAge)
-	case cur != nil && !cur.ObtainedAt.IsZero() && h.CreatedAt.Before(cur.ObtainedAt):
-		return "it is older than the login the controller holds; log in again"
 	}
 	return ""
 }
