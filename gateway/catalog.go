@@ -63,6 +63,7 @@ type exposedTool struct {
 
 func newCatalog(g *Gateway) *catalog {
 	t := defaultCatalogTuning
+	t.Limits = g.opts.UpstreamLimits
 	return &catalog{g: g, wake: make(chan struct{}, 1), conns: map[types.NamespacedName]*upstreamConn{},
 		tools: map[string]*exposedTool{}, sessions: map[*aggSession]struct{}{},
 		work: make(chan struct{}, t.Parallel), limits: t.Limits.WithDefaults(), tuning: t,

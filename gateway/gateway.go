@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/mcpproxy/mcpproxy-operator/internal/mcpconn"
 	"github.com/mcpproxy/mcpproxy-operator/internal/tokenstore"
 	"github.com/mcpproxy/mcpproxy-operator/internal/upstream"
 )
@@ -68,6 +69,9 @@ type Options struct {
 	// ResyncInterval is how often the aggregated catalog and its sessions' permissions are
 	// re-evaluated without a change (default 30s).
 	ResyncInterval time.Duration
+	// UpstreamLimits bound what upstream answers may hold in the catalog (zero fields:
+	// mcpconn's defaults).
+	UpstreamLimits mcpconn.Limits
 	// Logger receives access logs and errors; never a token.
 	Logger logr.Logger
 }

@@ -167,6 +167,7 @@ func (m *Manager) wireReconciler(o Options) error {
 		name = defaultSessionClientName
 	}
 	m.Sessions = mcpconn.NewPool(name, m.Signals.Wake, m.Egress)
+	m.Sessions.SetLimits(o.MCPLimits)
 	var clk clock.PassiveClock = clock.RealClock{}
 	if o.Clock != nil {
 		clk = o.Clock

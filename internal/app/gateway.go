@@ -18,7 +18,7 @@ func (m *Manager) wireGateway(o Options, log logr.Logger) error {
 	}
 	opts := gateway.Options{
 		Addr: g.Addr, Client: m.GetClient(), APIReader: m.GetAPIReader(), Store: m.Store,
-		Informers: m.GetCache(), Refresher: m.Signals,
+		Informers: m.GetCache(), Refresher: m.Signals, UpstreamLimits: o.MCPLimits,
 		AllowLoopbackUnauthenticated: g.AllowLoopbackUnauthenticated, Logger: glog,
 	}
 	if g.Tweak != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mcpproxy/mcpproxy-operator/controllers"
 	"github.com/mcpproxy/mcpproxy-operator/gateway"
+	"github.com/mcpproxy/mcpproxy-operator/internal/mcpconn"
 	"github.com/mcpproxy/mcpproxy-operator/internal/netguard"
 )
 
@@ -57,6 +58,9 @@ type Options struct {
 	// flight, its save) after SIGTERM; zero means controller-runtime's default (30s). The
 	// binary sets DefaultGracefulShutdownTimeout.
 	GracefulShutdownTimeout time.Duration
+	// MCPLimits bound what an MCP server's answers may hold, for the reconciler's sessions
+	// and the gateway's catalog (zero fields: mcpconn's defaults).
+	MCPLimits mcpconn.Limits
 
 	// Logger is the manager's logger (controllers, token store, browser login); the zero
 	// value means controller-runtime's global logger (ctrl.Log), as the binary sets it.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"sync/atomic"
 )
 
 // Pool holds at most one session per key (namespace/name of an UpstreamServer).
@@ -50,14 +51,19 @@ func (p *Pool) Ensure(ctx context.Context, key string, target Target, token stri
 		}
 		p.Close(key)
 	}
+	// The owner hears of a drop or a 401 only once the session is in the pool: a dial that
+	// fails returns its error to the caller, and a notification then would only make the owner
+	// dial again at once (a server whose answer crosses a bound would be dialled in a loop).
+	var pooled atomic.Bool
 	s, err = Dial(ctx, target, Options{ClientName: p.clientName, Token: token, Base: p.base, Limits: p.limits, Notify: func() {
-		if p.notify != nil {
+		if p.notify != nil && pooled.Load() {
 			p.notify(key)
 		}
 	}})
 	if err != nil {
 		return nil, false, err
 	}
+	defer pooled.Store(true)
 	p.mu.Lock()
 	if prev := p.sessions[key]; prev != nil {
 		_ = prev.Close()
