@@ -55,13 +55,8 @@ func (s *Server) protect(res string, next http.Handler) http.Handler {
 		if s.serveOutage(w) {
 			return
 		}
-		if s.opts.NoAuth {
-			ctx := context.WithValue(r.Context(), identityKey{}, identity{Subject: "anonymous"})
-			next.ServeHTTP(w, r.WithContext(ctx))
-			return
-		}
 		tok, ok := bearerToken(r)
-		if !ok && s.opts.OpenInitialize && opensSession(w, r) {
+		if s.opts.NoAuth || (!ok && s.opts.OpenInitialize && opensSession(w, r)) {
 			ctx := context.WithValue(r.Context(), identityKey{}, identity{Subject: "anonymous"})
 			next.ServeHTTP(w, r.WithContext(ctx))
 			return
@@ -73,18 +68,7 @@ func (s *Server) protect(res string, next http.Handler) http.Handler {
 			return
 		}
 		claims, verdict := s.checkAccessToken(tok, res)
-		switch verdict {
-		case tokenExpired:
-			s.count(func(st *Stats) { st.MCPExpiredToken++ })
-			s.challenge(w, res, http.StatusUnauthorized, "invalid_token", s.opts.RequiredScope)
-			return
-		case tokenWrongAudience:
-			s.count(func(st *Stats) { st.MCPWrongAudience++ })
-			s.challenge(w, res, http.StatusUnauthorized, "invalid_token", s.opts.RequiredScope)
-			return
-		case tokenInvalid:
-			s.count(func(st *Stats) { st.MCPInvalidToken++ })
-			s.challenge(w, res, http.StatusUnauthorized, "invalid_token", s.opts.RequiredScope)
+		if s.refuseToken(w, res, verdict) {
 			return
 		}
 		scopes := splitScopes(claims.Scope)
@@ -113,6 +97,23 @@ func (s *Server) protect(res string, next http.Handler) http.Handler {
 		id := identity{Subject: claims.Subject, ClientID: claims.ClientID, Scopes: scopes}
 		authed.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
 	})
+}
+
+// refuseToken answers a token that is not valid with a challenge, counting why; it reports
+// whether it answered.
+func (s *Server) refuseToken(w http.ResponseWriter, res string, verdict tokenVerdict) bool {
+	switch verdict {
+	case tokenExpired:
+		s.count(func(st *Stats) { st.MCPExpiredToken++ })
+	case tokenWrongAudience:
+		s.count(func(st *Stats) { st.MCPWrongAudience++ })
+	case tokenInvalid:
+		s.count(func(st *Stats) { st.MCPInvalidToken++ })
+	default:
+		return false
+	}
+	s.challenge(w, res, http.StatusUnauthorized, "invalid_token", s.opts.RequiredScope)
+	return true
 }
 
 // count updates the counters under the lock.
