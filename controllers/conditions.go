@@ -20,25 +20,6 @@ func setCondition(us *mcpv1alpha1.UpstreamServer, now metav1.Time, typ string, s
 	})
 }
 
-// setAuthenticated records whether a usable access token is held.
-func setAuthenticated(us *mcpv1alpha1.UpstreamServer, now metav1.Time, ok bool, reason, message string) {
-	setCondition(us, now, mcpv1alpha1.ConditionAuthenticated, boolStatus(ok), reason, message)
-}
-
-// setConnected records whether a live MCP session is open.
-func setConnected(us *mcpv1alpha1.UpstreamServer, now metav1.Time, status metav1.ConditionStatus, reason, message string) {
-	setCondition(us, now, mcpv1alpha1.ConditionConnected, status, reason, message)
-}
-
-// setAuthorizationRequired records whether a person must log in; clearing it also clears
-// status.authorization.
-func setAuthorizationRequired(us *mcpv1alpha1.UpstreamServer, now metav1.Time, required bool, reason, message string) {
-	setCondition(us, now, mcpv1alpha1.ConditionAuthorizationRequired, boolStatus(required), reason, message)
-	if !required {
-		us.Status.Authorization = nil
-	}
-}
-
 // setReady derives Ready from the other conditions: (Authenticated or no auth needed) and Connected.
 // Unknown when either input is Unknown.
 func setReady(us *mcpv1alpha1.UpstreamServer, now metav1.Time) {
@@ -58,24 +39,4 @@ func setReady(us *mcpv1alpha1.UpstreamServer, now metav1.Time) {
 	default:
 		setCondition(us, now, mcpv1alpha1.ConditionReady, metav1.ConditionTrue, mcpv1alpha1.ReasonReady, "The server is authenticated and connected")
 	}
-}
-
-func boolStatus(b bool) metav1.ConditionStatus {
-	if b {
-		return metav1.ConditionTrue
-	}
-	return metav1.ConditionFalse
-}
-
-// isTrue reports whether condition typ is True.
-func isTrue(us *mcpv1alpha1.UpstreamServer, typ string) bool {
-	return meta.IsStatusConditionTrue(us.Status.Conditions, typ)
-}
-
-// conditionReason is the reason of condition typ, or "".
-func conditionReason(us *mcpv1alpha1.UpstreamServer, typ string) string {
-	if c := meta.FindStatusCondition(us.Status.Conditions, typ); c != nil {
-		return c.Reason
-	}
-	return ""
 }

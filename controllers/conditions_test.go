@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	"github.com/mcpproxy/mcpproxy-operator/internal/lifecycle"
 )
 
 var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
@@ -51,12 +52,12 @@ func TestSetConditionKeepsTransitionTimeWhenUnchanged(t *testing.T) {
 	us := &mcpv1alpha1.UpstreamServer{}
 	first := metav1.NewTime(t0)
 	later := metav1.NewTime(t0.Add(time.Hour))
-	setConnected(us, first, metav1.ConditionTrue, mcpv1alpha1.ReasonConnected, "ok")
-	setConnected(us, later, metav1.ConditionTrue, mcpv1alpha1.ReasonConnected, "ok")
+	setCondition(us, first, mcpv1alpha1.ConditionConnected, metav1.ConditionTrue, mcpv1alpha1.ReasonConnected, "ok")
+	setCondition(us, later, mcpv1alpha1.ConditionConnected, metav1.ConditionTrue, mcpv1alpha1.ReasonConnected, "ok")
 	if got := meta.FindStatusCondition(us.Status.Conditions, mcpv1alpha1.ConditionConnected).LastTransitionTime; !got.Equal(&first) {
 		t.Fatalf("LastTransitionTime moved without a transition: %s", got)
 	}
-	setConnected(us, later, metav1.ConditionFalse, mcpv1alpha1.ReasonConnectFailed, "down")
+	setCondition(us, later, mcpv1alpha1.ConditionConnected, metav1.ConditionFalse, mcpv1alpha1.ReasonConnectFailed, "down")
 	if got := meta.FindStatusCondition(us.Status.Conditions, mcpv1alpha1.ConditionConnected).LastTransitionTime; !got.Equal(&later) {
 		t.Fatalf("LastTransitionTime did not move on a transition: %s", got)
 	}
@@ -64,9 +65,9 @@ func TestSetConditionKeepsTransitionTimeWhenUnchanged(t *testing.T) {
 
 func TestClearingAuthorizationRequiredClearsTheInstructions(t *testing.T) {
 	us := &mcpv1alpha1.UpstreamServer{}
-	now := metav1.NewTime(t0)
 	us.Status.Authorization = &mcpv1alpha1.AuthorizationStatus{LoginCommand: "mcpproxy auth login x -n y"}
-	setAuthorizationRequired(us, now, false, mcpv1alpha1.ReasonLoginCompleted, "done")
+	applyStatus(us, observed{facts: &lifecycle.Facts{Now: t0}}, lifecycle.Status{
+		AuthorizationRequired: &lifecycle.Condition{Status: lifecycle.False, Reason: mcpv1alpha1.ReasonLoginCompleted, Message: "done"}})
 	if us.Status.Authorization != nil {
 		t.Fatal("status.authorization kept after the requirement was cleared")
 	}
