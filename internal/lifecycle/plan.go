@@ -92,7 +92,7 @@ func start(f *Facts, o Outcomes) []Step {
 		if h.Err != nil {
 			return []Step{{Kind: StepRejectHandOver, HandOver: i, Reason: h.Err.Error()}}
 		}
-		if why := staleHandOver(f, h); why != "" {
+		if why := staleHandOver(f, current(f, o), h); why != "" {
 			return []Step{{Kind: StepRejectHandOver, HandOver: i, Reason: why}}
 		}
 		return []Step{{Kind: StepIngestHandOver, HandOver: i, Reason: "a login was handed over"}}
@@ -277,17 +277,18 @@ func awaitingLogin(f *Facts, o Outcomes) bool {
 const maxHandOverAge = 10 * time.Minute
 
 // staleHandOver says why hand-over h must not replace the token held, or "". Its age is read
-// on the API server's clock (the Secret's creation time, whole seconds), not compared with the
-// login time in the record, which the user's machine stamped: a fresh login within the same
-// second, or from a laptop whose clock lags, must not be refused. Among several hand-overs the
-// newest wins (they are ingested oldest first).
-func staleHandOver(f *Facts, h HandOver) string {
+// on the API server's clock (the Secret's creation time, whole seconds); its login time is
+// compared only with the login time of the record, which a CLI stamped too (the Secret's
+// whole-second creation time against a sub-second login time refused a fresh re-login). Among
+// several hand-overs the newest wins (they are ingested oldest first).
+func staleHandOver(f *Facts, cur *tokenstore.Record, h HandOver) string {
 	switch {
-	case h.CreatedAt.IsZero():
-		return ""
-	case f.Now.Sub(h.CreatedAt) > maxHandOverAge:
+	case !h.CreatedAt.IsZero() && f.Now.Sub(h.CreatedAt) > maxHandOverAge:
 		return fmt.Sprintf("it was created %s ago, longer than a hand-over may wait (%s); log in again",
 			f.Now.Sub(h.CreatedAt).Round(time.Second), maxHandOverAge)
+	case cur != nil && !cur.ObtainedAt.IsZero() && !h.Record.ObtainedAt.IsZero() && h.Record.ObtainedAt.Before(cur.ObtainedAt):
+		// Both login times were stamped by the CLI that ran the flow.
+		return "its login is older than the one the controller holds; log in again"
 	}
 	return ""
 }
