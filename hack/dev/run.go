@@ -106,6 +106,10 @@ func startControlPlane(cfg config, say sayFunc, stops *stopList) (*controlplane.
 	if err != nil {
 		return nil, err
 	}
+	if err := installAdmission(context.Background(), cp.Config, filepath.Join(filepath.Dir(filepath.Dir(cfg.crdDir)), "admission")); err != nil {
+		_ = cp.Stop()
+		return nil, err
+	}
 	stops.add(func() error {
 		if err := cp.Stop(); err != nil {
 			return fmt.Errorf("stopping the control plane: %w", err)
