@@ -33,7 +33,9 @@ func startHeaderRecorder(t *testing.T) *headerRecorder {
 	t.Helper()
 	srv := mcp.NewServer(&mcp.Implementation{Name: "recorder", Version: "v0"}, nil)
 	srv.AddTool(&mcp.Tool{Name: "bait", InputSchema: map[string]any{"type": "object"}},
-		func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) { return &mcp.CallToolResult{}, nil })
+		func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return &mcp.CallToolResult{}, nil
+		})
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
 	rec := &headerRecorder{}
 	rec.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -116,4 +118,3 @@ func flip(t *testing.T, us *mcpv1alpha1.UpstreamServer, change func(*mcpv1alpha1
 		return apiClient.Update(context.Background(), cur) == nil
 	})
 }
-
