@@ -20,11 +20,13 @@ const (
 // DefaultDeny is what the binary denies unless told otherwise: link-local networks (where
 // cloud metadata services live) and the well-known metadata addresses outside them.
 var DefaultDeny = []string{
-	"169.254.0.0/16",     // IPv4 link-local: AWS, GCP, Azure, OpenStack metadata at 169.254.169.254
-	"fe80::/10",          // IPv6 link-local
-	"fd00:ec2::254/128",  // AWS IMDS over IPv6
-	"100.100.100.200/32", // Alibaba Cloud metadata
-	"192.0.0.192/32",     // Oracle Cloud metadata (legacy)
+	"169.254.0.0/16",      // IPv4 link-local: AWS, GCP, Azure, OpenStack metadata at 169.254.169.254
+	"fe80::/10",           // IPv6 link-local
+	"fd00:ec2::254/128",   // AWS IMDS over IPv6
+	"100.100.100.200/32",  // Alibaba Cloud metadata
+	"192.0.0.192/32",      // Oracle Cloud metadata (legacy)
+	"64:ff9b::a9fe:0/112", // 169.254.0.0/16 through NAT64's well-known prefix
+	"2002:a9fe::/32",      // 169.254.0.0/16 through 6to4
 }
 
 // LoopbackNets are the pod's own loopback networks; the Helm chart adds them to the deny list.
@@ -110,7 +112,9 @@ func (p *Policy) Check(ip netip.Addr, port uint16, host string) error {
 	if p == nil {
 		return nil
 	}
-	ip = ip.Unmap()
+	// A zone (fe80::1%eth0, or [::1%lo] in a URL) would make every prefix miss: prefixes
+	// never contain a zoned address. The zone picks an interface, not another address.
+	ip = ip.WithZone("").Unmap()
 	candidates := []netip.Addr{ip}
 	if ip.IsUnspecified() {
 		if ip.Is4() {
