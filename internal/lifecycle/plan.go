@@ -276,6 +276,9 @@ func awaitingLogin(f *Facts, o Outcomes) bool {
 // seconds; an older one is left over or replayed, and must not replace a newer token.
 const maxHandOverAge = 10 * time.Minute
 
+// maxClockSkew is how far ahead of the API server a CLI's clock may be.
+const maxClockSkew = 5 * time.Minute
+
 // staleHandOver says why hand-over h must not replace the token held, or "". Its age is read
 // on the API server's clock (the Secret's creation time, whole seconds); its login time is
 // compared only with the login time of the record, which a CLI stamped too (the Secret's
@@ -286,6 +289,10 @@ func staleHandOver(f *Facts, cur *tokenstore.Record, h HandOver) string {
 	case !h.CreatedAt.IsZero() && f.Now.Sub(h.CreatedAt) > maxHandOverAge:
 		return fmt.Sprintf("it was created %s ago, longer than a hand-over may wait (%s); log in again",
 			f.Now.Sub(h.CreatedAt).Round(time.Second), maxHandOverAge)
+	case !h.CreatedAt.IsZero() && h.Record.ObtainedAt.After(h.CreatedAt.Add(maxClockSkew)):
+		// A login time ahead of the hand-over itself would make every later login look older,
+		// and hold refreshes back until then.
+		return "its login time is later than the hand-over was created; log in again"
 	case cur != nil && !cur.ObtainedAt.IsZero() && !h.Record.ObtainedAt.IsZero() && h.Record.ObtainedAt.Before(cur.ObtainedAt):
 		// Both login times were stamped by the CLI that ran the flow.
 		return "its login is older than the one the controller holds; log in again"

@@ -167,6 +167,11 @@ func TestPlanAndStatus(t *testing.T) {
 				AccessToken: "old", ObtainedAt: valid.ObtainedAt.Add(-time.Minute)}}}},
 			steps: []StepKind{StepRejectHandOver, StepConnect}, auth: cond{True, ReasonTokenValid}, conn: cond{True, ReasonConnected},
 			loginReq: cond{False, ReasonTokenValid}},
+		"a hand-over whose login time lies in the future: rejected": {
+			facts: Facts{Record: valid, HandOvers: []HandOver{{Name: "future", CreatedAt: now, Record: &tokenstore.Record{
+				AccessToken: "x", ObtainedAt: now.Add(24 * time.Hour)}}}},
+			steps: []StepKind{StepRejectHandOver, StepConnect}, auth: cond{True, ReasonTokenValid}, conn: cond{True, ReasonConnected},
+			loginReq: cond{False, ReasonTokenValid}},
 		"an invalid hand-over with no token: rejected, a person asked": {facts: Facts{HandOvers: []HandOver{{Name: "h", Err: errors.New("not owned")}}, PrevCurrent: true},
 			steps: []StepKind{StepRejectHandOver}, loginReq: cond{True, ReasonHandOverRejected}},
 		"suspended: close the session, keep the token": {facts: Facts{Record: valid, Suspended: true, Session: SessionFacts{Present: true}},
