@@ -38,10 +38,11 @@ func main() {
 	flag.DurationVar(&o.GracefulShutdownTimeout, "graceful-shutdown-timeout", app.DefaultGracefulShutdownTimeout,
 		"How long the manager waits after SIGTERM for work in flight (a refresh and its save); keep it under the pod's terminationGracePeriodSeconds.")
 	egress := egressFlags(flag.CommandLine)
-	flag.Int64Var(&o.MCPLimits.MaxResponseBytes, "mcp-max-response-bytes", 0, "Largest MCP answer (JSON or error) read whole (0: 16 MiB).")
-	flag.Int64Var(&o.MCPLimits.MaxEventBytes, "mcp-max-event-bytes", 0, "Largest event of an MCP event stream (0: 16 MiB).")
+	flag.Int64Var(&o.MCPLimits.MaxResponseBytes, "mcp-max-response-bytes", 0, "Largest MCP answer (JSON or error) read whole (0: 4 MiB).")
+	flag.Int64Var(&o.MCPLimits.MaxEventBytes, "mcp-max-event-bytes", 0, "Largest event of an MCP event stream (0: 4 MiB).")
 	flag.IntVar(&o.MCPLimits.MaxTools, "mcp-max-tools", 0, "Most tools kept per MCP server (0: 1000).")
-	flag.IntVar(&o.MCPLimits.MaxToolBytes, "mcp-max-tool-bytes", 0, "Largest tool definition kept (0: 256 KiB).")
+	flag.IntVar(&o.MCPLimits.MaxToolBytes, "mcp-max-tool-bytes", 0, "Largest tool definition kept (0: 64 KiB).")
+	flag.IntVar(&o.MCPLimits.MaxToolsBytes, "mcp-max-tools-bytes", 0, "Largest tool list kept per server, all definitions together (0: 4 MiB).")
 	zapOpts := crzap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()

@@ -21,27 +21,35 @@ const (
 	LimitToolSize = "tool size"
 	// LimitToolPages bounds the pages of one tools/list.
 	LimitToolPages = "tool pages"
+	// LimitToolsSize bounds the kept tools of one server together, JSON-encoded.
+	LimitToolsSize = "tools size"
 )
 
 // Limits bound what a session reads from its server, so one hostile or broken server cannot
 // exhaust the memory of the process holding every other server's session. Zero fields take
 // the defaults (DefaultLimits); they are ample for real servers.
 type Limits struct {
-	// MaxResponseBytes bounds a whole answer that is not a 2xx event stream (default 16 MiB).
+	// MaxResponseBytes bounds a whole answer that is not a 2xx event stream (default 4 MiB).
+	// Decoding multiplies an answer's size about tenfold in memory, for a moment.
 	MaxResponseBytes int64
-	// MaxEventBytes bounds one server-sent event (default 16 MiB).
+	// MaxEventBytes bounds one server-sent event (default 4 MiB).
 	MaxEventBytes int64
 	// MaxTools bounds the tools of one server (default 1,000).
 	MaxTools int
-	// MaxToolBytes bounds one tool's JSON-encoded definition (default 256 KiB).
+	// MaxToolBytes bounds one tool's JSON-encoded definition (default 64 KiB).
 	MaxToolBytes int
+	// MaxToolsBytes bounds the kept tools of one server together, JSON-encoded (default
+	// 4 MiB): decoded schemas are held for as long as the session lives, about ten times
+	// their encoded size.
+	MaxToolsBytes int
 	// MaxToolPages bounds the pages of one tools/list (default 100).
 	MaxToolPages int
 }
 
 // DefaultLimits are the limits of sessions whose owner sets none.
 func DefaultLimits() Limits {
-	return Limits{MaxResponseBytes: 16 << 20, MaxEventBytes: 16 << 20, MaxTools: 1000, MaxToolBytes: 256 << 10, MaxToolPages: 100}
+	return Limits{MaxResponseBytes: 4 << 20, MaxEventBytes: 4 << 20, MaxTools: 1000, MaxToolBytes: 64 << 10,
+		MaxToolsBytes: 4 << 20, MaxToolPages: 100}
 }
 
 // WithDefaults returns l with every unset (zero or negative) field set to its default.
@@ -58,6 +66,9 @@ func (l Limits) WithDefaults() Limits {
 	}
 	if l.MaxToolBytes <= 0 {
 		l.MaxToolBytes = d.MaxToolBytes
+	}
+	if l.MaxToolsBytes <= 0 {
+		l.MaxToolsBytes = d.MaxToolsBytes
 	}
 	if l.MaxToolPages <= 0 {
 		l.MaxToolPages = d.MaxToolPages

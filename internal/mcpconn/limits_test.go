@@ -170,6 +170,9 @@ func TestToolListsAreBounded(t *testing.T) {
 		{"a kept tool too large", 3, 4 << 10, Limits{MaxToolBytes: 2 << 10}, true, LimitToolSize, 2 << 10, 0},
 		{"a counted tool is not measured", 3, 4 << 10, Limits{MaxToolBytes: 2 << 10}, false, "", 0, 3},
 		{"within the bounds", 1000, 0, Limits{}, true, "", 0, 1000},
+		// Each tool is within its own bound, but kept together they would hold the manager's
+		// memory for as long as the session lives.
+		{"kept tools too large together", 40, 3 << 10, Limits{MaxToolsBytes: 64 << 10}, true, LimitToolsSize, 64 << 10, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hs := manyTools(t, tc.tools, tc.desc)

@@ -16,7 +16,7 @@ import (
 func (s *Session) ListTools(ctx context.Context) ([]*mcp.Tool, error) {
 	mark := s.bt.mark()
 	var tools []*mcp.Tool
-	n := 0
+	n, kept := 0, 0
 	params := &mcp.ListToolsParams{}
 	for page := 1; ; page++ {
 		if page > s.limits.MaxToolPages {
@@ -35,8 +35,12 @@ func (s *Session) ListTools(ctx context.Context) ([]*mcp.Tool, error) {
 			}
 			// Only kept tools are measured: a count costs nothing per tool, and the answer
 			// holding them is bounded already (MaxResponseBytes).
-			if b, err := json.Marshal(t); err != nil || len(b) > s.limits.MaxToolBytes {
+			b, err := json.Marshal(t)
+			if err != nil || len(b) > s.limits.MaxToolBytes {
 				return nil, s.overLimit(&LimitError{Limit: LimitToolSize, Max: int64(s.limits.MaxToolBytes)})
+			}
+			if kept += len(b); kept > s.limits.MaxToolsBytes {
+				return nil, s.overLimit(&LimitError{Limit: LimitToolsSize, Max: int64(s.limits.MaxToolsBytes)})
 			}
 			tools = append(tools, t)
 		}
