@@ -3,7 +3,9 @@
 package controllers
 
 // The manager's permissions, least privilege. Secrets are read only for login hand-overs and
-// clientSecretRefs; the cache watches only hand-over Secrets (by label), never all Secret data.
+// clientSecretRefs; the cache watches only hand-over Secrets (by label, metadata only), never
+// Secret data. The leader-election lease is the namespaced leader-election Role's, not a
+// cluster-wide rule.
 
 // +kubebuilder:rbac:groups=mcp.mcpproxy.dev,resources=upstreamservers,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=mcp.mcpproxy.dev,resources=upstreamservers/status,verbs=get;update;patch
@@ -11,4 +13,3 @@ package controllers
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;delete
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
