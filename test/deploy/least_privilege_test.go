@@ -4,6 +4,7 @@ import (
 	"slices"
 	"testing"
 
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 )
 
@@ -31,5 +32,41 @@ func TestChartGrantsLeasesOnlyInTheManagersNamespace(t *testing.T) {
 				t.Error("no namespaced Role grants the leader-election lease")
 			}
 		})
+	}
+}
+
+// The chart's NetworkPolicy admits traffic only to the manager's serving ports and lets it dial
+// only DNS and the API server's and upstreams' ports, never the link-local metadata networks.
+func TestChartNetworkPolicy(t *testing.T) {
+	objs := render(t, valuesCases[0])
+	nps := find(objs, "NetworkPolicy")
+	if len(nps) != 1 {
+		t.Fatalf("rendered %d NetworkPolicies by default, want 1", len(nps))
+	}
+	np := convert[networkingv1.NetworkPolicy](t, nps[0])
+	var in []int32
+	for _, r := range np.Spec.Ingress {
+		for _, p := range r.Ports {
+			in = append(in, p.Port.IntVal)
+		}
+	}
+	for _, want := range []int32{8090, 8080} {
+		if !slices.Contains(in, want) {
+			t.Errorf("ingress ports %v lack %d", in, want)
+		}
+	}
+	denied := false
+	for _, r := range np.Spec.Egress {
+		for _, to := range r.To {
+			if to.IPBlock != nil && slices.Contains(to.IPBlock.Except, "169.254.0.0/16") {
+				denied = true
+			}
+			if to.IPBlock != nil && to.IPBlock.CIDR == "0.0.0.0/0" && !slices.Contains(to.IPBlock.Except, "169.254.0.0/16") {
+				t.Errorf("egress to %s does not except the metadata network", to.IPBlock.CIDR)
+			}
+		}
+	}
+	if !denied {
+		t.Error("egress does not except 169.254.0.0/16")
 	}
 }
