@@ -30,6 +30,7 @@ func main() {
 	flag.BoolVar(&o.LeaderElection, "leader-elect", false, "Use leader election, so only one manager writes the token store.")
 	flag.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election lease (default: the pod's).")
 	flag.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
+	flag.BoolVar(&o.MetricsSecure, "metrics-secure", false, "Serve metrics over HTTPS, each scrape authenticated and authorized (GET /metrics) against the API server.")
 	flag.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
 	flag.DurationVar(&o.StoreOpenTimeout, "token-store-open-timeout", 5*time.Second, "How long to wait for the token store's file lock.")
 	flag.BoolVar(&o.BrowserLogin, "browser-login", false, "Open a browser on this machine to log in when a server needs authorization (local runs only).")

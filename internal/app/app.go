@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
@@ -144,7 +145,7 @@ func newControllerManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Ma
 	return ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
 		Logger:                  log,
-		Metrics:                 metricsserver.Options{BindAddress: orDisabled(o.MetricsAddr)},
+		Metrics:                 metricsOptions(o),
 		HealthProbeBindAddress:  orDisabled(o.ProbeAddr),
 		LeaderElection:          o.LeaderElection,
 		LeaderElectionID:        leaderElectionID,
@@ -223,4 +224,15 @@ func (m *Manager) Close() {
 			_ = m.Store.Close()
 		}
 	})
+}
+
+// metricsOptions serves metrics plain, or with TLS (a self-signed certificate) and every scrape
+// authenticated and authorized against the API server.
+func metricsOptions(o Options) metricsserver.Options {
+	m := metricsserver.Options{BindAddress: orDisabled(o.MetricsAddr)}
+	if o.MetricsSecure {
+		m.SecureServing = true
+		m.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return m
 }

@@ -45,6 +45,10 @@ type Options struct {
 	// MetricsAddr and ProbeAddr are the metrics and /healthz,/readyz listen addresses; empty
 	// or "0" disables them.
 	MetricsAddr, ProbeAddr string
+	// MetricsSecure serves metrics over HTTPS, each scrape authenticated (TokenReview) and
+	// authorized (SubjectAccessReview for GET /metrics), as kubebuilder scaffolds it. The binary
+	// keeps plain HTTP for local runs; the chart turns this on.
+	MetricsSecure bool
 	// LeaderElection, with LeaderElectionNamespace (default: the pod's), lets only one
 	// replica open the token store and reconcile.
 	LeaderElection          bool

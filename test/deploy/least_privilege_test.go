@@ -70,3 +70,22 @@ func TestChartNetworkPolicy(t *testing.T) {
 		t.Error("egress does not except 169.254.0.0/16")
 	}
 }
+
+// Metrics are served over authenticated, authorized HTTPS by default, with a reader role for
+// scrapers.
+func TestChartServesMetricsSecurely(t *testing.T) {
+	objs := render(t, valuesCases[0])
+	_, c := manager(t, objs)
+	if !slices.Contains(c.Args, "--metrics-secure") {
+		t.Errorf("args %q do not serve metrics securely", c.Args)
+	}
+	found := false
+	for _, o := range find(objs, "ClusterRole") {
+		for _, r := range convert[rbacv1.ClusterRole](t, o).Rules {
+			found = found || slices.Contains(r.NonResourceURLs, "/metrics")
+		}
+	}
+	if !found {
+		t.Error("no ClusterRole lets a scraper GET /metrics")
+	}
+}
