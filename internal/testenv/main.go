@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -81,7 +80,7 @@ func stderrLine(s string) { fmt.Fprintln(os.Stderr, s) }
 
 // start brings up the control plane and a client for it.
 func start() (*Env, error) {
-	root, err := RepoRoot()
+	root, err := controlplane.RepoRoot()
 	if err != nil {
 		return nil, err
 	}
@@ -108,23 +107,4 @@ func start() (*Env, error) {
 func (e *Env) stop() {
 	_ = e.plane.Stop()
 	_ = os.RemoveAll(e.Dir)
-}
-
-// RepoRoot finds the repository root by walking up from the working directory (a test's
-// package directory) to go.mod.
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("testenv: no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }

@@ -89,7 +89,7 @@ func Run(cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("KUBEBUILDER_ASSETS is not set: run through make (it builds the control plane once)")
 	}
 	if cfg.RepoRoot == "" {
-		root, err := findRepoRoot()
+		root, err := controlplane.RepoRoot()
 		if err != nil {
 			return nil, err
 		}

@@ -83,3 +83,22 @@ func WriteKubeconfig(cfg *rest.Config, path string) error {
 	}
 	return os.Chmod(path, 0o600)
 }
+
+// RepoRoot finds the repository root by walking up from the working directory (a test's
+// package directory, or the repository for `go run`) to go.mod.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
