@@ -2,8 +2,6 @@ package controllers_test
 
 import (
 	"context"
-	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,39 +11,9 @@ import (
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
 	"github.com/mcpproxy/mcpproxy-operator/internal/lifecycle"
 	"github.com/mcpproxy/mcpproxy-operator/internal/testenv"
+	"github.com/mcpproxy/mcpproxy-operator/internal/testenv/attacker"
 	"github.com/mcpproxy/mcpproxy-operator/test/oauthserver"
 )
-
-// tarpitURL is a loopback MCP URL whose server accepts connections and never answers.
-func tarpitURL(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var held []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range held {
-			_ = c.Close()
-		}
-	})
-	return "http://" + ln.Addr().String() + "/mcp"
-}
 
 // A tarpit and a token that is always due (its refreshBefore is longer than its 1s lifetime)
 // sit next to a healthy server: the healthy one keeps refreshing and stays Ready, and the
@@ -55,7 +23,8 @@ func TestTarpitAndAlwaysDueTokenDoNotStarveOthers(t *testing.T) {
 	fast := testenv.StartOAuthServer(t, oauthserver.Options{AccessTokenTTL: time.Second})
 	ns := newNamespace(t)
 	startHarness(t, ns, "")
-	createServer(t, ns, "tarpit", tarpitURL(t))
+	tarpit, _ := attacker.Tarpit(t)
+	createServer(t, ns, "tarpit", tarpit)
 	good := createServer(t, ns, "healthy", healthy.MCPURL())
 	due := createServer(t, ns, "always-due", fast.MCPURL())
 	cur := get(t, due)

@@ -2,9 +2,6 @@ package lifecycle
 
 import (
 	"context"
-	"net"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +9,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/mcpproxy/mcpproxy-operator/internal/oauth"
+	"github.com/mcpproxy/mcpproxy-operator/internal/testenv/attacker"
 )
 
 // realDiscovery is internal/oauth's discovery; the rest of the OAuth side is not used here.
@@ -21,43 +19,10 @@ func (realDiscovery) Discover(ctx context.Context, cfg oauth.Config) (*oauth.Dis
 	return oauth.Discover(ctx, cfg)
 }
 
-// tarpit accepts connections on loopback and never answers, counting them.
-func tarpit(t *testing.T) (string, *atomic.Int32) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var accepted atomic.Int32
-	var mu sync.Mutex
-	var held []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			mu.Lock()
-			held = append(held, c) // never read, never answered
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range held {
-			_ = c.Close()
-		}
-	})
-	return "http://" + ln.Addr().String() + "/mcp", &accepted
-}
-
 // Discovery against a server that accepts and never answers ends at the discovery bound, not
 // after its requests' own timeouts one after another: a tarpit holds a worker for the bound.
 func TestDiscoveryOfATarpitEndsAtTheBound(t *testing.T) {
-	url, accepted := tarpit(t)
+	url, accepted := attacker.Tarpit(t)
 	clk := clocktesting.NewFakeClock(time.Now())
 	r := &Runner{Store: openStore(t), OAuth: realDiscovery{&rotatingAS{}}, Sessions: noSessions{}, Now: clk.Now,
 		DiscoveryTimeout: 300 * time.Millisecond}
