@@ -1,9 +1,7 @@
 package mcpconn
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,95 +9,13 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	hostile "github.com/mcpproxy/mcpproxy-operator/internal/testenv/attacker"
 )
-
-const gib = 1 << 30
-
-// hugeServer answers initialize with a 1 GiB JSON-RPC answer, as application/json or as one
-// server-sent event, generated as it is written: the test never holds it. It stops writing
-// when stop closes (the heap watchdog tripped) or the client goes away, and counts what it
-// wrote.
-func hugeServer(t *testing.T, eventStream bool, stop <-chan struct{}) (*httptest.Server, *atomic.Int64) {
-	t.Helper()
-	var written atomic.Int64
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			http.Error(w, "no", http.StatusMethodNotAllowed)
-			return
-		}
-		var req struct {
-			ID json.RawMessage `json:"id"`
-		}
-		_ = json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req)
-		head := `{"jsonrpc":"2.0","id":` + string(req.ID) + `,"result":{"protocolVersion":"2025-06-18","capabilities":{},"serverInfo":{"name":"`
-		if eventStream {
-			w.Header().Set("Content-Type", "text/event-stream")
-			head = "event: message\ndata: " + head
-		} else {
-			w.Header().Set("Content-Type", "application/json")
-		}
-		_, _ = io.WriteString(w, head)
-		chunk := bytes.Repeat([]byte("a"), 64<<10)
-		for sent := int64(0); sent < gib; sent += int64(len(chunk)) {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if _, err := w.Write(chunk); err != nil {
-				return // the client hung up: what it should do
-			}
-			written.Add(int64(len(chunk)))
-		}
-		_, _ = io.WriteString(w, `","version":"v0"}}}`+"\n\n")
-	}))
-	t.Cleanup(hs.Close)
-	return hs, &written
-}
-
-// heapWatch samples the heap until stopped and reports its peak; past max it closes trip, so
-// the server stops feeding a client that does not bound what it reads (today's code) before
-// the machine runs out of memory.
-func heapWatch(max uint64, trip chan struct{}) (peak func() uint64, stop func()) {
-	var top atomic.Uint64
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		var ms runtime.MemStats
-		tripped := false
-		for {
-			runtime.ReadMemStats(&ms)
-			if h := max64(ms.HeapInuse, ms.HeapAlloc); h > top.Load() {
-				top.Store(h)
-			}
-			if top.Load() > max && !tripped {
-				tripped = true
-				close(trip)
-			}
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return top.Load, func() { close(done); <-finished }
-}
-
-func max64(a, b uint64) uint64 {
-	if a > b {
-		return a
-	}
-	return b
-}
 
 // A 1 GiB initialize answer, streamed, crosses the response body bound (JSON) or the event
 // bound (an event stream): Dial fails with a *LimitError naming it, and the heap stays far
@@ -113,9 +29,9 @@ func TestHugeInitializeAnswerIsBounded(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			const maxHeap = 256 << 20
 			trip := make(chan struct{})
-			hs, written := hugeServer(t, tc.eventStream, trip)
+			hs := hostile.NewHuge(t, tc.eventStream, trip)
 			runtime.GC()
-			peak, stopWatch := heapWatch(maxHeap, trip)
+			peak, stopWatch := hostile.WatchHeap(maxHeap, trip)
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			s, err := Dial(ctx, Target{URL: hs.URL}, Options{ClientName: "test"})
@@ -125,7 +41,7 @@ func TestHugeInitializeAnswerIsBounded(t *testing.T) {
 			}
 			if p := peak(); p > maxHeap {
 				t.Fatalf("heap peaked at %d MiB (bound %d MiB) while reading a 1 GiB answer; the server wrote %d MiB",
-					p>>20, maxHeap>>20, written.Load()>>20)
+					p>>20, maxHeap>>20, hs.Written.Load()>>20)
 			}
 			var le *LimitError
 			if !errors.As(err, &le) || le.Limit != tc.limit || le.Max != DefaultLimits().MaxResponseBytes {
