@@ -39,6 +39,7 @@ func statusOf(f *Facts, o Outcomes) Status {
 	}
 	set(&s.Authenticated, authenticatedCondition(f, o))
 	set(&s.Connected, connectedCondition(f, o))
+	set(&s.LoginAccepted, loginAcceptedCondition(f, o))
 	s.AuthorizationRequired, s.Authorization = authorizationRequiredCondition(f, o)
 	s.Refresh = refreshMemory(f, o)
 	refreshAt, _ := next(f, o, s.Refresh)

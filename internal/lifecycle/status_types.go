@@ -22,11 +22,13 @@ type Condition struct {
 // Status is the part of an object's status the lifecycle owns. Nil fields are absent.
 type Status struct {
 	Authenticated, Connected, AuthorizationRequired *Condition
-	Token                                           *TokenInfo
-	Refresh                                         *RefreshMemory
-	Authorization                                   *Authorization
-	Server                                          *ServerInfo
-	LastCorrelationID                               string
+	// LoginAccepted tells what became of the last login hand-over.
+	LoginAccepted     *Condition
+	Token             *TokenInfo
+	Refresh           *RefreshMemory
+	Authorization     *Authorization
+	Server            *ServerInfo
+	LastCorrelationID string
 }
 
 // TokenInfo describes the held token, without secrets.
