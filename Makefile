@@ -146,17 +146,27 @@ install: kustomize ## Install the CRDs into the cluster of the current kubeconfi
 uninstall: kustomize ## Remove the CRDs (and with them every UpstreamServer). ignore-not-found=true to ignore missing ones.
 	$(KUSTOMIZE) build config/crd | $(KUBECTL) delete --ignore-not-found=$(ignore-not-found) -f -
 
+# config/default's namespace and the Secret holding the token store's encryption key (not part of
+# config/: a key must be random and never committed).
+DEPLOY_NAMESPACE := mcpproxy-system
+DEPLOY_KEY_SECRET := mcpproxy-token-key
+
 .PHONY: deploy
-deploy: kustomize ## Deploy config/default with image IMG to the cluster of the current kubeconfig.
+deploy: kustomize ## Deploy config/default with image IMG to the cluster of the current kubeconfig; first creates the token key Secret unless it exists (hack/deploy-key.sh, never replaced).
 	@# An overlay under bin/ sets the image, so config/ is not edited (kustomize wants relative bases).
 	@rm -rf $(LOCALBIN)/deploy && mkdir -p $(LOCALBIN)/deploy
 	printf 'resources:\n- ../../config/default\n' > $(LOCALBIN)/deploy/kustomization.yaml
 	cd $(LOCALBIN)/deploy && $(KUSTOMIZE) edit set image mcpproxy-operator=$(IMG)
+	KUBECTL="$(KUBECTL)" hack/deploy-key.sh $(DEPLOY_NAMESPACE) $(DEPLOY_KEY_SECRET)
 	$(KUSTOMIZE) build $(LOCALBIN)/deploy | $(KUBECTL) apply --server-side -f -
 
 .PHONY: undeploy
-undeploy: kustomize ## Remove what make deploy created (the CRDs too). ignore-not-found=true to ignore missing objects.
+undeploy: kustomize ## Remove what make deploy created: the CRDs, the namespace with the token store claim AND the token key Secret (every stored token is lost). ignore-not-found=true to ignore missing objects.
+	@echo "undeploy: deleting namespace $(DEPLOY_NAMESPACE) with the token store claim and Secret $(DEPLOY_KEY_SECRET) (the encryption key): every stored token is lost." >&2
 	$(KUSTOMIZE) build config/default | $(KUBECTL) delete --ignore-not-found=$(ignore-not-found) -f -
+	@# Gone with its namespace already; deleted last in any case, so an interrupted undeploy never
+	@# leaves a token store whose key is gone (a later deploy would generate a different one).
+	$(KUBECTL) delete secret --namespace $(DEPLOY_NAMESPACE) $(DEPLOY_KEY_SECRET) --ignore-not-found
 
 .PHONY: run
 run: generate ## Run the controller on this machine against the current kubeconfig (token store in bin/run).
