@@ -3,9 +3,15 @@
 # binaries on distroless, running as the nonroot user (65532) with the token store on a volume.
 #   make docker-build IMG=mcpproxy-operator:dev
 
-ARG GO_VERSION=1.26
-
-FROM --platform=$BUILDPLATFORM golang:${GO_VERSION}-bookworm AS build
+# Base images are pinned by digest (of the multi-platform index), the tag kept for the reader: a
+# rebuild of a commit uses the same bases, and a moved tag changes nothing until the pin does.
+# To update, resolve each tag and replace its digest:
+#   docker buildx imagetools inspect golang:1.26-bookworm --format '{{.Manifest.Digest}}'
+#   docker buildx imagetools inspect gcr.io/distroless/static-debian12:nonroot --format '{{.Manifest.Digest}}'
+# (or `crane digest IMAGE`; Renovate's dockerfile manager and Dependabot's docker ecosystem
+# update such image:tag@sha256 pins on their own). test/deploy checks every FROM is pinned.
+# golang:1.26-bookworm, Go 1.26.9: the tag's digest as public Dockerfiles pinned it on 2026-10-09.
+FROM --platform=$BUILDPLATFORM golang:1.26-bookworm@sha256:d9c68c2c51161e12fd77e4c6320687c9cd86e1af1e3ad6e6cd63ff970641453c AS build
 WORKDIR /src
 # Modules first, so a source change does not download them again.
 COPY go.mod go.sum ./
@@ -21,7 +27,8 @@ RUN --mount=type=cache,target=/go/pkg/mod \
 # The token store directory, owned by the nonroot user so an empty volume starts writable.
 RUN mkdir -p /out/var/lib/mcpproxy
 
-FROM gcr.io/distroless/static-debian12:nonroot
+# gcr.io/distroless/static-debian12:nonroot: the tag's digest from 2026-08-26 to at least 2026-10-09.
+FROM gcr.io/distroless/static-debian12:nonroot@sha256:afa5c872c891853ca7fcf1f12c3edb23f7eeef36189728842dd51042ff57f7ab
 COPY --from=build /out/manager /manager
 COPY --from=build /out/mcpproxy /usr/local/bin/mcpproxy
 COPY --from=build --chown=65532:65532 --chmod=0700 /out/var/lib/mcpproxy /var/lib/mcpproxy
