@@ -35,12 +35,30 @@ func configPolicy(t *testing.T) (*admissionv1.ValidatingAdmissionPolicy, *admiss
 	return p, b
 }
 
-// renderedPolicy returns the policy and binding of rendered objects (nil when there are none).
+// renderedPolicy returns the hand-over policy and binding of rendered objects (nil when there
+// are none).
 func renderedPolicy(t *testing.T, objs []*unstructured.Unstructured) (*admissionv1.ValidatingAdmissionPolicy, *admissionv1.ValidatingAdmissionPolicyBinding) {
 	t.Helper()
-	ps, bs := find(objs, "ValidatingAdmissionPolicy"), find(objs, "ValidatingAdmissionPolicyBinding")
+	return renderedPolicyNamed(t, objs, "-login-handover")
+}
+
+// renderedPolicyNamed returns the policy whose name ends in suffix and its binding, of the same
+// name (nil when there are none).
+func renderedPolicyNamed(t *testing.T, objs []*unstructured.Unstructured, suffix string) (*admissionv1.ValidatingAdmissionPolicy, *admissionv1.ValidatingAdmissionPolicyBinding) {
+	t.Helper()
+	var ps, bs []*unstructured.Unstructured
+	for _, o := range find(objs, "ValidatingAdmissionPolicy") {
+		if strings.HasSuffix(o.GetName(), suffix) {
+			ps = append(ps, o)
+		}
+	}
+	for _, o := range find(objs, "ValidatingAdmissionPolicyBinding") {
+		if strings.HasSuffix(o.GetName(), suffix) {
+			bs = append(bs, o)
+		}
+	}
 	if len(ps) != len(bs) || len(ps) > 1 {
-		t.Fatalf("rendered %d ValidatingAdmissionPolicies and %d bindings, want one of each or none", len(ps), len(bs))
+		t.Fatalf("rendered %d ValidatingAdmissionPolicies and %d bindings named *%s, want one of each or none", len(ps), len(bs), suffix)
 	}
 	if len(ps) == 0 {
 		return nil, nil
