@@ -38,6 +38,9 @@ func main() {
 	flag.BoolVar(&gw.AllowLoopbackUnauthenticated, "gateway-allow-loopback-unauthenticated", false, "Let gateway callers from a loopback address in without a token, allowed every server (local runs only).")
 	flag.DurationVar(&o.GracefulShutdownTimeout, "graceful-shutdown-timeout", app.DefaultGracefulShutdownTimeout,
 		"How long the manager waits after SIGTERM for work in flight (a refresh and its save); keep it under the pod's terminationGracePeriodSeconds.")
+	var namespaces listFlag
+	flag.Var(&namespaces, "namespaces", "Only reconcile UpstreamServers (and watch their hand-over Secrets) in these namespaces; "+
+		"repeatable, or a comma list. Default: every namespace. The manager then needs its Secret rules only there.")
 	egress := egressFlags(flag.CommandLine)
 	flag.Int64Var(&o.MCPLimits.MaxResponseBytes, "mcp-max-response-bytes", 0, "Largest MCP answer (JSON or error) read whole (0: 4 MiB).")
 	flag.Int64Var(&o.MCPLimits.MaxEventBytes, "mcp-max-event-bytes", 0, "Largest event of an MCP event stream (0: 4 MiB).")
@@ -53,6 +56,7 @@ func main() {
 		os.Exit(2)
 	}
 	o.Egress = policy
+	o.Namespaces = namespaces.items()
 
 	ctrl.SetLogger(crzap.New(crzap.UseFlagOptions(&zapOpts), crzap.RawZapOpts(zap.WrapCore(logging.Redacting))))
 	if gw.Addr != "0" {
@@ -106,3 +110,16 @@ type listFlag []string
 
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// items splits each value on commas, dropping empty entries.
+func (l listFlag) items() []string {
+	var out []string
+	for _, v := range l {
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
