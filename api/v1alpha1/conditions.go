@@ -69,5 +69,18 @@ const (
 // it equals the requesting user, so where the policy is installed the controller may trust it.
 const AnnotationCreatedBy = "mcpproxy.dev/created-by"
 
+// AnnotationAllowedServers on a Secret lets UpstreamServers use it: the controller and the
+// gateway read a Secret that a spec refers to (spec.headers[].valueFrom.secretKeyRef,
+// spec.oauth.clientSecretRef) only when this annotation names the server. Its value is a
+// comma-separated list of UpstreamServer names in the Secret's namespace (whitespace around a
+// name is ignored), or AllowedServersAll. Without it, anyone who may create an UpstreamServer
+// could have the manager send any Secret of the namespace to a URL of their choosing; with it,
+// whoever may annotate the Secret decides where its value goes.
+const AnnotationAllowedServers = "mcpproxy.dev/allowed-servers"
+
+// AllowedServersAll as an entry of AnnotationAllowedServers allows every UpstreamServer in the
+// Secret's namespace.
+const AllowedServersAll = "*"
+
 // Finalizer is set on every UpstreamServer so deletion closes the session and revokes the token.
 const Finalizer = "mcp.mcpproxy.dev/token-cleanup"
