@@ -97,7 +97,8 @@ func (r *UpstreamServerReconciler) handOvers(ctx context.Context, us *mcpv1alpha
 	return out
 }
 
-// resolveConfig reads the Secrets the spec names. Errors name the Secret and key, never a value.
+// resolveConfig reads the Secrets the spec names, each only if it allows this server
+// (upstream.SecretAllows). Errors name the Secret and key, never a value.
 func (r *UpstreamServerReconciler) resolveConfig(ctx context.Context, us *mcpv1alpha1.UpstreamServer) (lifecycle.Config, error) {
 	cfg := lifecycle.Config{
 		Target:         mcpconn.Target{URL: us.Spec.URL, Transport: string(us.Spec.Transport)},
@@ -126,7 +127,7 @@ func (r *UpstreamServerReconciler) resolveConfig(ctx context.Context, us *mcpv1a
 			cfg.RefreshBefore = &d
 		}
 		if o.ClientSecretRef != nil {
-			v, err := upstream.SecretValue(ctx, r.APIReader, us.Namespace, *o.ClientSecretRef, "spec.oauth.clientSecretRef")
+			v, err := upstream.SecretValue(ctx, r.APIReader, us, *o.ClientSecretRef, "spec.oauth.clientSecretRef")
 			if err != nil {
 				return cfg, err
 			}

@@ -176,8 +176,9 @@ func (u *upstreams) rejectedResponse(req *http.Request, nn types.NamespacedName)
 		nn, u.g.opts.RefreshWait), &rpcErrorData{Server: nn.String()}, 5*time.Second)
 }
 
-// staticHeaders resolves spec.headers (upstream.ResolveHeaders, reading Secrets uncached);
-// cached for a few seconds per server generation so a rotated Secret is picked up soon.
+// staticHeaders resolves spec.headers (upstream.ResolveHeaders, reading Secrets uncached and
+// only those that allow the server); cached for a few seconds per server generation so a
+// rotated Secret, or one that withdraws its mcpproxy.dev/allowed-servers, is seen soon.
 func (u *upstreams) staticHeaders(ctx context.Context, us *mcpv1alpha1.UpstreamServer) (http.Header, error) {
 	if len(us.Spec.Headers) == 0 {
 		return nil, nil

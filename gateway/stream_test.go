@@ -68,7 +68,8 @@ func TestSSEAnswerStreamsEventByEvent(t *testing.T) {
 	up := startAPIKeyServer(t, "key-123")
 	ns := newNamespace(t)
 	h := startHarness(t, ns, func(o *Options) { o.AllowLoopbackUnauthenticated = false })
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "apikey", Namespace: ns}, StringData: map[string]string{"key": "key-123"}}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "apikey", Namespace: ns,
+		Annotations: map[string]string{mcpv1alpha1.AnnotationAllowedServers: "keyed"}}, StringData: map[string]string{"key": "key-123"}}
 	if err := apiClient.Create(context.Background(), secret); err != nil {
 		t.Fatal(err)
 	}

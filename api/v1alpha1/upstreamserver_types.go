@@ -53,7 +53,8 @@ type UpstreamServerSpec struct {
 	Transport Transport `json:"transport,omitempty"`
 
 	// headers are static HTTP headers sent with every request, for servers that use an API key
-	// instead of OAuth. Each value is literal or read from a Secret key.
+	// instead of OAuth. Each value is literal or read from a Secret key; such a Secret must name
+	// this server in its mcpproxy.dev/allowed-servers annotation.
 	// +optional
 	// +listType=map
 	// +listMapKey=name
@@ -93,19 +94,27 @@ type HeaderSpec struct {
 	// +kubebuilder:validation:MaxLength=8192
 	Value *string `json:"value,omitempty"`
 
-	// valueFrom reads the header value from a key of a Secret in the server's namespace.
+	// valueFrom reads the header value from a key of a Secret in the server's namespace. The
+	// Secret must opt in: its annotation mcpproxy.dev/allowed-servers lists this server's name
+	// (comma-separated names, or "*" for every server in the namespace). Otherwise the server
+	// reports ConfigInvalid and the value is never sent.
 	// +optional
 	ValueFrom *HeaderValueSource `json:"valueFrom,omitempty"`
 }
 
 // HeaderValueSource says where a header value comes from.
 type HeaderValueSource struct {
-	// secretKeyRef selects a key of a Secret in the server's namespace.
+	// secretKeyRef selects a key of a Secret in the server's namespace. The Secret must carry
+	// the annotation mcpproxy.dev/allowed-servers naming this server (or "*").
 	// +required
 	SecretKeyRef SecretKeyReference `json:"secretKeyRef"`
 }
 
 // SecretKeyReference selects one key of a Secret in the same namespace as the UpstreamServer.
+// The controller reads the Secret only when it opts in: its annotation
+// mcpproxy.dev/allowed-servers is a comma-separated list of UpstreamServer names that may use
+// it, or "*" for every server in the namespace. So the right to create an UpstreamServer is not
+// the right to send any Secret of the namespace to any URL.
 type SecretKeyReference struct {
 	// name of the Secret.
 	// +required
@@ -129,7 +138,11 @@ type OAuthSpec struct {
 	// +kubebuilder:validation:MaxLength=512
 	ClientID string `json:"clientID,omitempty"`
 
-	// clientSecretRef selects the client secret of a confidential pre-registered client.
+	// clientSecretRef selects the client secret of a confidential pre-registered client, a key
+	// of a Secret in the server's namespace. The Secret must opt in: its annotation
+	// mcpproxy.dev/allowed-servers lists this server's name (comma-separated names, or "*" for
+	// every server in the namespace). Otherwise the server reports ConfigInvalid and the secret
+	// is never sent.
 	// +optional
 	ClientSecretRef *SecretKeyReference `json:"clientSecretRef,omitempty"`
 

@@ -247,7 +247,8 @@ func TestLoginWithAPreregisteredConfidentialClient(t *testing.T) {
 	srv := startServer(t, oauthserver.Options{NoDCR: true, Clients: map[string]string{"mcpproxy-pre": clientSecret}})
 	ns := newNamespace(t)
 	ctx := context.Background()
-	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "oauth-client"},
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "oauth-client",
+		Annotations: map[string]string{mcpv1alpha1.AnnotationAllowedServers: "conf"}},
 		Data: map[string][]byte{"secret": []byte(clientSecret)}}
 	if err := apiClient.Create(ctx, sec); err != nil {
 		t.Fatal(err)

@@ -15,15 +15,15 @@ import (
 )
 
 // ResolveHeaders resolves spec.headers, reading the Secrets they name through r (an uncached
-// reader: the manager caches only hand-over Secrets). Nil when the spec has none. Errors name
-// the header, Secret and key, never a value.
+// reader: the manager caches only hand-over Secrets). Nil when the spec has none. A Secret is
+// used only if it allows us (SecretAllows). Errors name the header, Secret and key, never a value.
 func ResolveHeaders(ctx context.Context, r client.Reader, us *mcpv1alpha1.UpstreamServer) (http.Header, error) {
 	if len(us.Spec.Headers) == 0 {
 		return nil, nil
 	}
 	h := http.Header{}
 	for _, hs := range us.Spec.Headers {
-		v, err := headerValue(ctx, r, us.Namespace, hs)
+		v, err := headerValue(ctx, r, us, hs)
 		if err != nil {
 			return nil, err
 		}
@@ -32,7 +32,7 @@ func ResolveHeaders(ctx context.Context, r client.Reader, us *mcpv1alpha1.Upstre
 	return h, nil
 }
 
-func headerValue(ctx context.Context, r client.Reader, ns string, h mcpv1alpha1.HeaderSpec) (string, error) {
+func headerValue(ctx context.Context, r client.Reader, us *mcpv1alpha1.UpstreamServer, h mcpv1alpha1.HeaderSpec) (string, error) {
 	if h.Value != nil {
 		oauth.RegisterSecret(*h.Value)
 		return *h.Value, nil
@@ -40,18 +40,26 @@ func headerValue(ctx context.Context, r client.Reader, ns string, h mcpv1alpha1.
 	if h.ValueFrom == nil {
 		return "", fmt.Errorf("header %s has neither value nor valueFrom", h.Name)
 	}
-	return SecretValue(ctx, r, ns, h.ValueFrom.SecretKeyRef, "header "+h.Name)
+	return SecretValue(ctx, r, us, h.ValueFrom.SecretKeyRef, "header "+h.Name)
 }
 
-// SecretValue reads one key of a Secret in ns. what names the field that refers to it, for the
-// error message.
-func SecretValue(ctx context.Context, r client.Reader, ns string, ref mcpv1alpha1.SecretKeyReference, what string) (string, error) {
+// SecretValue reads one key of a Secret in us's namespace for us. what names the field that
+// refers to it, for the error message. The Secret must allow us (SecretAllows): whoever may
+// create an UpstreamServer chooses its URL, and that is no right to another's credential.
+func SecretValue(ctx context.Context, r client.Reader, us *mcpv1alpha1.UpstreamServer, ref mcpv1alpha1.SecretKeyReference, what string) (string, error) {
+	ns := us.Namespace
 	var s corev1.Secret
 	if err := r.Get(ctx, types.NamespacedName{Namespace: ns, Name: ref.Name}, &s); err != nil {
 		if apierrors.IsNotFound(err) {
-			return "", fmt.Errorf("%s: Secret %s/%s not found; create it or fix the reference", what, ns, ref.Name)
+			return "", fmt.Errorf("%s: Secret %s/%s not found; create it with the annotation %s=%s, or fix the reference",
+				what, ns, ref.Name, mcpv1alpha1.AnnotationAllowedServers, us.Name)
 		}
 		return "", fmt.Errorf("%s: reading Secret %s/%s: %w", what, ns, ref.Name, err)
+	}
+	// Decided before the data is looked at: a Secret that does not opt in says nothing of its
+	// keys, and its values are never registered, held or sent.
+	if !SecretAllows(s.Annotations, us.Name) {
+		return "", notAllowed(what, ns, ref.Name, us.Name)
 	}
 	v, ok := s.Data[ref.Key]
 	if !ok {

@@ -76,7 +76,8 @@ func createServer(t *testing.T, ns, name, url string, o serverOpts) {
 		us.Spec.HealthCheckInterval = &metav1.Duration{Duration: o.healthCheck}
 	}
 	if o.clientID != "" {
-		sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-client"},
+		sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-client",
+			Annotations: map[string]string{mcpv1alpha1.AnnotationAllowedServers: name}},
 			StringData: map[string]string{"client-secret": o.clientSecret}}
 		if err := kube.Create(context.Background(), sec); err != nil {
 			t.Fatalf("creating the client Secret: %v", err)
