@@ -30,6 +30,13 @@ type Config struct {
 	GatewayConcurrency []int
 	// Profile samples the manager's CPU with perf during each catch-up (when perf is installed).
 	Profile bool
+	// Decoys is how many labelled 1 MiB Secrets the decoy run (RunDecoys) creates.
+	Decoys int
+	// DecoyGCWait bounds each wait for a garbage collection in the manager, whose trace gives
+	// its live heap; zero skips the live heap. An idle manager collects at least every 2 min.
+	DecoyGCWait time.Duration
+	// Note is printed under the decoy report's title (say, what the source was changed to).
+	Note string
 	// RepoRoot is the module root (found from the working directory when empty).
 	RepoRoot string
 	// WorkDir holds the control planes, token stores and manager logs (a temp dir when empty).
@@ -45,7 +52,8 @@ func DefaultConfig() Config {
 	return Config{
 		Ns: []int{100, 1000, 5000}, TokenTTL: 60 * time.Second, Lifetimes: 3, MaxConcurrentReconciles: 16,
 		RawDuration: 5 * time.Second, GatewayN: 100, GatewayCalls: 1000, GatewayDuration: 3 * time.Second,
-		GatewayConcurrency: []int{1, 16, 64}, Profile: true, OutDir: "bench/results", Log: os.Stdout,
+		GatewayConcurrency: []int{1, 16, 64}, Profile: true, Decoys: 500, DecoyGCWait: 150 * time.Second,
+		OutDir: "bench/results", Log: os.Stdout,
 	}
 }
 
@@ -62,12 +70,14 @@ func SmokeConfig() Config {
 	c.GatewayDuration = 500 * time.Millisecond
 	c.GatewayConcurrency = []int{1, 4}
 	c.Profile = false
+	c.Decoys = 8
+	c.DecoyGCWait = 0
 	return c
 }
 
 // FromEnv overrides c with BENCH_N (comma separated), BENCH_TTL, BENCH_LIFETIMES,
-// BENCH_MAX_CONCURRENT, BENCH_GATEWAY_N, BENCH_OUT and BENCH_WORKDIR (kept afterwards, with the
-// manager logs).
+// BENCH_MAX_CONCURRENT, BENCH_GATEWAY_N, BENCH_DECOYS, BENCH_NOTE, BENCH_OUT and BENCH_WORKDIR
+// (kept afterwards, with the manager logs).
 func (c Config) FromEnv() (Config, error) {
 	if v := os.Getenv("BENCH_N"); v != "" {
 		c.Ns = nil
@@ -106,6 +116,16 @@ func (c Config) FromEnv() (Config, error) {
 			return c, fmt.Errorf("BENCH_GATEWAY_N=%q: want a count (0: skip the gateway)", v)
 		}
 		c.GatewayN = n
+	}
+	if v := os.Getenv("BENCH_DECOYS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 4 {
+			return c, fmt.Errorf("BENCH_DECOYS=%q: want a count of at least 4 (one of each kind)", v)
+		}
+		c.Decoys = n
+	}
+	if v := os.Getenv("BENCH_NOTE"); v != "" {
+		c.Note = v
 	}
 	if v := os.Getenv("BENCH_OUT"); v != "" {
 		c.OutDir = v

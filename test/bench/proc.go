@@ -32,6 +32,8 @@ type managerArgs struct {
 	bin, kubeconfig, store string
 	maxConcurrent          int
 	logDir                 string
+	// env is added to the manager's environment (the decoy run sets GODEBUG=gctrace=1).
+	env []string
 }
 
 var managerRuns int
@@ -48,7 +50,7 @@ func startManager(a managerArgs) (*managerProc, error) {
 	managerRuns++
 	logPath := filepath.Join(a.logDir, fmt.Sprintf("manager-%02d.log", managerRuns))
 	started := time.Now()
-	p, err := proc.Start(proc.Spec{Name: "manager", Path: a.bin, LogPath: logPath, Env: []string{"KUBECONFIG=" + a.kubeconfig},
+	p, err := proc.Start(proc.Spec{Name: "manager", Path: a.bin, LogPath: logPath, Env: append([]string{"KUBECONFIG=" + a.kubeconfig}, a.env...),
 		Args: []string{"--token-store=" + a.store, "--metrics-bind-address=" + metricsAddr,
 			"--health-probe-bind-address=0", "--gateway-bind-address=" + gatewayAddr,
 			"--gateway-allow-loopback-unauthenticated", fmt.Sprintf("--max-concurrent-reconciles=%d", a.maxConcurrent)}})
@@ -82,8 +84,10 @@ func (m *managerProc) stop() time.Duration {
 
 // procStats are read from /proc for the manager.
 type procStats struct {
-	RSSBytes   float64
-	CPUSeconds float64
+	RSSBytes float64
+	// PeakRSSBytes is the largest RSS the process has had (VmHWM).
+	PeakRSSBytes float64
+	CPUSeconds   float64
 }
 
 // clockTicks is USER_HZ, 100 on every Linux we run on.
@@ -97,9 +101,15 @@ func (m *managerProc) procStats() (procStats, error) {
 		return ps, err
 	}
 	for _, line := range strings.Split(string(status), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, _ := strconv.ParseFloat(f[1], 64)
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		switch kb, _ := strconv.ParseFloat(f[1], 64); f[0] {
+		case "VmRSS:":
 			ps.RSSBytes = kb * 1024
+		case "VmHWM:":
+			ps.PeakRSSBytes = kb * 1024
 		}
 	}
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))

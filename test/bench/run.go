@@ -85,34 +85,14 @@ type Report struct {
 
 // Run measures every N of cfg and writes the report files into cfg.OutDir.
 func Run(cfg Config) (*Report, error) {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		return nil, fmt.Errorf("KUBEBUILDER_ASSETS is not set: run through make (it builds the control plane once)")
+	cfg, cleanup, err := prepare(cfg)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.RepoRoot == "" {
-		root, err := controlplane.RepoRoot()
-		if err != nil {
-			return nil, err
-		}
-		cfg.RepoRoot = root
-	}
-	ctrllog.SetLogger(logr.Discard()) // the watch's client-go logs are not wanted here
-	if cfg.WorkDir == "" {
-		dir, err := os.MkdirTemp("", "mcpproxy-bench-")
-		if err != nil {
-			return nil, err
-		}
-		defer func() { _ = os.RemoveAll(dir) }()
-		cfg.WorkDir = dir
-	}
-	if !filepath.IsAbs(cfg.OutDir) {
-		cfg.OutDir = filepath.Join(cfg.RepoRoot, cfg.OutDir)
-	}
-	bin := filepath.Join(cfg.WorkDir, "manager")
-	logf(cfg, "Building the manager")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/manager")
-	build.Dir = cfg.RepoRoot
-	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go build ./cmd/manager: %w\n%s", err, out)
+	defer cleanup()
+	bin, err := buildManager(cfg)
+	if err != nil {
+		return nil, err
 	}
 	rep := &Report{
 		Date: time.Now().UTC().Format(time.RFC3339), Commit: commit(cfg.RepoRoot), Machine: machine(), TokenTTLSeconds: cfg.TokenTTL.Seconds(),
@@ -135,6 +115,47 @@ func Run(cfg Config) (*Report, error) {
 		}
 	}
 	return rep, nil
+}
+
+// prepare fills in cfg's defaults (the repository root, a work directory, an absolute output
+// directory); cleanup removes a work directory it created.
+func prepare(cfg Config) (_ Config, cleanup func(), _ error) {
+	cleanup = func() {}
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		return cfg, cleanup, fmt.Errorf("KUBEBUILDER_ASSETS is not set: run through make (it builds the control plane once)")
+	}
+	if cfg.RepoRoot == "" {
+		root, err := controlplane.RepoRoot()
+		if err != nil {
+			return cfg, cleanup, err
+		}
+		cfg.RepoRoot = root
+	}
+	ctrllog.SetLogger(logr.Discard()) // the watch's client-go logs are not wanted here
+	if cfg.WorkDir == "" {
+		dir, err := os.MkdirTemp("", "mcpproxy-bench-")
+		if err != nil {
+			return cfg, cleanup, err
+		}
+		cleanup = func() { _ = os.RemoveAll(dir) }
+		cfg.WorkDir = dir
+	}
+	if !filepath.IsAbs(cfg.OutDir) {
+		cfg.OutDir = filepath.Join(cfg.RepoRoot, cfg.OutDir)
+	}
+	return cfg, cleanup, nil
+}
+
+// buildManager builds bin/manager from cfg.RepoRoot into cfg.WorkDir and returns its path.
+func buildManager(cfg Config) (string, error) {
+	bin := filepath.Join(cfg.WorkDir, "manager")
+	logf(cfg, "Building the manager")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/manager")
+	build.Dir = cfg.RepoRoot
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/manager: %w\n%s", err, out)
+	}
+	return bin, nil
 }
 
 func logf(cfg Config, format string, args ...any) {
