@@ -16,6 +16,7 @@ func fromAPIStatus(s *mcpv1alpha1.UpstreamServerStatus) lifecycle.Status {
 		Authenticated:         fromCondition(s.Conditions, mcpv1alpha1.ConditionAuthenticated),
 		Connected:             fromCondition(s.Conditions, mcpv1alpha1.ConditionConnected),
 		AuthorizationRequired: fromCondition(s.Conditions, mcpv1alpha1.ConditionAuthorizationRequired),
+		LoginAccepted:         fromCondition(s.Conditions, mcpv1alpha1.ConditionLoginAccepted),
 		LastCorrelationID:     s.LastCorrelationID,
 	}
 	if t := s.Token; t != nil {
@@ -42,7 +43,7 @@ func applyStatus(us *mcpv1alpha1.UpstreamServer, obs observed, s lifecycle.Statu
 	now := metav1.NewTime(obs.facts.Now)
 	for typ, c := range map[string]*lifecycle.Condition{
 		mcpv1alpha1.ConditionAuthenticated: s.Authenticated, mcpv1alpha1.ConditionConnected: s.Connected,
-		mcpv1alpha1.ConditionAuthorizationRequired: s.AuthorizationRequired,
+		mcpv1alpha1.ConditionAuthorizationRequired: s.AuthorizationRequired, mcpv1alpha1.ConditionLoginAccepted: s.LoginAccepted,
 	} {
 		if c != nil {
 			setCondition(us, now, typ, metav1.ConditionStatus(c.Status), c.Reason, c.Message)

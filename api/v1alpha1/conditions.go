@@ -26,6 +26,10 @@ const (
 	ConditionConnected = "Connected"
 	// ConditionAuthorizationRequired is True when only a person can help: run status.authorization.loginCommand.
 	ConditionAuthorizationRequired = "AuthorizationRequired"
+	// ConditionLoginAccepted tells what became of the last login hand-over: True (LoginCompleted)
+	// when it was stored, False (HandOverRejected) with the reason when it was not. It is absent
+	// until a first hand-over, and says so even while another valid token is held.
+	ConditionLoginAccepted = "LoginAccepted"
 )
 
 // Condition reasons. Each is CamelCase, as Kubernetes requires.

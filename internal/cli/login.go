@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -145,9 +146,8 @@ func needsLogin(us *mcpv1alpha1.UpstreamServer) error {
 
 // loginOutcome decides whether the hand-over of flow cid (in Secret secretName) has finished.
 func loginOutcome(us *mcpv1alpha1.UpstreamServer, cid, secretName string) (bool, string, error) {
-	if ar := meta.FindStatusCondition(us.Status.Conditions, mcpv1alpha1.ConditionAuthorizationRequired); ar != nil &&
-		ar.Status == "True" && ar.Reason == mcpv1alpha1.ReasonHandOverRejected && strings.Contains(ar.Message, secretName) {
-		return true, "", &ExitError{Code: ExitFailed, Err: fmt.Errorf("the controller rejected the login: %s", ar.Message)}
+	if msg := rejectionOf(us, secretName); msg != "" {
+		return true, "", &ExitError{Code: ExitFailed, Err: fmt.Errorf("the controller rejected the login: %s", msg)}
 	}
 	if us.Status.LastCorrelationID != cid {
 		return false, "Waiting for the controller to take the login over", nil
@@ -162,6 +162,21 @@ func loginOutcome(us *mcpv1alpha1.UpstreamServer, cid, secretName string) (bool,
 		return false, "Waiting for the server to become Ready: " + ready.Message, nil
 	}
 	return true, "", &ExitError{Code: ExitFailed, Err: fmt.Errorf("the token was stored but the server is not Ready (%s): %s", ready.Reason, ready.Message)}
+}
+
+// rejectionOf is the controller's word that it rejected hand-over secretName, or "".
+// LoginAccepted says so even while the server holds another valid token (a --force login);
+// a manager older than that condition says it only in AuthorizationRequired.
+func rejectionOf(us *mcpv1alpha1.UpstreamServer, secretName string) string {
+	for typ, status := range map[string]metav1.ConditionStatus{
+		mcpv1alpha1.ConditionLoginAccepted: metav1.ConditionFalse, mcpv1alpha1.ConditionAuthorizationRequired: metav1.ConditionTrue,
+	} {
+		c := meta.FindStatusCondition(us.Status.Conditions, typ)
+		if c != nil && c.Status == status && c.Reason == mcpv1alpha1.ReasonHandOverRejected && strings.Contains(c.Message, secretName) {
+			return c.Message
+		}
+	}
+	return ""
 }
 
 // browserOpener always prints the URL, and opens a browser unless noBrowser.

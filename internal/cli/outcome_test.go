@@ -34,6 +34,8 @@ func TestLoginOutcome(t *testing.T) {
 		"still reconciling":        {server(cid, cond(mcpv1alpha1.ConditionReady, "Unknown", mcpv1alpha1.ReasonReconciling, "")), false, 0},
 		"our hand-over rejected": {server("old", cond(mcpv1alpha1.ConditionAuthorizationRequired, "True", mcpv1alpha1.ReasonHandOverRejected,
 			"Login hand-over "+secret+" was rejected: bad")), true, ExitFailed},
+		"our hand-over rejected while a token is held": {server("old", cond(mcpv1alpha1.ConditionAuthorizationRequired, "False", mcpv1alpha1.ReasonTokenValid, ""),
+			cond(mcpv1alpha1.ConditionLoginAccepted, "False", mcpv1alpha1.ReasonHandOverRejected, "Login hand-over "+secret+" was rejected: bad")), true, ExitFailed},
 		"another hand-over rejected": {server("old", cond(mcpv1alpha1.ConditionAuthorizationRequired, "True", mcpv1alpha1.ReasonHandOverRejected,
 			"Login hand-over other was rejected: bad")), false, 0},
 	}
