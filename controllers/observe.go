@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
@@ -25,6 +26,9 @@ import (
 type observed struct {
 	facts                 *lifecycle.Facts
 	refreshReq, logoutReq string
+	// handOverUIDs names the hand-overs read, so a deletion can only remove the Secret that was
+	// read, never one created under the same name since.
+	handOverUIDs map[string]types.UID
 }
 
 // observe reads everything a pass decides on, and writes nothing: the config with its Secrets
@@ -37,7 +41,7 @@ func (r *UpstreamServerReconciler) observe(ctx context.Context, us *mcpv1alpha1.
 	f.Config, f.ConfigErr = r.resolveConfig(ctx, us)
 	if f.ConfigErr != nil {
 		// Hand-overs cannot be used with a broken config, and must not linger: plan rejects them.
-		f.HandOvers = r.handOvers(ctx, us, log)
+		f.HandOvers, obs.handOverUIDs = r.handOvers(ctx, us, log)
 		return obs
 	}
 	f.Unsaved = r.lifecycle().Unsaved(f.Key)
@@ -57,7 +61,7 @@ func (r *UpstreamServerReconciler) observe(ctx context.Context, us *mcpv1alpha1.
 	if v := us.Annotations[mcpv1alpha1.AnnotationRefreshRequestedAt]; v != "" && v != us.Status.LastHandledRefreshRequest {
 		f.RefreshRequested, obs.refreshReq = true, v
 	}
-	f.HandOvers = r.handOvers(ctx, us, log)
+	f.HandOvers, obs.handOverUIDs = r.handOvers(ctx, us, log)
 	if r.signals != nil {
 		f.RejectedRevision = r.signals.rejectedRevision(upstream.Name(us))
 	}
@@ -69,20 +73,21 @@ func (r *UpstreamServerReconciler) observe(ctx context.Context, us *mcpv1alpha1.
 
 // handOvers lists the server's login hand-overs, oldest first (so the newest valid login is
 // stored last and wins), each validated against the server.
-func (r *UpstreamServerReconciler) handOvers(ctx context.Context, us *mcpv1alpha1.UpstreamServer, log logr.Logger) []lifecycle.HandOver {
+func (r *UpstreamServerReconciler) handOvers(ctx context.Context, us *mcpv1alpha1.UpstreamServer, log logr.Logger) ([]lifecycle.HandOver, map[string]types.UID) {
 	// The cache holds hand-overs' metadata only; the few that exist are read whole.
 	list := &metav1.PartialObjectMetadataList{}
 	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
 	if err := r.List(ctx, list, client.InNamespace(us.Namespace),
 		client.MatchingLabels{mcpv1alpha1.HandOverServerLabel: us.Name}); err != nil {
 		log.Error(err, "Failed to list login hand-overs")
-		return nil
+		return nil, nil
 	}
 	metas := list.Items
 	sort.Slice(metas, func(i, j int) bool {
 		return metas[i].CreationTimestamp.Before(&metas[j].CreationTimestamp)
 	})
 	out := make([]lifecycle.HandOver, 0, len(metas))
+	uids := make(map[string]types.UID, len(metas))
 	for _, m := range metas {
 		sec := &corev1.Secret{}
 		if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: m.Namespace, Name: m.Name}, sec); err != nil {
@@ -93,8 +98,9 @@ func (r *UpstreamServerReconciler) handOvers(ctx context.Context, us *mcpv1alpha
 		}
 		rec, err := validateHandOver(us, sec)
 		out = append(out, lifecycle.HandOver{Name: sec.Name, Record: rec, Err: err, CreatedAt: sec.CreationTimestamp.Time})
+		uids[sec.Name] = sec.UID
 	}
-	return out
+	return out, uids
 }
 
 // resolveConfig reads the Secrets the spec names, each only if it allows this server

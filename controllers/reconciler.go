@@ -94,7 +94,7 @@ func (r *UpstreamServerReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	// patch below runs on the reconcile's own context.
 	pctx, cancel := context.WithTimeout(ctx, passTimeout)
 	obs := r.observe(pctx, us, log)
-	res := r.lifecycle().Run(pctx, lifecycle.Pass{Facts: obs.facts, Owner: &serverOwner{r: r, us: us, cfg: obs.facts.Config}, Log: log})
+	res := r.lifecycle().Run(pctx, lifecycle.Pass{Facts: obs.facts, Owner: &serverOwner{r: r, us: us, cfg: obs.facts.Config, uids: obs.handOverUIDs}, Log: log})
 	cancel()
 	applyStatus(us, obs, res.Status)
 	if err := r.patchStatus(ctx, orig, us); err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
@@ -130,11 +131,14 @@ func newControllerManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Ma
 	onlyHandOvers := labels.NewSelector().Add(*handOvers)
 	// Hand-over Secrets are watched by metadata alone: a tenant who labels many large Secrets
 	// costs the manager their names, not their data. A hand-over's data is read from the API
-	// server when the reconciler ingests it.
+	// server when the reconciler ingests it. The API server also selects them by type (which
+	// never changes on a Secret), so a labelled Secret of another type is never seen, and never
+	// deleted, as a hand-over.
+	loginType := fields.OneTermEqualSelector("type", mcpv1alpha1.HandOverSecretType)
 	secretMeta := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}}
 	cacheOpts := cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&corev1.Secret{}: {Label: onlyHandOvers},
-		secretMeta:       {Label: onlyHandOvers},
+		&corev1.Secret{}: {Label: onlyHandOvers, Field: loginType},
+		secretMeta:       {Label: onlyHandOvers, Field: loginType},
 	}}
 	if len(o.Namespaces) > 0 {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
