@@ -106,7 +106,7 @@ helm-sync: ## Copy the CRDs, RBAC rules and admission policy from config/ into t
 	@mkdir -p $(CHART_DIR)/files/crds $(CHART_DIR)/files/rbac
 	@rm -f $(CHART_DIR)/files/crds/*.yaml
 	cp config/crd/bases/*.yaml $(CHART_DIR)/files/crds/
-	cp config/rbac/role.yaml config/rbac/leader_election_role.yaml config/rbac/upstreamserver_user_role.yaml $(CHART_DIR)/files/rbac/
+	cp config/rbac/role.yaml config/rbac/leader_election_role.yaml config/rbac/upstreamserver_user_role.yaml config/rbac/upstreamserver_viewer_role.yaml $(CHART_DIR)/files/rbac/
 	@mkdir -p $(CHART_DIR)/files/admission
 	cp config/admission/handover_policy.yaml config/admission/handover_policy_binding.yaml $(CHART_DIR)/files/admission/
 

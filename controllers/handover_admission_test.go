@@ -21,7 +21,8 @@ import (
 // server, with real RBAC and impersonated users:
 //   - alice has only the built-in edit ClusterRole: she may create Secrets;
 //   - bob also has the shipped editor ClusterRole (config/rbac), which grants verb login;
-//   - carol has edit and login on another server only (resourceNames).
+//   - carol has edit and login on another server only (resourceNames);
+//   - victor has edit and the shipped viewer ClusterRole, which grants no login.
 type admissionCase struct {
 	name    string
 	as      string
@@ -39,6 +40,7 @@ func TestAdmissionOfHandOvers(t *testing.T) {
 		{"edit alone cannot hand over", "alice", handOverBy("alice"),
 			"you need verb login on upstreamservers/linear (group mcp.mcpproxy.dev) in namespace " + ns},
 		{"login on another server is not enough", "carol", handOverBy("carol"), "you need verb login on upstreamservers/linear"},
+		{"the viewer role grants no login", "victor", handOverBy("victor"), "you need verb login on upstreamservers/linear"},
 		{"login without the created-by annotation", "bob", handOverBy(""), "mcpproxy.dev/created-by must name the user handing the login over (bob), but it is missing"},
 		{"login with a forged created-by annotation", "bob", handOverBy("alice"), "but it is 'alice'"},
 		{"login with the right annotation", "bob", handOverBy("bob"), ""},
@@ -129,34 +131,45 @@ func handOverBy(user string) func(us *mcpv1alpha1.UpstreamServer) *corev1.Secret
 func bindUsers(t *testing.T, ns string) {
 	t.Helper()
 	ctx := context.Background()
-	var editor rbacv1.ClusterRole
-	data, err := os.ReadFile(filepath.Join(testenv.Current().Root, "config", "rbac", "upstreamserver_user_role.yaml"))
-	if err == nil {
-		err = yaml.UnmarshalStrict(data, &editor)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	editor.Name += "-" + ns
+	editor, viewer := shippedRole(t, "upstreamserver_user_role.yaml", ns), shippedRole(t, "upstreamserver_viewer_role.yaml", ns)
 	edit := aggregated(t, "edit", ns)
 	loginOther := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "login-other", Namespace: ns},
 		Rules: []rbacv1.PolicyRule{{APIGroups: []string{mcpv1alpha1.GroupVersion.Group}, Resources: []string{"upstreamservers"},
 			Verbs: []string{"login"}, ResourceNames: []string{"other"}}}}
-	objs := []client.Object{&editor, loginOther,
-		roleBinding(ns, "ClusterRole", edit, "alice", "bob", "carol"),
+	objs := []client.Object{editor, viewer, loginOther,
+		roleBinding(ns, "ClusterRole", edit, "alice", "bob", "carol", "victor"),
 		roleBinding(ns, "ClusterRole", editor.Name, "bob"),
+		roleBinding(ns, "ClusterRole", viewer.Name, "victor"),
 		roleBinding(ns, "Role", loginOther.Name, "carol")}
 	for _, o := range objs {
 		if err := apiClient.Create(ctx, o); err != nil {
 			t.Fatal(err)
 		}
 	}
-	t.Cleanup(func() { _ = apiClient.Delete(context.Background(), &editor) })
+	t.Cleanup(func() {
+		_ = apiClient.Delete(context.Background(), editor)
+		_ = apiClient.Delete(context.Background(), viewer)
+	})
 	// Alice may create Secrets, so her refusal is the policy's and not RBAC's.
 	plain := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{GenerateName: "rbac-probe-", Namespace: ns}}
 	if err := testenv.ClientAs(t, "alice").Create(ctx, plain, client.DryRunAll); err != nil {
 		t.Fatalf("alice (edit) may not create Secrets: %v", err)
 	}
+}
+
+// shippedRole reads a ClusterRole of config/rbac, named apart for namespace ns.
+func shippedRole(t *testing.T, file, ns string) *rbacv1.ClusterRole {
+	t.Helper()
+	var r rbacv1.ClusterRole
+	data, err := os.ReadFile(filepath.Join(testenv.Current().Root, "config", "rbac", file))
+	if err == nil {
+		err = yaml.UnmarshalStrict(data, &r)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Name += "-" + ns
+	return &r
 }
 
 func roleBinding(ns, kind, role string, users ...string) *rbacv1.RoleBinding {

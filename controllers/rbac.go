@@ -2,10 +2,13 @@
 // MCP connection, one reconcile per server at a time.
 package controllers
 
-// The manager's permissions, least privilege. Secrets are read only for login hand-overs and
-// clientSecretRefs; the cache watches only hand-over Secrets (by label, metadata only), never
-// Secret data. The leader-election lease is the namespaced leader-election Role's, not a
-// cluster-wide rule.
+// The manager's permissions, least privilege. RBAC cannot grant by label or type, so Secrets
+// are granted whole, and used far less: the cache watches only hand-over Secrets (by label and
+// type, metadata only), never Secret data; data is read for a hand-over being ingested and for
+// Secrets a server's spec.headers or oauth.clientSecretRef name, which must opt in with the
+// mcpproxy.dev/allowed-servers annotation; only hand-overs are deleted (a
+// ValidatingAdmissionPolicy in config/admission enforces that). The leader-election lease is
+// the namespaced leader-election Role's, not a cluster-wide rule.
 
 // +kubebuilder:rbac:groups=mcp.mcpproxy.dev,resources=upstreamservers,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=mcp.mcpproxy.dev,resources=upstreamservers/status,verbs=get;update;patch

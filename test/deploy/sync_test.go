@@ -26,7 +26,7 @@ func TestChartCopiesMatchConfig(t *testing.T) {
 	for _, c := range crds {
 		pairs[c] = filepath.Join(chartDir, "files", "crds", filepath.Base(c))
 	}
-	for _, f := range []string{"role.yaml", "leader_election_role.yaml", "upstreamserver_user_role.yaml"} {
+	for _, f := range []string{"role.yaml", "leader_election_role.yaml", "upstreamserver_user_role.yaml", "upstreamserver_viewer_role.yaml"} {
 		pairs[filepath.Join(repoRoot, "config", "rbac", f)] = filepath.Join(chartDir, "files", "rbac", f)
 	}
 	for _, f := range []string{"handover_policy.yaml", "handover_policy_binding.yaml"} {
@@ -51,6 +51,7 @@ func TestChartRBACMatchesKustomize(t *testing.T) {
 		"-manager":               "role.yaml",
 		"-leader-election":       "leader_election_role.yaml",
 		"-upstreamserver-editor": "upstreamserver_user_role.yaml",
+		"-upstreamserver-viewer": "upstreamserver_viewer_role.yaml",
 	}
 	seen := 0
 	for _, o := range append(find(objs, "ClusterRole"), find(objs, "Role")...) {
