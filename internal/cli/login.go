@@ -17,6 +17,7 @@ import (
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
 	"github.com/mcpproxy/mcpproxy-operator/internal/browserlogin"
 	"github.com/mcpproxy/mcpproxy-operator/internal/oauth"
+	"github.com/mcpproxy/mcpproxy-operator/internal/upstream"
 )
 
 type loginOptions struct {
@@ -207,16 +208,14 @@ func oauthConfig(ctx context.Context, c client.Client, us *mcpv1alpha1.UpstreamS
 	cfg.ClientID, cfg.ClientMetadataURL, cfg.Scopes = o.ClientID, o.ClientMetadataURL, o.Scopes
 	cfg.Resource, cfg.AuthorizationServer, cfg.ExtraParams = o.Resource, o.AuthorizationServer, o.ExtraParams
 	if ref := o.ClientSecretRef; ref != nil {
-		var s corev1.Secret
-		if err := c.Get(ctx, types.NamespacedName{Namespace: us.Namespace, Name: ref.Name}, &s); err != nil {
-			return cfg, fmt.Errorf("reading the client secret (spec.oauth.clientSecretRef) from Secret %s/%s: %w", us.Namespace, ref.Name, err)
+		// The controller's own rule, read with the user's credentials: a Secret the controller
+		// would refuse (not opted in with mcpproxy.dev/allowed-servers) fails the login before
+		// the browser opens, with the same message.
+		v, err := upstream.SecretValue(ctx, c, us, *ref, "spec.oauth.clientSecretRef")
+		if err != nil {
+			return cfg, err
 		}
-		v, ok := s.Data[ref.Key]
-		if !ok {
-			return cfg, fmt.Errorf("secret %s/%s has no key %q (spec.oauth.clientSecretRef)", us.Namespace, ref.Name, ref.Key)
-		}
-		cfg.ClientSecret = string(v)
-		oauth.RegisterSecret(cfg.ClientSecret)
+		cfg.ClientSecret = v
 	}
 	return cfg, nil
 }

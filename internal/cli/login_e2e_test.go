@@ -278,3 +278,33 @@ func TestLoginWithAPreregisteredConfidentialClient(t *testing.T) {
 		t.Fatalf("refresh exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 }
+
+// A client secret in a Secret that does not allow the server is refused by the CLI before any
+// browser opens, with the controller's own message: the controller would refuse the login anyway.
+func TestLoginRefusesAClientSecretThatDoesNotAllowTheServer(t *testing.T) {
+	srv := startServer(t, oauthserver.Options{NoDCR: true, Clients: map[string]string{"mcpproxy-pre": "pre-registered-client-secret-abcdef"}})
+	ns := newNamespace(t)
+	ctx := context.Background()
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "oauth-client"},
+		Data: map[string][]byte{"secret": []byte("pre-registered-client-secret-abcdef")}}
+	if err := apiClient.Create(ctx, sec); err != nil {
+		t.Fatal(err)
+	}
+	us := &mcpv1alpha1.UpstreamServer{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "conf"},
+		Spec: mcpv1alpha1.UpstreamServerSpec{URL: srv.MCPURL(), OAuth: &mcpv1alpha1.OAuthSpec{
+			ClientID: "mcpproxy-pre", ClientSecretRef: &mcpv1alpha1.SecretKeyReference{Name: "oauth-client", Key: "secret"},
+		}}}
+	if err := apiClient.Create(ctx, us); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := runCLI(t, testEnv(), append([]string{"auth", "login", "conf", "--force", "--no-browser", "--timeout", "20s"}, kubeArgs(ns)...)...)
+	if code == 0 {
+		t.Fatalf("login succeeded\nstdout:\n%s\nstderr:\n%s", out, errOut)
+	}
+	if !strings.Contains(errOut, mcpv1alpha1.AnnotationAllowedServers+"=conf") || strings.Contains(errOut, "Open this URL") {
+		t.Fatalf("want a refusal naming the annotation before any browser; stderr:\n%s", errOut)
+	}
+	if strings.Contains(out+errOut, "pre-registered-client-secret-abcdef") {
+		t.Error("the client secret was printed")
+	}
+}
