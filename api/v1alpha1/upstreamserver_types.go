@@ -192,11 +192,23 @@ type OAuthSpec struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=us,categories=mcp
-// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
-// +kubebuilder:printcolumn:name="Auth",type=string,JSONPath=`.status.conditions[?(@.type=="AuthorizationRequired")].status`,description="AuthorizationRequired: True when a person must run the login command"
-// +kubebuilder:printcolumn:name="Expires",type=date,JSONPath=`.status.token.expiresAt`
-// +kubebuilder:printcolumn:name="Tools",type=integer,JSONPath=`.status.server.tools`
+// The columns of `kubectl get upstreamservers` name the same facts with the same words as
+// `mcpproxy auth status` (internal/cli/status.go): READY and REASON are the Ready condition,
+// LOGIN is the command a person must run (set only while AuthorizationRequired is True, so a
+// blank cell means nobody needs to log in), EXPIRES is when the access token expires (a
+// string: kubectl shows dates only as ages, and an expiry lies ahead), TOOLS what the server
+// lists; -o wide adds whose account the token acts as, the last refresh, the failed
+// refreshes in a row and the URL.
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`,description="True when workloads can use the server (the Ready condition)"
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,description="Why the server is or is not Ready (the Ready condition's reason)"
+// +kubebuilder:printcolumn:name="Login",type=string,JSONPath=`.status.authorization.loginCommand`,description="The command a person must run; set only while AuthorizationRequired is True"
+// +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.status.token.expiresAt`,description="When the access token expires (UTC)"
+// +kubebuilder:printcolumn:name="Tools",type=integer,JSONPath=`.status.server.tools`,description="How many tools the MCP server lists"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Account",type=string,JSONPath=`.status.token.obtainedBy`,priority=1,description="The Kubernetes user who logged in: whose upstream account workloads act as"
+// +kubebuilder:printcolumn:name="Last Refresh",type=date,JSONPath=`.status.token.lastRefreshTime`,priority=1,description="How long ago the token was last refreshed"
+// +kubebuilder:printcolumn:name="Failures",type=integer,JSONPath=`.status.refresh.failedAttempts`,priority=1,description="Failed refreshes in a row (blank: none)"
+// +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.spec.url`,priority=1
 
 // UpstreamServer is a remote MCP server whose OAuth token and live connection the controller
 // keeps alive.
