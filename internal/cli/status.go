@@ -15,23 +15,29 @@ import (
 	"sigs.k8s.io/yaml"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
-	"github.com/mcpproxy/mcpproxy-operator/internal/upstream"
 )
 
 // StatusRow is one server in `mcpproxy auth status`. It holds no secret: everything comes from
-// the UpstreamServer's status, which never holds one.
+// the UpstreamServer's status, which never holds one. The table's columns carry the names of
+// `kubectl get upstreamservers` (the printer columns in api/v1alpha1) for the same facts:
+// READY, REASON, LOGIN, EXPIRES, TOOLS, and with -o wide ACCOUNT and URL; LAST REFRESH and
+// FAILURES are kubectl's -o wide ones. JSON and YAML use the API's field names.
 type StatusRow struct {
-	Namespace       string     `json:"namespace"`
-	Name            string     `json:"name"`
-	URL             string     `json:"url"`
-	Ready           string     `json:"ready"`
-	Auth            string     `json:"auth"`
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	URL       string `json:"url"`
+	// Ready and Reason are the Ready condition's status and reason.
+	Ready  string `json:"ready"`
+	Reason string `json:"reason,omitempty"`
+	// LoginCommand is set while a person must log in (AuthorizationRequired is True).
+	LoginCommand    string     `json:"loginCommand,omitempty"`
 	ExpiresAt       *time.Time `json:"expiresAt,omitempty"`
 	LastRefreshTime *time.Time `json:"lastRefreshTime,omitempty"`
 	FailedAttempts  int32      `json:"failedAttempts"`
-	Message         string     `json:"message,omitempty"`
-	LoginCommand    string     `json:"loginCommand,omitempty"`
-	Tools           int32      `json:"tools"`
+	// ObtainedBy is who logged in: whose upstream account workloads act as.
+	ObtainedBy string `json:"obtainedBy,omitempty"`
+	Tools      *int32 `json:"tools,omitempty"`
+	Message    string `json:"message,omitempty"`
 }
 
 type statusOptions struct {
@@ -51,8 +57,8 @@ func newStatusCommand(env *Env, kf *kubeFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVarP(&o.allNamespaces, "all-namespaces", "A", false, "List servers of every namespace.")
-	cmd.Flags().StringVarP(&o.output, "output", "o", "", "Output format: json or yaml (default: a table).")
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
+	cmd.Flags().StringVarP(&o.output, "output", "o", "", "Output format: json, yaml or wide (default: a table; wide adds ACCOUNT, TOOLS and URL).")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml", "wide"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
@@ -60,8 +66,8 @@ func runStatus(ctx context.Context, env *Env, kf *kubeFlags, o *statusOptions, a
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	if o.output != "" && o.output != "json" && o.output != "yaml" {
-		return fmt.Errorf("unknown output format %q: use json or yaml", o.output)
+	if o.output != "" && o.output != "json" && o.output != "yaml" && o.output != "wide" {
+		return fmt.Errorf("unknown output format %q: use json, yaml or wide", o.output)
 	}
 	c, ns, err := kf.connect()
 	if err != nil {
@@ -105,7 +111,7 @@ func runStatus(ctx context.Context, env *Env, kf *kubeFlags, o *statusOptions, a
 		fmt.Fprintf(env.ErrOut, "No UpstreamServers found in %s.\n", where)
 		return nil
 	}
-	printTable(env, rows, o.allNamespaces)
+	printTable(env, rows, o.allNamespaces, o.output == "wide")
 	return nil
 }
 
@@ -130,20 +136,15 @@ func listServers(ctx context.Context, c client.Client, ns string, all bool, args
 	return list.Items, nil
 }
 
-// statusRow summarises a server.
+// statusRow summarises a server, reading each fact where the printer column of the same name
+// reads it.
 func statusRow(us *mcpv1alpha1.UpstreamServer) StatusRow {
-	r := StatusRow{Namespace: us.Namespace, Name: us.Name, URL: us.Spec.URL, Ready: "Unknown", Auth: "-"}
+	r := StatusRow{Namespace: us.Namespace, Name: us.Name, URL: us.Spec.URL, Ready: "Unknown"}
 	if c := meta.FindStatusCondition(us.Status.Conditions, mcpv1alpha1.ConditionReady); c != nil {
-		r.Ready, r.Message = string(c.Status), c.Message
+		r.Ready, r.Reason, r.Message = string(c.Status), c.Reason, c.Message
 	}
-	if reason := upstream.ConditionReason(us, mcpv1alpha1.ConditionAuthenticated); reason != "" {
-		r.Auth = reason
-	}
-	if upstream.IsTrue(us, mcpv1alpha1.ConditionAuthorizationRequired) {
-		r.Auth = "LoginRequired"
-		if a := us.Status.Authorization; a != nil {
-			r.LoginCommand = a.LoginCommand
-		}
+	if a := us.Status.Authorization; a != nil {
+		r.LoginCommand = a.LoginCommand
 	}
 	if t := us.Status.Token; t != nil {
 		if t.ExpiresAt != nil {
@@ -154,41 +155,93 @@ func statusRow(us *mcpv1alpha1.UpstreamServer) StatusRow {
 			v := t.LastRefreshTime.UTC()
 			r.LastRefreshTime = &v
 		}
+		r.ObtainedBy = t.ObtainedBy
 	}
 	if rs := us.Status.Refresh; rs != nil {
 		r.FailedAttempts = rs.FailedAttempts
 	}
 	if s := us.Status.Server; s != nil {
-		r.Tools = s.Tools
+		n := s.Tools
+		r.Tools = &n
 	}
 	return r
 }
 
-func printTable(env *Env, rows []StatusRow, withNamespace bool) {
+// statusColumns are the table's columns: the first ones are kubectl's, in its order.
+var statusColumns = []struct {
+	name string
+	wide bool
+	cell func(r StatusRow, now time.Time) string
+}{
+	{"READY", false, func(r StatusRow, _ time.Time) string { return r.Ready }},
+	{"REASON", false, func(r StatusRow, _ time.Time) string { return orDash(r.Reason) }},
+	{"LOGIN", false, func(r StatusRow, _ time.Time) string { return orDash(r.LoginCommand) }},
+	{"EXPIRES", false, func(r StatusRow, now time.Time) string { return expiresCell(r.ExpiresAt, now) }},
+	{"TOOLS", true, func(r StatusRow, _ time.Time) string {
+		if r.Tools == nil {
+			return "-"
+		}
+		return fmt.Sprint(*r.Tools)
+	}},
+	{"LAST REFRESH", false, func(r StatusRow, now time.Time) string {
+		switch {
+		case r.LastRefreshTime != nil:
+			return humanDuration(now.Sub(*r.LastRefreshTime)) + " ago"
+		case r.ExpiresAt != nil:
+			return "never"
+		}
+		return "-"
+	}},
+	{"FAILURES", false, func(r StatusRow, _ time.Time) string { return fmt.Sprint(r.FailedAttempts) }},
+	{"ACCOUNT", true, func(r StatusRow, _ time.Time) string { return orDash(r.ObtainedBy) }},
+	{"URL", true, func(r StatusRow, _ time.Time) string { return r.URL }},
+	{"MESSAGE", false, func(r StatusRow, _ time.Time) string { return oneLine(r.Message) }},
+}
+
+// expiresCell says when a token expires, relative to now: kubectl shows the time itself.
+func expiresCell(at *time.Time, now time.Time) string {
+	switch {
+	case at == nil:
+		return "-"
+	case at.After(now):
+		return "in " + humanDuration(at.Sub(now))
+	}
+	return "expired " + humanDuration(now.Sub(*at)) + " ago"
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func printTable(env *Env, rows []StatusRow, withNamespace, wide bool) {
 	now := env.Now()
 	tw := tabwriter.NewWriter(env.Out, 0, 8, 3, ' ', 0)
-	header := "NAME\tREADY\tAUTH\tEXPIRES IN\tLAST REFRESH\tFAILURES\tMESSAGE"
+	var header []string
 	if withNamespace {
-		header = "NAMESPACE\t" + header
+		header = append(header, "NAMESPACE")
 	}
-	fmt.Fprintln(tw, header)
+	header = append(header, "NAME")
+	for _, c := range statusColumns {
+		if wide || !c.wide {
+			header = append(header, c.name)
+		}
+	}
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
 	for _, r := range rows {
-		expires, refreshed := "-", "never"
-		if r.ExpiresAt != nil {
-			if d := r.ExpiresAt.Sub(now); d > 0 {
-				expires = humanDuration(d)
-			} else {
-				expires = "expired"
+		var cells []string
+		if withNamespace {
+			cells = append(cells, r.Namespace)
+		}
+		cells = append(cells, r.Name)
+		for _, c := range statusColumns {
+			if wide || !c.wide {
+				cells = append(cells, c.cell(r, now))
 			}
 		}
-		if r.LastRefreshTime != nil {
-			refreshed = humanDuration(now.Sub(*r.LastRefreshTime)) + " ago"
-		}
-		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%d\t%s", r.Name, r.Ready, r.Auth, expires, refreshed, r.FailedAttempts, oneLine(r.Message))
-		if withNamespace {
-			line = r.Namespace + "\t" + line
-		}
-		fmt.Fprintln(tw, line)
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
 	_ = tw.Flush()
 }

@@ -80,6 +80,7 @@ func TestStatusRefreshLogoutOutputs(t *testing.T) {
 	run("status-alpha.golden", 0, "auth", "status", "alpha")
 	run("status-json.golden", 0, "auth", "status", "-o", "json")
 	run("status-yaml.golden", 0, "auth", "status", "-o", "yaml")
+	run("status-wide.golden", 0, "auth", "status", "-o", "wide")
 	run("refresh.golden", 0, "auth", "refresh", "alpha", "--timeout", "60s")
 	run("logout.golden", 0, "auth", "logout", "alpha", "--timeout", "60s")
 	run("status-after-logout.golden", 0, "auth", "status")
@@ -88,7 +89,7 @@ func TestStatusRefreshLogoutOutputs(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, "NAMESPACE") || !strings.Contains(out, ns) {
 		t.Errorf("status -A: exit %d\n%s\n%s", code, out, errOut)
 	}
-	if _, errOut, code := runCLI(t, testEnv(), append([]string{"auth", "status", "-o", "xml"}, kubeArgs(ns)...)...); code != ExitFailed || !strings.Contains(errOut, "json or yaml") {
+	if _, errOut, code := runCLI(t, testEnv(), append([]string{"auth", "status", "-o", "xml"}, kubeArgs(ns)...)...); code != ExitFailed || !strings.Contains(errOut, "json, yaml or wide") {
 		t.Errorf("-o xml: exit %d\n%s", code, errOut)
 	}
 }
