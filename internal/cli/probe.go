@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -30,6 +32,9 @@ type probeOptions struct {
 	transport  string
 	noBrowser  bool
 	timeout    time.Duration
+	// tokenFile holds a bearer token to send as it is ("-": standard input), such as a
+	// Kubernetes ServiceAccount token for the mcpproxy gateway: no store, no discovery, no login.
+	tokenFile string
 }
 
 func newProbeCommand(env *Env) *cobra.Command {
@@ -39,7 +44,8 @@ func newProbeCommand(env *Env) *cobra.Command {
 		Short: "Connect to an MCP server directly (logging in if it asks) and list its tools",
 		Long: "Connects to an MCP server without any cluster: runs discovery and the login when the server asks for\n" +
 			"one, then prints the server's name, version, protocol version and tools. Tokens are kept in a local\n" +
-			"encrypted file so the next probe reuses (and refreshes) them.\n" +
+			"encrypted file so the next probe reuses (and refreshes) them. With --token-file the probe sends that\n" +
+			"bearer token instead (a ServiceAccount token for the mcpproxy gateway, say) and never logs in.\n" +
 			"Exit code 0 only when the server answered initialize and tools/list.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -58,6 +64,7 @@ func newProbeCommand(env *Env) *cobra.Command {
 	f.StringVar(&o.transport, "transport", "streamable-http", "MCP transport: streamable-http or sse.")
 	f.BoolVar(&o.noBrowser, "no-browser", false, "Only print the authorization URL; do not open a browser.")
 	f.DurationVar(&o.timeout, "timeout", 5*time.Minute, "How long the whole probe, login included, may take.")
+	f.StringVar(&o.tokenFile, "token-file", "", "Send the bearer token in this file (- reads standard input) instead of logging in, e.g. a ServiceAccount token for the gateway: kubectl create token SA | mcpproxy probe --token-file - URL.")
 	return cmd
 }
 
@@ -90,6 +97,9 @@ func runProbe(ctx context.Context, env *Env, o *probeOptions) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
+	if o.tokenFile != "" {
+		return probeWithToken(ctx, env, o)
+	}
 	if o.cfg.ClientSecret != "" {
 		oauth.RegisterSecret(o.cfg.ClientSecret)
 	}
@@ -113,6 +123,65 @@ func runProbe(ctx context.Context, env *Env, o *probeOptions) error {
 	res.Auth = p.how
 	printProbe(env, o.cfg.ServerURL, res)
 	return nil
+}
+
+// maxTokenFileBytes bounds what --token-file reads: a ServiceAccount token is a few KiB.
+const maxTokenFileBytes = 64 << 10
+
+// probeWithToken connects with the token of --token-file, as a workload would: a refusal is
+// reported, never answered with a login.
+func probeWithToken(ctx context.Context, env *Env, o *probeOptions) error {
+	c := o.cfg
+	if c.ClientID != "" || c.ClientSecret != "" || c.ClientMetadataURL != "" || len(c.Scopes) > 0 || c.Resource != "" ||
+		c.AuthorizationServer != "" || o.tokenStore != "" || o.noBrowser {
+		return &ExitError{Code: ExitFailed, Err: errors.New("--token-file sends its token as it is: it takes none of the login flags")}
+	}
+	token, err := readTokenFile(env, o.tokenFile)
+	if err != nil {
+		return &ExitError{Code: ExitFailed, Err: err}
+	}
+	oauth.RegisterSecret(token)
+	res, err := dialProbe(ctx, c.ServerURL, o.transport, token)
+	if refusal := refusalOf(err); refusal != nil {
+		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("the server refused the token from %s (HTTP %d at %s)", o.tokenFile, refusal.Status, refusal.Method)}
+	}
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return &ExitError{Code: ExitTimedOut, Err: fmt.Errorf("probe timed out: %s", oauth.Redact(err.Error()))}
+		}
+		return &ExitError{Code: ExitFailed, Err: errors.New(oauth.Redact(err.Error()))}
+	}
+	res.Auth = "bearer token from " + o.tokenFile
+	if o.tokenFile == "-" {
+		res.Auth = "bearer token from standard input"
+	}
+	printProbe(env, c.ServerURL, res)
+	return nil
+}
+
+// readTokenFile reads a bearer token from path, or from standard input for "-".
+func readTokenFile(env *Env, path string) (string, error) {
+	var r io.Reader = env.In
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return "", fmt.Errorf("reading the token: %w", err)
+		}
+		defer func() { _ = f.Close() }()
+		r = f
+	}
+	b, err := io.ReadAll(io.LimitReader(r, maxTokenFileBytes+1))
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("reading the token from %s: %w", path, err)
+	case len(b) > maxTokenFileBytes:
+		return "", fmt.Errorf("the token in %s is longer than %d bytes", path, maxTokenFileBytes)
+	}
+	token := strings.TrimSpace(string(b))
+	if token == "" || strings.ContainsAny(token, " \t\r\n") {
+		return "", fmt.Errorf("%s holds no token (want one line, such as the output of kubectl create token)", path)
+	}
+	return token, nil
 }
 
 // prober holds one probe's state.
