@@ -8,12 +8,14 @@ import (
 	"strings"
 )
 
-// printNextSteps tells the user, copy-pasteably, how to watch and log in.
+// printNextSteps tells the user, copy-pasteably, how to watch, log in and call the gateway as
+// a workload. docs/getting-started.md shows this banner and its test checks it line by line.
 func printNextSteps(out io.Writer, cfg config, kubeconfig string, earlierStore bool) {
-	cli := filepath.Join(relBin(cfg.binDir), "mcpproxy")
+	bin := relBin(cfg.binDir)
+	cli := filepath.Join(bin, "mcpproxy")
 	login := cli + " auth login " + demoName
 	if cfg.autoApprove {
-		login = "BROWSER=" + filepath.Join(relBin(cfg.binDir), "dev-follow") + " " + login
+		login = "BROWSER=" + filepath.Join(bin, "dev-follow") + " " + login
 	}
 	fmt.Fprintf(out, `
 ==> The demo is up. UpstreamServer %s/%s points at %s/mcp.
@@ -24,11 +26,19 @@ func printNextSteps(out io.Writer, cfg config, kubeconfig string, earlierStore b
       %s
 
 `, demoNamespace, demoName, cfg.oauthURL(), kubeconfig, login)
-	fmt.Fprintf(out, "    MCP gateway to the demo server: http://%s/servers/%s/%s/mcp\n", cfg.gatewayAddr, demoNamespace, demoName)
+	gateway := fmt.Sprintf("http://%s/servers/%s/%s/mcp", cfg.gatewayAddr, demoNamespace, demoName)
 	if cfg.gatewayNoAuth {
-		fmt.Fprintf(out, "    (DEV_GATEWAY_NOAUTH is on: loopback callers need no token.)\n\n")
+		fmt.Fprintf(out, "    Then call the demo server through the MCP gateway (DEV_GATEWAY_NOAUTH is on: loopback\n"+
+			"    callers need no token):\n\n      %s probe %s\n\n", cli, gateway)
 	} else {
-		fmt.Fprintf(out, "    (callers need a Kubernetes bearer token; DEV_GATEWAY_NOAUTH=1 lets loopback callers in without one.)\n\n")
+		fmt.Fprintf(out, `    Then call the demo server through the MCP gateway as a workload does, with the token of a
+    ServiceAccount allowed verb "use" on it (a Role in YAML: kubectl create role refuses --verb=use):
+
+      kubectl create serviceaccount %s
+      kubectl apply -f %s
+      kubectl create token %s | %s probe --token-file - %s
+
+`, demoAgent, rbacSample(cfg), demoAgent, cli, gateway)
 	}
 	if _, err := os.Stat(filepath.Join(cfg.binDir, "mcpproxy")); err != nil {
 		fmt.Fprintf(out, "    (%s is not built yet: the CLI has not landed in cmd/mcpproxy.)\n\n", cli)
@@ -43,7 +53,16 @@ func printNextSteps(out io.Writer, cfg config, kubeconfig string, earlierStore b
 			"    so it rejects the old refresh token: expect AuthorizationRequired and log in again.\n\n")
 	}
 	fmt.Fprintf(out, "    Tokens live %s; refreshes and status changes show below. Logs: %s/{manager,oauthserver}.log\n"+
-		"    Ctrl-C stops everything.\n\n", cfg.tokenTTL, cfg.dir)
+		"    docs/getting-started.md walks through the rest. Ctrl-C stops everything.\n\n", cfg.tokenTTL, cfg.dir)
+}
+
+// demoAgent is the ServiceAccount the banner and the gateway RBAC sample let use the demo.
+const demoAgent = "demo-agent"
+
+// rbacSample is config/samples/gateway_rbac_demo.yaml, found next to the CRDs and shortened
+// like the binaries' paths.
+func rbacSample(cfg config) string {
+	return relBin(filepath.Join(filepath.Dir(filepath.Dir(cfg.crdDir)), "samples", "gateway_rbac_demo.yaml"))
 }
 
 // relBin shortens the binary directory to a path relative to the working directory when it

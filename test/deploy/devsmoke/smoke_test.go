@@ -40,16 +40,33 @@ func TestMakeDevHeadless(t *testing.T) {
 
 	dir := t.TempDir()
 	oauthPort := freePort(t)
+	gatewayAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
 	dev := startMakeDev(t, dir,
 		"DEV_AUTO_APPROVE=1", "DEV_TOKEN_TTL=5s",
 		"DEV_OAUTH_PORT="+strconv.Itoa(oauthPort),
 		"DEV_METRICS_ADDR=127.0.0.1:"+strconv.Itoa(freePort(t)),
 		"DEV_PROBE_ADDR=127.0.0.1:"+strconv.Itoa(freePort(t)),
-		"DEV_GATEWAY_ADDR=127.0.0.1:"+strconv.Itoa(freePort(t)))
+		"DEV_GATEWAY_ADDR="+gatewayAddr)
 
 	// Building the binaries and starting the control plane take most of this.
 	c := waitForClient(t, dev, filepath.Join(dir, "kubeconfig"), 4*time.Minute)
 	waitFor(t, dev, c, "AuthorizationRequired=True", 60*time.Second, needsLogin)
+
+	// The banner shows how a workload gets to call the gateway: a ServiceAccount, the sample
+	// Role and RoleBinding (YAML: kubectl refuses --verb=use), a token and a first call.
+	dev.waitOutput(t, "docs/getting-started.md walks through the rest", 10*time.Second)
+	for _, want := range []string{
+		"      kubectl create serviceaccount demo-agent\n",
+		"      kubectl apply -f config/samples/gateway_rbac_demo.yaml\n",
+		"      kubectl create token demo-agent | bin/mcpproxy probe --token-file - http://" + gatewayAddr + "/servers/default/demo/mcp\n",
+	} {
+		if !strings.Contains(dev.output(), want) {
+			t.Errorf("make dev's banner lacks %q:\n%s", want, dev.output())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(repoRoot, "config", "samples", "gateway_rbac_demo.yaml")); err != nil {
+		t.Errorf("the banner's RBAC sample is missing: %v", err)
+	}
 
 	login := exec.Command(filepath.Join(repoRoot, "bin", "mcpproxy"), "auth", "login", "demo", "--timeout=60s")
 	login.Env = append(os.Environ(), "KUBECONFIG="+filepath.Join(dir, "kubeconfig"), "BROWSER="+filepath.Join(repoRoot, "bin", "dev-follow"))
