@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -350,11 +351,9 @@ func printProbe(env *Env, url string, res *probeResult) {
 	fmt.Fprintf(w, "Protocol: %s\n", res.ProtocolVersion)
 	fmt.Fprintf(w, "Auth:     %s\n", res.Auth)
 	fmt.Fprintf(w, "Tools (%d):\n", len(res.Tools))
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	for _, t := range res.Tools {
-		if t.Description != "" {
-			fmt.Fprintf(w, "  %s\t%s\n", t.Name, oneLine(t.Description))
-		} else {
-			fmt.Fprintf(w, "  %s\n", t.Name)
-		}
+		fmt.Fprintf(tw, "  %s\t%s\n", t.Name, oneLine(t.Description))
 	}
+	_ = tw.Flush()
 }

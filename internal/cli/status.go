@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -145,6 +146,15 @@ func statusRow(us *mcpv1alpha1.UpstreamServer) StatusRow {
 	}
 	if a := us.Status.Authorization; a != nil {
 		r.LoginCommand = a.LoginCommand
+	}
+	// A Ready server can still need a person (a rejected refresh token) or be failing its
+	// refreshes: Ready's message does not say so, so the message says that instead.
+	if r.Ready == string(metav1.ConditionTrue) {
+		if c := meta.FindStatusCondition(us.Status.Conditions, mcpv1alpha1.ConditionAuthorizationRequired); c != nil && c.Status == metav1.ConditionTrue {
+			r.Message = c.Message
+		} else if rs := us.Status.Refresh; rs != nil && rs.FailedAttempts > 0 {
+			r.Message = fmt.Sprintf("Refreshes are failing (%d in a row, last: %s); the token is still valid", rs.FailedAttempts, rs.LastFailureReason)
+		}
 	}
 	if t := us.Status.Token; t != nil {
 		if t.ExpiresAt != nil {
