@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -10,14 +11,17 @@ import (
 
 // printNextSteps tells the user, copy-pasteably, how to watch, log in and call the gateway as
 // a workload. docs/getting-started.md shows this banner and its test checks it line by line.
-func printNextSteps(out io.Writer, cfg config, kubeconfig string, earlierStore bool) {
+// It is written at once, so no line of the manager's log lands in the middle.
+func printNextSteps(w io.Writer, cfg config, kubeconfig string, earlierStore bool) {
+	var out bytes.Buffer
+	defer func() { _, _ = w.Write(out.Bytes()) }()
 	bin := relBin(cfg.binDir)
 	cli := filepath.Join(bin, "mcpproxy")
 	login := cli + " auth login " + demoName
 	if cfg.autoApprove {
 		login = "BROWSER=" + filepath.Join(bin, "dev-follow") + " " + login
 	}
-	fmt.Fprintf(out, `
+	fmt.Fprintf(&out, `
 ==> The demo is up. UpstreamServer %s/%s points at %s/mcp.
     In another terminal:
 
@@ -28,10 +32,10 @@ func printNextSteps(out io.Writer, cfg config, kubeconfig string, earlierStore b
 `, demoNamespace, demoName, cfg.oauthURL(), kubeconfig, login)
 	gateway := fmt.Sprintf("http://%s/servers/%s/%s/mcp", cfg.gatewayAddr, demoNamespace, demoName)
 	if cfg.gatewayNoAuth {
-		fmt.Fprintf(out, "    Then call the demo server through the MCP gateway (DEV_GATEWAY_NOAUTH is on: loopback\n"+
+		fmt.Fprintf(&out, "    Then call the demo server through the MCP gateway (DEV_GATEWAY_NOAUTH is on: loopback\n"+
 			"    callers need no token):\n\n      %s probe %s\n\n", cli, gateway)
 	} else {
-		fmt.Fprintf(out, `    Then call the demo server through the MCP gateway as a workload does, with the token of a
+		fmt.Fprintf(&out, `    Then call the demo server through the MCP gateway as a workload does, with the token of a
     ServiceAccount allowed verb "use" on it (a Role in YAML: kubectl create role refuses --verb=use):
 
       kubectl create serviceaccount %s
@@ -41,18 +45,18 @@ func printNextSteps(out io.Writer, cfg config, kubeconfig string, earlierStore b
 `, demoAgent, rbacSample(cfg), demoAgent, cli, gateway)
 	}
 	if _, err := os.Stat(filepath.Join(cfg.binDir, "mcpproxy")); err != nil {
-		fmt.Fprintf(out, "    (%s is not built yet: the CLI has not landed in cmd/mcpproxy.)\n\n", cli)
+		fmt.Fprintf(&out, "    (%s is not built yet: the CLI has not landed in cmd/mcpproxy.)\n\n", cli)
 	}
 	if cfg.autoApprove {
-		fmt.Fprintf(out, "    DEV_AUTO_APPROVE is on: no consent page; bin/dev-follow plays the browser.\n\n")
+		fmt.Fprintf(&out, "    DEV_AUTO_APPROVE is on: no consent page; bin/dev-follow plays the browser.\n\n")
 	} else {
-		fmt.Fprintf(out, "    The login opens the consent page in your browser (DEV_AUTO_APPROVE=1 skips it).\n\n")
+		fmt.Fprintf(&out, "    The login opens the consent page in your browser (DEV_AUTO_APPROVE=1 skips it).\n\n")
 	}
 	if earlierStore {
-		fmt.Fprintf(out, "    The token store from an earlier run is kept, but the demo OAuth server starts empty,\n"+
+		fmt.Fprintf(&out, "    The token store from an earlier run is kept, but the demo OAuth server starts empty,\n"+
 			"    so it rejects the old refresh token: expect AuthorizationRequired and log in again.\n\n")
 	}
-	fmt.Fprintf(out, "    Tokens live %s; refreshes and status changes show below. Logs: %s/{manager,oauthserver}.log\n"+
+	fmt.Fprintf(&out, "    Tokens live %s; refreshes and status changes show below. Logs: %s/{manager,oauthserver}.log\n"+
 		"    docs/getting-started.md walks through the rest. Ctrl-C stops everything.\n\n", cfg.tokenTTL, cfg.dir)
 }
 
