@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds etcd and kube-apiserver from the Go module proxy into a cache directory
 # outside the clone, keyed by version, so the ~4 minute build happens once per machine.
-# Prints the directory that holds both binaries (use it as KUBEBUILDER_ASSETS).
+# Prints the directory that holds both binaries (use it as KUBEBUILDER_ASSETS). It holds a
+# kubectl too, for the tests that run one (docs/getting-started.md): a link to the one on the
+# PATH, else one built from the same Kubernetes release.
 set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-1.37.2}"
@@ -12,7 +14,12 @@ staging_version="v0${K8S_VERSION#1}"
 
 log() { echo "build-control-plane: $*" >&2; }
 
-if [[ -x "${OUT}/kube-apiserver" && -x "${OUT}/etcd" ]]; then
+have_kubectl() { [[ -x "${OUT}/kubectl" ]] || command -v kubectl >/dev/null 2>&1; }
+
+if [[ -x "${OUT}/kube-apiserver" && -x "${OUT}/etcd" ]] && have_kubectl; then
+  if [[ ! -e "${OUT}/kubectl" ]]; then
+    ln -sf "$(command -v kubectl)" "${OUT}/kubectl"
+  fi
   echo "${OUT}"
   exit 0
 fi
@@ -33,8 +40,9 @@ if [[ ! -x "${OUT}/etcd" ]]; then
   )
 fi
 
-if [[ ! -x "${OUT}/kube-apiserver" ]]; then
-  log "building kube-apiserver v${K8S_VERSION} (a few minutes the first time)"
+# k8s_module prepares, once, a module that builds commands of k8s.io/kubernetes at K8S_VERSION.
+k8s_module() {
+  [[ -f "${work}/k8s/tools.go" ]] && return
   mkdir -p "${work}/k8s"
   (
     cd "${work}/k8s"
@@ -50,15 +58,34 @@ if [[ ! -x "${OUT}/kube-apiserver" ]]; then
 
 package tools
 
-import _ "k8s.io/kubernetes/cmd/kube-apiserver"
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kubectl"
+)
 GO
     go mod tidy >/dev/null 2>&1 || true
+  )
+}
+
+if [[ ! -x "${OUT}/kube-apiserver" ]]; then
+  log "building kube-apiserver v${K8S_VERSION} (a few minutes the first time)"
+  k8s_module
+  (
+    cd "${work}/k8s"
     go build -trimpath -ldflags='-s -w' -o "${OUT}/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver
     mv "${OUT}/kube-apiserver.tmp" "${OUT}/kube-apiserver"
   )
 fi
 
-if command -v kubectl >/dev/null 2>&1 && [[ ! -e "${OUT}/kubectl" ]]; then
-  ln -s "$(command -v kubectl)" "${OUT}/kubectl"
+if ! have_kubectl; then
+  log "building kubectl v${K8S_VERSION} (none on the PATH)"
+  k8s_module
+  (
+    cd "${work}/k8s"
+    go build -trimpath -ldflags='-s -w' -o "${OUT}/kubectl.tmp" k8s.io/kubernetes/cmd/kubectl
+    mv "${OUT}/kubectl.tmp" "${OUT}/kubectl"
+  )
+elif [[ ! -e "${OUT}/kubectl" ]]; then
+  ln -sf "$(command -v kubectl)" "${OUT}/kubectl"
 fi
 echo "${OUT}"
