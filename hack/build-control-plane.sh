@@ -82,7 +82,8 @@ if ! have_kubectl; then
   k8s_module
   (
     cd "${work}/k8s"
-    go build -trimpath -ldflags='-s -w' -o "${OUT}/kubectl.tmp" k8s.io/kubernetes/cmd/kubectl
+    v="-X k8s.io/client-go/pkg/version.gitVersion=v${K8S_VERSION} -X k8s.io/component-base/version.gitVersion=v${K8S_VERSION}"
+    go build -trimpath -ldflags="-s -w ${v}" -o "${OUT}/kubectl.tmp" k8s.io/kubernetes/cmd/kubectl
     mv "${OUT}/kubectl.tmp" "${OUT}/kubectl"
   )
 elif [[ ! -e "${OUT}/kubectl" ]]; then
