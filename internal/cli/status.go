@@ -153,7 +153,7 @@ func statusRow(us *mcpv1alpha1.UpstreamServer) StatusRow {
 		if c := meta.FindStatusCondition(us.Status.Conditions, mcpv1alpha1.ConditionAuthorizationRequired); c != nil && c.Status == metav1.ConditionTrue {
 			r.Message = c.Message
 		} else if rs := us.Status.Refresh; rs != nil && rs.FailedAttempts > 0 {
-			r.Message = fmt.Sprintf("Refreshes are failing (%d in a row, last: %s); the token is still valid", rs.FailedAttempts, rs.LastFailureReason)
+			r.Message = "Last refresh failed: " + rs.LastFailureReason
 		}
 	}
 	if t := us.Status.Token; t != nil {
@@ -259,8 +259,8 @@ func printTable(env *Env, rows []StatusRow, withNamespace, wide bool) {
 // oneLine keeps a table cell on one line and of readable length.
 func oneLine(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 100 {
-		s = s[:97] + "..."
+	if len(s) > 120 {
+		s = s[:117] + "..."
 	}
 	return s
 }

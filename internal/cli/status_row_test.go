@@ -25,7 +25,7 @@ func TestStatusRowSaysWhatReadyHides(t *testing.T) {
 			ready: "True", reason: "Ready", loginCmd: login.LoginCommand, message: "Rejected. Run: mcpproxy auth login s -n ns"},
 		"ready, refreshes failing": {status: mcpv1alpha1.UpstreamServerStatus{Conditions: []metav1.Condition{ready},
 			Refresh: &mcpv1alpha1.RefreshStatus{FailedAttempts: 2, LastFailureReason: "HTTP 503"}},
-			ready: "True", reason: "Ready", message: "Refreshes are failing (2 in a row, last: HTTP 503); the token is still valid"},
+			ready: "True", reason: "Ready", message: "Last refresh failed: HTTP 503"},
 		"waiting for a login": {status: mcpv1alpha1.UpstreamServerStatus{Authorization: login, Conditions: []metav1.Condition{
 			cond(mcpv1alpha1.ConditionReady, metav1.ConditionFalse, mcpv1alpha1.ReasonNoToken, "No token is stored for this server"),
 			cond(mcpv1alpha1.ConditionAuthorizationRequired, metav1.ConditionTrue, mcpv1alpha1.ReasonNoToken, "No token. Run: mcpproxy auth login s -n ns")}},
