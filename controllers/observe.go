@@ -39,8 +39,10 @@ func (r *UpstreamServerReconciler) observe(ctx context.Context, us *mcpv1alpha1.
 		Prev: fromAPIStatus(&us.Status), PrevCurrent: us.Status.ObservedGeneration == us.Generation}
 	obs := observed{facts: f}
 	f.Config, f.ConfigErr = r.resolveConfig(ctx, us)
+	f.Session = r.sessionFacts(f.Config.SessionKey)
 	if f.ConfigErr != nil {
-		// Hand-overs cannot be used with a broken config, and must not linger: plan rejects them.
+		// Hand-overs cannot be used with a broken config, and must not linger: plan rejects them
+		// (and closes a session the old config opened).
 		f.HandOvers, obs.handOverUIDs = r.handOvers(ctx, us, log)
 		return obs
 	}
@@ -65,11 +67,21 @@ func (r *UpstreamServerReconciler) observe(ctx context.Context, us *mcpv1alpha1.
 	if r.signals != nil {
 		f.RejectedRevision = r.signals.rejectedRevision(upstream.Name(us))
 	}
-	if s := r.Sessions.Get(f.Config.SessionKey); s != nil {
-		f.Session = lifecycle.SessionFacts{Present: true, Healthy: s.Healthy(), Unauthorized: s.Unauthorized(), CheckedAt: s.CheckedAt()}
-	}
 	return obs
 }
+
+// sessionFacts is what the pool says of the server's live session.
+func (r *UpstreamServerReconciler) sessionFacts(key string) lifecycle.SessionFacts {
+	s := r.Sessions.Get(key)
+	if s == nil {
+		return lifecycle.SessionFacts{}
+	}
+	return lifecycle.SessionFacts{Present: true, Healthy: s.Healthy(), Unauthorized: s.Unauthorized(), CheckedAt: s.CheckedAt()}
+}
+
+// maxHandOversPerPass bounds the hand-overs one pass reads (and the lifecycle acts on), below
+// the lifecycle's bound on the steps of a pass.
+const maxHandOversPerPass = 8
 
 // handOvers lists the server's login hand-overs, oldest first (so the newest valid login is
 // stored last and wins), each validated against the server.
@@ -82,10 +94,23 @@ func (r *UpstreamServerReconciler) handOvers(ctx context.Context, us *mcpv1alpha
 		log.Error(err, "Failed to list login hand-overs")
 		return nil, nil
 	}
-	metas := list.Items
+	metas := make([]metav1.PartialObjectMetadata, 0, len(list.Items))
+	for _, m := range list.Items {
+		// Deleted already, and kept by someone's finalizer: never read or acted on again, or a
+		// few kept junk hand-overs would take every pass.
+		if m.DeletionTimestamp == nil {
+			metas = append(metas, m)
+		}
+	}
 	sort.Slice(metas, func(i, j int) bool {
 		return metas[i].CreationTimestamp.Before(&metas[j].CreationTimestamp)
 	})
+	// A pass reads at most a few, oldest first; each one it deletes wakes the next pass, so a
+	// pile of junk costs bounded reads per pass and is worked through, and a login behind it
+	// is still reached.
+	if len(metas) > maxHandOversPerPass {
+		metas = metas[:maxHandOversPerPass]
+	}
 	out := make([]lifecycle.HandOver, 0, len(metas))
 	uids := make(map[string]types.UID, len(metas))
 	for _, m := range metas {
@@ -95,6 +120,9 @@ func (r *UpstreamServerReconciler) handOvers(ctx context.Context, us *mcpv1alpha
 				log.Error(err, "Failed to read a login hand-over", "secret", m.Name)
 			}
 			continue
+		}
+		if sec.UID != m.UID {
+			continue // replaced under the same name since it was listed: its own event brings it back
 		}
 		rec, err := validateHandOver(us, sec)
 		out = append(out, lifecycle.HandOver{Name: sec.Name, Record: rec, Err: err, CreatedAt: sec.CreationTimestamp.Time})

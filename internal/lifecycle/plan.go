@@ -44,6 +44,11 @@ func plan(f *Facts, o Outcomes) []Step {
 				return []Step{{Kind: StepRejectHandOver, HandOver: i, Reason: "the server's configuration is invalid: " + f.ConfigErr.Error()}}
 			}
 		}
+		// A session opened under the old config is closed: it may carry a header whose Secret
+		// has since withdrawn its consent.
+		if f.Session.Present && o.last(StepCloseSession) == nil {
+			return []Step{{Kind: StepCloseSession, Reason: ReasonConfigInvalid}}
+		}
 		return nil
 	}
 	if f.StoreErr != nil {
@@ -279,6 +284,12 @@ const maxHandOverAge = 10 * time.Minute
 // maxClockSkew is how far ahead of the API server a CLI's clock may be.
 const maxClockSkew = 5 * time.Minute
 
+// sameLogin: the hand-over carries the login the record holds (a refresh keeps the login time;
+// the CLI stamps it to the nanosecond, so two logins do not share one).
+func sameLogin(cur, h *tokenstore.Record) bool {
+	return !h.ObtainedAt.IsZero() && h.ObtainedAt.Equal(cur.ObtainedAt)
+}
+
 // staleHandOver says why hand-over h must not replace the token held, or "". Its age is read
 // on the API server's clock (the Secret's creation time, whole seconds); its login time is
 // compared only with the login time of the record, which a CLI stamped too (the Secret's
@@ -296,6 +307,11 @@ func staleHandOver(f *Facts, cur *tokenstore.Record, h HandOver) string {
 	case cur != nil && !cur.ObtainedAt.IsZero() && !h.Record.ObtainedAt.IsZero() && h.Record.ObtainedAt.Before(cur.ObtainedAt):
 		// Both login times were stamped by the CLI that ran the flow.
 		return "its login is older than the one the controller holds; log in again"
+	case cur != nil && sameLogin(cur, h.Record):
+		// Stored already (its deletion failed, or someone's finalizer keeps it): ingesting it
+		// again would roll the refreshed token back to the handed-over one, and replaying that
+		// refresh token gets the grant revoked.
+		return "it was stored already"
 	}
 	return ""
 }

@@ -27,6 +27,10 @@ func TestLoginAcceptedTellsWhatBecameOfTheLastHandOver(t *testing.T) {
 			want: cond{False, ReasonHandOverRejected}, contains: "forged was rejected: its token endpoint"},
 		"a stale hand-over: rejected with its age": {facts: Facts{Record: valid, HandOvers: []HandOver{{Name: "old", Record: byBob, CreatedAt: now.Add(-time.Hour)}}},
 			want: cond{False, ReasonHandOverRejected}, contains: "created 1h0m0s ago"},
+		"the login held, handed over again (kept by a finalizer): rejected, never rolled back": {
+			facts: Facts{Record: valid, HandOvers: []HandOver{{Name: "kept", CreatedAt: now, Record: &tokenstore.Record{
+				AccessToken: "first", RefreshToken: "spent", ObtainedAt: valid.ObtainedAt}}}},
+			want: cond{False, ReasonHandOverRejected}, contains: "stored already"},
 		"a login: stored, naming whose account": {facts: Facts{HandOvers: []HandOver{{Name: "h", Record: byBob, CreatedAt: now}}},
 			want: cond{True, ReasonLoginCompleted}, contains: "acts as bob"},
 		"a forged one, then a real login: the last one speaks": {facts: Facts{Record: valid, HandOvers: []HandOver{forged, {Name: "h", Record: byBob, CreatedAt: now}}},
