@@ -1,6 +1,8 @@
 package controllers
 
 import (
+	"unicode/utf8"
+
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -14,7 +16,7 @@ func setCondition(us *mcpv1alpha1.UpstreamServer, now metav1.Time, typ string, s
 		Type:               typ,
 		Status:             status,
 		Reason:             reason,
-		Message:            message,
+		Message:            bounded(message),
 		ObservedGeneration: us.Generation,
 		LastTransitionTime: now,
 	})
@@ -39,4 +41,22 @@ func setReady(us *mcpv1alpha1.UpstreamServer, now metav1.Time) {
 	default:
 		setCondition(us, now, mcpv1alpha1.ConditionReady, metav1.ConditionTrue, mcpv1alpha1.ReasonReady, "The server is authenticated and connected")
 	}
+}
+
+// maxMessage bounds what a condition message or an event carries. A message may quote what a
+// hand-over or a server said; the API refuses a whole status patch over a condition message
+// longer than 32 KiB (and an event note over 1 KiB), which would freeze the server's status.
+const maxMessage = 1024
+
+// bounded cuts s to maxMessage bytes at a character boundary, marking the cut.
+func bounded(s string) string {
+	if len(s) <= maxMessage {
+		return s
+	}
+	const mark = "… (cut)"
+	cut := maxMessage - len(mark)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + mark
 }

@@ -35,20 +35,34 @@ func validateHandOver(us *mcpv1alpha1.UpstreamServer, sec *corev1.Secret) (*toke
 	}
 	if o := us.Spec.OAuth; o != nil {
 		if o.AuthorizationServer != "" && p.Issuer != o.AuthorizationServer {
-			return nil, fmt.Errorf("it was issued by %s, but spec.oauth.authorizationServer is %s", p.Issuer, o.AuthorizationServer)
+			return nil, fmt.Errorf("it was issued by %s, but spec.oauth.authorizationServer is %s", oauth.RedactURL(p.Issuer), oauth.RedactURL(o.AuthorizationServer))
 		}
 		if o.ClientID != "" && p.Client.ClientID != o.ClientID {
-			return nil, fmt.Errorf("it was issued to client %s, but spec.oauth.clientID is %s", p.Client.ClientID, o.ClientID)
+			return nil, fmt.Errorf("it was issued to client %q, but spec.oauth.clientID is %q", short(p.Client.ClientID), o.ClientID)
 		}
 		if o.Resource != "" && p.Resource != o.Resource {
-			return nil, fmt.Errorf("it is bound to resource %s, but spec.oauth.resource is %s", p.Resource, o.Resource)
+			return nil, fmt.Errorf("it is bound to resource %s, but spec.oauth.resource is %s", oauth.RedactURL(p.Resource), oauth.RedactURL(o.Resource))
 		}
 	}
 	rec := handOverRecord(p)
 	// Trustworthy where the login-handover admission policy is installed: it admits a
 	// hand-over only when this annotation names the requesting user.
 	rec.ObtainedBy = sec.Annotations[mcpv1alpha1.AnnotationCreatedBy]
+	if len(rec.ObtainedBy) > maxUserName {
+		return nil, fmt.Errorf("its %s annotation is longer than %d characters", mcpv1alpha1.AnnotationCreatedBy, maxUserName)
+	}
 	return rec, nil
+}
+
+// maxUserName bounds the user name a hand-over may name (it is shown in status.token.obtainedBy).
+const maxUserName = 512
+
+// short cuts what a hand-over says to a length fit for a message.
+func short(s string) string {
+	if len(s) > 128 {
+		return s[:128] + "…"
+	}
+	return s
 }
 
 // handOverRecord is the token record a hand-over carries.

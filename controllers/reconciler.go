@@ -135,7 +135,7 @@ func (r *UpstreamServerReconciler) emit(us *mcpv1alpha1.UpstreamServer, evs []li
 		if us.Status.LastCorrelationID != "" {
 			msg += " (correlationID " + us.Status.LastCorrelationID + ")"
 		}
-		r.Recorder.Eventf(us, nil, typ, e.Reason, e.Action, "%s", msg)
+		r.Recorder.Eventf(us, nil, typ, e.Reason, e.Action, "%s", bounded(msg))
 	}
 }
 
