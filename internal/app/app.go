@@ -116,6 +116,24 @@ func New(cfg *rest.Config, o Options) (m *Manager, err error) {
 	return m, nil
 }
 
+// handOverMetadataOnly keeps of a hand-over's metadata only what the controller reads from the
+// cache: its name, identity, times and server label. Annotations, managedFields (which list
+// every data key), other labels, finalizers and owners are whatever the Secret's author chose,
+// up to the object size limit; the reconciler reads them from the API server when it ingests.
+func handOverMetadataOnly(obj any) (any, error) {
+	m, ok := obj.(*metav1.PartialObjectMetadata)
+	if !ok {
+		return obj, nil
+	}
+	kept := metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace, UID: m.UID, ResourceVersion: m.ResourceVersion,
+		Generation: m.Generation, CreationTimestamp: m.CreationTimestamp, DeletionTimestamp: m.DeletionTimestamp}
+	if v, ok := m.Labels[mcpv1alpha1.HandOverServerLabel]; ok {
+		kept.Labels = map[string]string{mcpv1alpha1.HandOverServerLabel: v}
+	}
+	m.ObjectMeta = kept
+	return m, nil
+}
+
 // newControllerManager builds controller-runtime's manager with the cache scope every
 // manager needs: only hand-over Secrets are cached (other Secrets are read one by one when a
 // spec names them), optionally only some namespaces.
@@ -138,7 +156,7 @@ func newControllerManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Ma
 	secretMeta := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}}
 	cacheOpts := cache.Options{ByObject: map[client.Object]cache.ByObject{
 		&corev1.Secret{}: {Label: onlyHandOvers, Field: loginType},
-		secretMeta:       {Label: onlyHandOvers, Field: loginType},
+		secretMeta:       {Label: onlyHandOvers, Field: loginType, Transform: handOverMetadataOnly},
 	}}
 	if len(o.Namespaces) > 0 {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
