@@ -173,7 +173,10 @@ func rejectionOf(us *mcpv1alpha1.UpstreamServer, secretName string) string {
 		mcpv1alpha1.ConditionLoginAccepted: metav1.ConditionFalse, mcpv1alpha1.ConditionAuthorizationRequired: metav1.ConditionTrue,
 	} {
 		c := meta.FindStatusCondition(us.Status.Conditions, typ)
-		if c != nil && c.Status == status && c.Reason == mcpv1alpha1.ReasonHandOverRejected && strings.Contains(c.Message, secretName) {
+		// The controller's message starts with the Secret's name; a later planted hand-over's
+		// reason may quote any name, so only the start counts.
+		if c != nil && c.Status == status && c.Reason == mcpv1alpha1.ReasonHandOverRejected &&
+			strings.HasPrefix(c.Message, "Login hand-over "+secretName+" was rejected") {
 			return c.Message
 		}
 	}
