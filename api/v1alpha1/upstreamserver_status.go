@@ -65,6 +65,22 @@ type UpstreamServerStatus struct {
 	// that was last acted on.
 	// +optional
 	LastHandledLogoutRequest string `json:"lastHandledLogoutRequest,omitempty"`
+
+	// credentials counts the server's UpstreamCredentials (credentialMode PerSubject only).
+	// +optional
+	Credentials *CredentialCounts `json:"credentials,omitempty"`
+}
+
+// CredentialCounts counts a PerSubject server's credentials by state.
+type CredentialCounts struct {
+	// total is how many UpstreamCredentials name the server.
+	Total int32 `json:"total"`
+	// ready is how many are Ready.
+	Ready int32 `json:"ready"`
+	// authorizationRequired is how many wait for a person to log in.
+	AuthorizationRequired int32 `json:"authorizationRequired"`
+	// failing is how many have failed refreshes in a row.
+	Failing int32 `json:"failing"`
 }
 
 // TokenStatus describes a stored token. It never holds the token itself.

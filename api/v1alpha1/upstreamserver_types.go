@@ -77,7 +77,27 @@ type UpstreamServerSpec struct {
 	// suspend stops refreshes and closes the MCP session while true. The stored token is kept.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
+
+	// credentialMode says whose account a workload acts as upstream. Shared (the default): the
+	// server holds one token, of whoever logged in last, and every workload allowed `use` acts
+	// as that person. PerSubject: the server holds no user token; each workload uses the
+	// UpstreamCredential that lists its Kubernetes identity, a login of its own person's.
+	// +optional
+	// +kubebuilder:default=Shared
+	CredentialMode CredentialMode `json:"credentialMode,omitempty"`
 }
+
+// CredentialMode is Shared or PerSubject.
+// +kubebuilder:validation:Enum=Shared;PerSubject
+type CredentialMode string
+
+// The credential modes.
+const (
+	// CredentialModeShared: one token for the server, used by every workload allowed `use`.
+	CredentialModeShared CredentialMode = "Shared"
+	// CredentialModePerSubject: one UpstreamCredential per person, chosen by the caller's identity.
+	CredentialModePerSubject CredentialMode = "PerSubject"
+)
 
 // HeaderSpec is one static HTTP header.
 // +kubebuilder:validation:XValidation:rule="has(self.value) != has(self.valueFrom)",message="set exactly one of value or valueFrom"

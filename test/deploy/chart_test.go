@@ -160,8 +160,8 @@ func TestChartDefaults(t *testing.T) {
 	if n := len(find(objs, "PodDisruptionBudget")) + len(find(objs, "ServiceMonitor")); n != 0 {
 		t.Errorf("rendered %d PodDisruptionBudgets/ServiceMonitors by default, want none", n)
 	}
-	if len(find(objs, "CustomResourceDefinition")) != 1 {
-		t.Error("the CRD is not rendered by default")
+	if n := len(find(objs, "CustomResourceDefinition")); n != crdCount {
+		t.Errorf("%d CRDs rendered by default, want %d (UpstreamServer, UpstreamCredential)", n, crdCount)
 	}
 }
 

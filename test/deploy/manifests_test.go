@@ -6,6 +6,9 @@ import (
 	"testing"
 )
 
+// crdCount is how many CRDs the project has: UpstreamServer and UpstreamCredential.
+const crdCount = 2
+
 // TestChartAppliesToAPIServer dry-runs every object of every values case against the API server.
 func TestChartAppliesToAPIServer(t *testing.T) {
 	for _, vc := range valuesCases {
@@ -21,8 +24,8 @@ func TestChartAppliesToAPIServer(t *testing.T) {
 // TestKustomizeAppliesToAPIServer dry-runs the output of kustomize build config/default.
 func TestKustomizeAppliesToAPIServer(t *testing.T) {
 	objs := kustomizeDefault(t)
-	if len(find(objs, "Deployment")) != 1 || len(find(objs, "CustomResourceDefinition")) != 1 {
-		t.Fatalf("config/default renders %d objects without one Deployment and one CRD", len(objs))
+	if len(find(objs, "Deployment")) != 1 || len(find(objs, "CustomResourceDefinition")) != crdCount {
+		t.Fatalf("config/default renders %d objects without one Deployment and %d CRDs", len(objs), crdCount)
 	}
 	for _, ns := range find(objs, "Namespace") {
 		ensureNamespace(t, ns.GetName())
