@@ -32,6 +32,9 @@ const (
 	HandOverServerLabel = "mcpproxy.dev/upstream-server"
 	// HandOverDataKey is the Secret data key holding the JSON hand-over payload.
 	HandOverDataKey = "login.json"
+	// HandOverCredentialLabel, on a hand-over that also names its server, says the login is for
+	// that UpstreamCredential (credentialMode PerSubject), not for the server's shared token.
+	HandOverCredentialLabel = "mcpproxy.dev/upstream-credential"
 )
 
 // NewHandOverSecret builds the hand-over Secret carrying payload (internal/handover JSON) for
@@ -44,6 +47,25 @@ func NewHandOverSecret(us *UpstreamServer, payload []byte) *corev1.Secret {
 			Labels:       map[string]string{HandOverServerLabel: us.Name},
 			OwnerReferences: []metav1.OwnerReference{{
 				APIVersion: GroupVersion.String(), Kind: "UpstreamServer", Name: us.Name, UID: us.UID,
+				BlockOwnerDeletion: ptr.To(false),
+			}},
+		},
+		Type: HandOverSecretType,
+		Data: map[string][]byte{HandOverDataKey: payload},
+	}
+}
+
+// NewCredentialHandOverSecret builds the hand-over Secret carrying payload for credential c of
+// the server c.Spec.ServerRef names. It carries both labels (the login-handover admission
+// policy checks verb login on the server) and is owned by the credential.
+func NewCredentialHandOverSecret(c *UpstreamCredential, payload []byte) *corev1.Secret {
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			GenerateName: c.Name + "-login-",
+			Namespace:    c.Namespace,
+			Labels:       map[string]string{HandOverServerLabel: c.Spec.ServerRef.Name, HandOverCredentialLabel: c.Name},
+			OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: GroupVersion.String(), Kind: "UpstreamCredential", Name: c.Name, UID: c.UID,
 				BlockOwnerDeletion: ptr.To(false),
 			}},
 		},

@@ -17,6 +17,22 @@ func StoreKey(us *mcpv1alpha1.UpstreamServer) tokenstore.Key {
 	return tokenstore.Key{Namespace: us.Namespace, Name: us.Name, Binding: b}
 }
 
+// CredentialStoreKey addresses credential c's token: under the server's binding (a URL change
+// isolates credentials as it does the server's own token), named "server:credential", which no
+// server name can be (':' is not allowed in Kubernetes names) and DeleteServer of the server
+// does not touch.
+func CredentialStoreKey(us *mcpv1alpha1.UpstreamServer, c *mcpv1alpha1.UpstreamCredential) tokenstore.Key {
+	k := StoreKey(us)
+	k.Name = us.Name + ":" + c.Name
+	return k
+}
+
+// CredentialSessionKey names credential c of its server in logs, jitter and signals:
+// "namespace/server:credential".
+func CredentialSessionKey(c *mcpv1alpha1.UpstreamCredential) string {
+	return c.Namespace + "/" + c.Spec.ServerRef.Name + ":" + c.Name
+}
+
 // Name is the server's namespace and name.
 func Name(us *mcpv1alpha1.UpstreamServer) types.NamespacedName {
 	return types.NamespacedName{Namespace: us.Namespace, Name: us.Name}
