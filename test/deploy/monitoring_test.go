@@ -151,3 +151,27 @@ func TestMonitoringRulesAndDashboard(t *testing.T) {
 		t.Errorf("the ServiceMonitor does not honor the metrics' namespace and name labels: %v", endpoints)
 	}
 }
+
+// docs/operations.md names every metric the manager exports, and only those.
+func TestOperationsNamesEveryMetric(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join(repoRoot, "docs", "operations.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := map[string]bool{}
+	for _, m := range metricUsed.FindAllString(string(doc), -1) {
+		named[m] = true
+	}
+	registered := registeredMetrics(t)
+	for m := range named {
+		if !registered[m] {
+			t.Errorf("docs/operations.md names %s, which the manager does not export", m)
+		}
+	}
+	for m := range registered {
+		base := !strings.HasSuffix(m, "_bucket") && !strings.HasSuffix(m, "_sum") && !strings.HasSuffix(m, "_count")
+		if base && !named[m] {
+			t.Errorf("docs/operations.md does not describe %s", m)
+		}
+	}
+}
