@@ -21,8 +21,8 @@ import (
 // StatusRow is one server in `mcpproxy auth status`. It holds no secret: everything comes from
 // the UpstreamServer's status, which never holds one. The table's columns carry the names of
 // `kubectl get upstreamservers` (the printer columns in api/v1alpha1) for the same facts:
-// READY, REASON, LOGIN, EXPIRES, TOOLS, and with -o wide ACCOUNT and URL; LAST REFRESH and
-// FAILURES are kubectl's -o wide ones. JSON and YAML use the API's field names.
+// READY, REASON, LOGIN, EXPIRES, LAST REFRESH and FAILURES, and with -o wide TOOLS, ACCOUNT
+// and URL; MESSAGE is the CLI's own. JSON and YAML use the API's field names.
 type StatusRow struct {
 	Namespace string `json:"namespace"`
 	Name      string `json:"name"`
@@ -177,7 +177,8 @@ func statusRow(us *mcpv1alpha1.UpstreamServer) StatusRow {
 	return r
 }
 
-// statusColumns are the table's columns: the first ones are kubectl's, in its order.
+// statusColumns are the table's columns after NAME, in kubectl's order; wide ones only with
+// -o wide.
 var statusColumns = []struct {
 	name string
 	wide bool
