@@ -7,6 +7,9 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // authRequest is a validated authorization request, waiting for consent or
@@ -18,6 +21,7 @@ type authRequest struct {
 	challenge   string
 	resource    string // the token audience
 	scopes      []string
+	user        string // whom the grant is for: login_hint, the consent form, or Options.Subject
 }
 
 // pkceChallenge is the shape of an S256 challenge: base64url of a SHA-256.
@@ -98,7 +102,29 @@ func (s *Server) checkAuthRequest(q url.Values, req *authRequest) (code, desc st
 	default:
 		return "invalid_target", "unknown resource"
 	}
+	// login_hint (OpenID Connect Core §3.1.2.1) names the user; in auto-approve mode it is
+	// who logs in, on the consent page it fills the user field in.
+	switch hint := q.Get("login_hint"); {
+	case hint == "":
+		req.user = s.opts.Subject
+	case !validUser(hint):
+		return "invalid_request", "login_hint is not a valid user name"
+	default:
+		req.user = hint
+	}
 	return "", ""
+}
+
+// maxUserLen bounds a user name, which ends up in every token's sub claim.
+const maxUserLen = 256
+
+// validUser reports whether name may be a user: non-empty, at most maxUserLen bytes of
+// UTF-8, without control characters or surrounding spaces.
+func validUser(name string) bool {
+	if name == "" || len(name) > maxUserLen || !utf8.ValidString(name) || strings.TrimSpace(name) != name {
+		return false
+	}
+	return !strings.ContainsFunc(name, unicode.IsControl)
 }
 
 // askConsent parks req under a one-time id and shows the consent page; the
@@ -113,10 +139,12 @@ func (s *Server) askConsent(w http.ResponseWriter, req authRequest) {
 	w.Header().Set("Cache-Control", "no-store")
 	_ = consentPage.Execute(w, map[string]any{
 		"Client": req.clientID, "Scopes": joinScopes(req.scopes), "Resource": req.resource, "ID": id,
+		"User": req.user,
 	})
 }
 
-// handleConsent receives the consent page's Approve or Deny.
+// handleConsent receives the consent page's Approve or Deny, and the user name: an absent
+// or blank user field keeps the one the page was filled in with.
 func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		errorPage(w, "malformed form")
@@ -138,6 +166,13 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 		s.redirectError(w, r, *req, "access_denied", "the user denied the request")
 		return
 	}
+	if user := strings.TrimSpace(r.PostForm.Get("user")); user != "" {
+		if !validUser(user) {
+			errorPage(w, "invalid user name")
+			return
+		}
+		req.user = user
+	}
 	s.approve(w, r, *req)
 }
 
@@ -147,9 +182,10 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request, req authRequest
 	code := s.newSecretLocked("code")
 	s.codes[code] = &authCode{req: req, expires: s.now().Add(codeTTL)}
 	s.stats.Authorizations++
+	s.stats.user(req.user, func(u *UserStats) { u.Authorizations++ })
 	iss := s.issuerLocked()
 	s.mu.Unlock()
-	s.opts.Logger.Info("Approved authorization", "clientID", req.clientID, "scopes", joinScopes(req.scopes))
+	s.opts.Logger.Info("Approved authorization", "clientID", req.clientID, "user", req.user, "scopes", joinScopes(req.scopes))
 	s.redirectBack(w, r, req, url.Values{"code": {code}, "iss": {iss}})
 }
 
@@ -229,6 +265,7 @@ var consentPage = template.Must(template.New("consent").Parse(`<!doctype html>
 <p>The application <b>{{.Client}}</b> asks for scopes <code>{{.Scopes}}</code> on <code>{{.Resource}}</code>.</p>
 <form method="post">
 <input type="hidden" name="consent_id" value="{{.ID}}">
+<p><label>Log in as <input type="text" name="user" value="{{.User}}" maxlength="256" required></label></p>
 <button type="submit" name="decision" value="approve">Approve</button>
 <button type="submit" name="decision" value="deny">Deny</button>
 </form></body></html>

@@ -27,16 +27,23 @@
 //     ES256 JWTs with aud, scope, exp, client_id, sub, jti;
 //   - /register (RFC 7591), /revoke (RFC 7009), /jwks.
 //
+// Users: a grant, and every token refreshed from it, belongs to the user
+// the authorization request's login_hint names (OIDC), or the one typed
+// into the consent page's user field, else Options.Subject; the tokens'
+// sub says who, and so does the whoami tool.
+//
 // Resource server: /mcp (Streamable HTTP) and /sse (legacy SSE), built
 // with the official MCP Go SDK, tools echo, whoami (needs
-// Options.WhoamiScope) and get_time. Requests need a valid token for that
-// URL; failures get 401 or 403 with a Bearer challenge naming the
-// protected resource metadata (RFC 9728), whose location Options.PRMMode
-// chooses.
+// Options.WhoamiScope; its text is the token's user, its structured
+// content subject, clientId and scopes) and get_time. Requests need a
+// valid token for that URL; failures get 401 or 403 with a Bearer
+// challenge naming the protected resource metadata (RFC 9728), whose
+// location Options.PRMMode chooses.
 //
 // Scripting: FailNextTokenRequests, RevokeAll, SetMCPOutage, Reset; and
-// observing: Stats, IssuedSecrets. The same are served under /admin/ to
-// loopback clients. Logs never contain tokens, codes or secrets.
+// observing: Stats (also per user), IssuedSecrets. The same are served
+// under /admin/ to loopback clients. FollowAuthorize and FollowAuthorizeAs
+// play the browser. Logs never contain tokens, codes or secrets.
 //
 // Every expiry decision reads Options.Now, so tests can move time.
 package oauthserver

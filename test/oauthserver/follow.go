@@ -21,17 +21,40 @@ var consentIDField = regexp.MustCompile(`name="consent_id" value="([^"]+)"`)
 // Approve. It returns the redirect back to the client (carrying code,
 // state and iss, or error), without calling it, so tests of other packages
 // can finish a login headlessly and deliver the redirect themselves.
+//
+// The user logged in is the one authURL's login_hint names, else
+// Options.Subject; FollowAuthorizeAs picks another.
 func (s *Server) FollowAuthorize(authURL string) (*url.URL, error) {
-	return s.answerAuthorize(authURL, "approve")
+	return s.answerAuthorize(authURL, "approve", "")
+}
+
+// FollowAuthorizeAs is FollowAuthorize logging in as user, whatever the
+// client asked for: it sets login_hint in authURL (for auto-approve mode)
+// and fills the consent page's user field in. An empty user is
+// FollowAuthorize.
+func (s *Server) FollowAuthorizeAs(authURL, user string) (*url.URL, error) {
+	if user == "" {
+		return s.FollowAuthorize(authURL)
+	}
+	u, err := url.Parse(authURL)
+	if err != nil {
+		return nil, fmt.Errorf("parsing authorization URL: %w", err)
+	}
+	q := u.Query()
+	q.Set("login_hint", user)
+	u.RawQuery = q.Encode()
+	return s.answerAuthorize(u.String(), "approve", user)
 }
 
 // DenyAuthorize is FollowAuthorize pressing Deny on the consent page; in
 // auto-approve mode there is no page and it approves like FollowAuthorize.
 func (s *Server) DenyAuthorize(authURL string) (*url.URL, error) {
-	return s.answerAuthorize(authURL, "deny")
+	return s.answerAuthorize(authURL, "deny", "")
 }
 
-func (s *Server) answerAuthorize(authURL, decision string) (*url.URL, error) {
+// answerAuthorize submits decision on the consent page, with user in its
+// user field unless empty (the page's own value then stands).
+func (s *Server) answerAuthorize(authURL, decision, user string) (*url.URL, error) {
 	hc := &http.Client{
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		Timeout:       30 * time.Second, // a test should fail, not hang
@@ -50,7 +73,11 @@ func (s *Server) answerAuthorize(authURL, decision string) (*url.URL, error) {
 		if m == nil {
 			return nil, fmt.Errorf("%w: no consent form in the page", ErrNoRedirect)
 		}
-		resp, err = hc.PostForm(authURL, url.Values{"consent_id": {string(m[1])}, "decision": {decision}})
+		form := url.Values{"consent_id": {string(m[1])}, "decision": {decision}}
+		if user != "" {
+			form.Set("user", user)
+		}
+		resp, err = hc.PostForm(authURL, form)
 		if err != nil {
 			return nil, fmt.Errorf("submitting consent: %w", err)
 		}

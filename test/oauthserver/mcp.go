@@ -11,6 +11,7 @@ import (
 
 // identity is who called, as proven by the access token.
 type identity struct {
+	// Subject is the user the token was issued to.
 	Subject  string   `json:"subject"`
 	ClientID string   `json:"clientId,omitempty"`
 	Scopes   []string `json:"scopes"`
@@ -45,7 +46,7 @@ func (s *Server) newMCPServer(opened identity) *mcp.Server {
 		func(_ context.Context, _ *mcp.CallToolRequest, in echoArgs) (*mcp.CallToolResult, any, error) {
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: in.Text}}}, nil, nil
 		})
-	mcp.AddTool(srv, &mcp.Tool{Name: "whoami", Description: "Returns the token's subject and scopes; needs scope " + s.opts.WhoamiScope + "."},
+	mcp.AddTool(srv, &mcp.Tool{Name: "whoami", Description: "Returns the user the token was issued to (as text), and its subject, client and scopes (structured); needs scope " + s.opts.WhoamiScope + "."},
 		func(_ context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, identity, error) {
 			id := opened
 			// Prefer the token of this very request: it may carry other
@@ -55,7 +56,9 @@ func (s *Server) newMCPServer(opened identity) *mcp.Server {
 				id = identity{Subject: ti.UserID, Scopes: ti.Scopes}
 				id.ClientID, _ = ti.Extra["client_id"].(string)
 			}
-			return nil, id, nil
+			// The text is the bare user name, so a test that sees only text content (through
+			// a proxy, say) can compare it as is.
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: id.Subject}}}, id, nil
 		})
 	mcp.AddTool(srv, &mcp.Tool{Name: "get_time", Description: "Returns the server's current time."},
 		func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, timeResult, error) {

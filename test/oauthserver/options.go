@@ -61,7 +61,8 @@ type Options struct {
 	// NoRotation keeps the same refresh token across refreshes.
 	NoRotation bool
 	// AutoApprove answers /authorize with an immediate redirect instead of
-	// a consent page.
+	// a consent page, logging in the user the login_hint parameter names, or
+	// Subject.
 	AutoApprove bool
 	// NoDCR disables /register (it answers 404 and is not advertised).
 	NoDCR bool
@@ -83,7 +84,9 @@ type Options struct {
 	RequiredScope string
 	// WhoamiScope is needed to call the whoami tool (default "profile").
 	WhoamiScope string
-	// Subject is the user every grant is issued to (default "test-user").
+	// Subject is the user a grant is issued to when the authorization request names none
+	// (no login_hint; on the consent page, the user field's initial value) (default
+	// "test-user").
 	Subject string
 	// PRMMode says where protected resource metadata is served.
 	PRMMode PRMMode

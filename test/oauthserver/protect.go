@@ -93,7 +93,10 @@ func (s *Server) protect(res string, next http.Handler) http.Handler {
 				return
 			}
 		}
-		s.count(func(st *Stats) { st.MCPValidToken++ })
+		s.count(func(st *Stats) {
+			st.MCPValidToken++
+			st.user(claims.Subject, func(u *UserStats) { u.MCPValidToken++ })
+		})
 		id := identity{Subject: claims.Subject, ClientID: claims.ClientID, Scopes: scopes}
 		authed.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
 	})

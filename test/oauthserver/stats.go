@@ -44,9 +44,33 @@ type Stats struct {
 	MCPInsufficientScope int `json:"mcpInsufficientScope"`
 	// MCPOutageAnswers counts MCP requests refused by an injected outage.
 	MCPOutageAnswers int `json:"mcpOutageAnswers"`
+	// Users counts, by user name (the tokens' sub), what was issued to each user and how
+	// often each one's tokens reached the MCP server.
+	Users map[string]UserStats `json:"users"`
 }
 
-func newStats() Stats { return Stats{TokenRequests: map[string]int{}} }
+// UserStats are the counters of one user.
+type UserStats struct {
+	// Authorizations counts authorization codes issued for the user.
+	Authorizations int `json:"authorizations"`
+	// AccessTokens counts access tokens issued, by code exchange and by refresh.
+	AccessTokens int `json:"accessTokens"`
+	// RefreshTokens counts refresh tokens issued (each rotation issues one).
+	RefreshTokens int `json:"refreshTokens"`
+	// Refreshes counts successful refresh_token grants.
+	Refreshes int `json:"refreshes"`
+	// MCPValidToken counts MCP requests let through with one of the user's tokens.
+	MCPValidToken int `json:"mcpValidToken"`
+}
+
+func newStats() Stats { return Stats{TokenRequests: map[string]int{}, Users: map[string]UserStats{}} }
+
+// user applies f to the counters of user name.
+func (st *Stats) user(name string, f func(*UserStats)) {
+	u := st.Users[name]
+	f(&u)
+	st.Users[name] = u
+}
 
 // Stats returns a copy of the counters.
 func (s *Server) Stats() Stats {
@@ -54,5 +78,6 @@ func (s *Server) Stats() Stats {
 	defer s.mu.Unlock()
 	st := s.stats
 	st.TokenRequests = maps.Clone(s.stats.TokenRequests)
+	st.Users = maps.Clone(s.stats.Users)
 	return st
 }

@@ -24,7 +24,8 @@ type authCode struct {
 	grantID string // set once redeemed, so a replay can revoke the grant
 }
 
-// grant is what a user approved: it outlives individual tokens, and
+// grant is what a user approved; subject is that user, and every token of the grant,
+// across refreshes, is issued to it: it outlives individual tokens, and
 // revoking it kills every token derived from it.
 type grant struct {
 	id       string
@@ -126,6 +127,7 @@ func (s *Server) issueTokensLocked(g *grant, scopes []string, withRefresh bool) 
 	}
 	s.access[jti] = g.id
 	s.issued = append(s.issued, at)
+	s.stats.user(g.subject, func(u *UserStats) { u.AccessTokens++ })
 	resp := tokenResponse{
 		AccessToken: at,
 		TokenType:   "Bearer",
@@ -137,6 +139,7 @@ func (s *Server) issueTokensLocked(g *grant, scopes []string, withRefresh bool) 
 		s.refresh[rt] = &refreshToken{grantID: g.id, expires: now.Add(s.opts.RefreshTokenTTL)}
 		g.current = rt
 		resp.RefreshToken = rt
+		s.stats.user(g.subject, func(u *UserStats) { u.RefreshTokens++ })
 	}
 	return resp, nil
 }

@@ -191,7 +191,7 @@ func (s *Server) redeemCode(w http.ResponseWriter, r *http.Request, c *client) *
 		return &oauthError{http.StatusBadRequest, "invalid_target", "resource differs from the authorization request"}
 	}
 	g := &grant{
-		id: randomToken("grant")[:20], clientID: c.id, subject: s.opts.Subject,
+		id: randomToken("grant")[:20], clientID: c.id, subject: ac.req.user,
 		resource: ac.req.resource, scopes: ac.req.scopes,
 	}
 	s.grants[g.id] = g
@@ -246,6 +246,7 @@ func (s *Server) redeemRefresh(w http.ResponseWriter, r *http.Request, c *client
 		rt.rotatedAt = now
 	}
 	s.stats.Refreshes++
+	s.stats.user(g.subject, func(u *UserStats) { u.Refreshes++ })
 	writeJSON(w, http.StatusOK, resp)
 	return nil
 }
@@ -284,6 +285,7 @@ func (s *Server) redeemRotatedLocked(w http.ResponseWriter, c *client, g *grant,
 	}
 	resp.RefreshToken = g.current
 	s.stats.Refreshes++
+	s.stats.user(g.subject, func(u *UserStats) { u.Refreshes++ })
 	writeJSON(w, http.StatusOK, resp)
 	return nil
 }
