@@ -34,7 +34,10 @@ func (r *Runner) connect(ctx context.Context, p Pass, rec *tokenstore.Record, s 
 	case err == nil:
 		sess.MarkChecked(f.Now)
 		info := sess.Info()
-		if dialed {
+		switch {
+		case f.Config.OneShot:
+			p.Log.Info("The MCP server accepted the token", "server", info.Name, "tools", info.Tools)
+		case dialed:
 			p.Log.Info("Connected", "server", info.Name, "protocolVersion", info.ProtocolVersion, "tools", info.Tools)
 		}
 		return Outcome{Info: &info, Dialed: dialed}

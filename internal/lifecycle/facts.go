@@ -35,6 +35,9 @@ type Facts struct {
 	RejectedRevision uint64
 
 	Session SessionFacts
+	// Verified (OneShot only): the MCP server already accepted the stored token (Record), so
+	// it is not checked again until a new token replaces it.
+	Verified bool
 	// Prev is the status as the last pass left it: failure memory and pending requests.
 	Prev Status
 	// PrevCurrent is true when Prev was written for the current config (observedGeneration).
@@ -59,6 +62,14 @@ type Config struct {
 	LoginCommand string
 	// BrowserLogin is true when the manager may open a browser itself (--browser-login).
 	BrowserLogin bool
+	// PerSubject: the server's credentialMode is PerSubject, so it holds no user token of its
+	// own. A shared token left from Shared mode is revoked, no login is asked for, and only
+	// discovery runs (observe rejects the server's hand-overs); each credential holds a token.
+	PerSubject bool
+	// OneShot: no live session is kept (a credential; thousands must stay cheap). A token is
+	// proven by one authenticated MCP request (initialize and tools/list, then closed) when
+	// it is obtained or refreshed, and not again until the next one: see Facts.Verified.
+	OneShot bool
 }
 
 // Unsaved is a refreshed token kept in memory after its save failed.

@@ -12,6 +12,12 @@ const (
 	logoutMessage    = "Logged out: the token was revoked and deleted"
 	suspendedMessage = "spec.suspend is true: the session is closed and refreshes are stopped; the token is kept"
 	noAuthMessage    = "The server needs no OAuth token"
+	// perSubjectSessionMessage: a PerSubject server's Connected.
+	perSubjectSessionMessage = "credentialMode is PerSubject: the server keeps no session of its own; " +
+		"each UpstreamCredential's token is checked with one MCP request when it is obtained or refreshed"
+	// perSubjectLoginMessage: a PerSubject server's AuthorizationRequired.
+	perSubjectLoginMessage = "credentialMode is PerSubject: nobody logs in for the server itself; " +
+		"each person logs in for their own UpstreamCredential"
 	// maxReasonLength bounds a failure reason copied into status.
 	maxReasonLength = 512
 )
@@ -79,6 +85,13 @@ func loginMessage(f *Facts, o Outcomes, s Step) string {
 		}
 	}
 	return "A login is needed"
+}
+
+// perSubjectMessage is a PerSubject server's Authenticated once discovery found its
+// authorization server.
+func perSubjectMessage(issuer string) string {
+	return "credentialMode is PerSubject: the server holds no token of its own; its authorization server " +
+		oauth.RedactURL(issuer) + " was discovered, and each UpstreamCredential holds a token from it"
 }
 
 // throttledMessage explains a refresh held back by the floor between refreshes.

@@ -68,11 +68,11 @@ func plan(f *Facts, o Outcomes) []Step {
 		}
 		return start(f, o)
 	case StepLogout:
-		return nil
+		return afterLogout(f, x)
 	case StepIngestHandOver, StepRejectHandOver:
 		return start(f, o)
 	case StepDiscover:
-		return afterDiscover(x)
+		return afterDiscover(f, x)
 	case StepRefresh:
 		return afterRefresh(f, o, x)
 	case StepConnect:
@@ -111,11 +111,14 @@ func start(f *Facts, o Outcomes) []Step {
 	if f.Config.StaticOnly {
 		return []Step{connectWithoutToken("the server declares static headers and no OAuth")}
 	}
+	if f.Config.PerSubject {
+		return perSubject(f, o)
+	}
 	rec := current(f, o)
 	if rec == nil {
 		return withoutToken(f, o)
 	}
-	return forToken(f, rec, decide(f, rec, f.Prev.Refresh, f.Prev.refreshBlocked(), f.RefreshRequested, rejectedNow(f, rec)))
+	return forToken(f, o, rec, decide(f, rec, f.Prev.Refresh, f.Prev.refreshBlocked(), f.RefreshRequested, rejectedNow(f, rec)))
 }
 
 // withoutToken plans for no stored token: wait for the login already asked for, reconnect a
@@ -134,7 +137,7 @@ func withoutToken(f *Facts, o Outcomes) []Step {
 }
 
 // forToken turns the token decision into steps.
-func forToken(f *Facts, rec *tokenstore.Record, d decision) []Step {
+func forToken(f *Facts, o Outcomes, rec *tokenstore.Record, d decision) []Step {
 	switch d.action {
 	case actionAwaitLogin:
 		return []Step{{Kind: StepCloseSession, Reason: d.reason, Expired: true},
@@ -150,16 +153,16 @@ func forToken(f *Facts, rec *tokenstore.Record, d decision) []Step {
 		return []Step{{Kind: StepRefresh, Reason: why}}
 	case actionThrottled:
 		if f.usable(rec) {
-			return []Step{{Kind: StepConnect, Reason: ReasonRefreshThrottled}}
+			return useToken(f, o, ReasonRefreshThrottled)
 		}
 		return []Step{{Kind: StepCloseSession, Reason: ReasonRefreshThrottled}}
 	case actionBackoff:
 		if f.usable(rec) {
-			return []Step{{Kind: StepConnect, Reason: "refreshes are backing off; the token is still valid"}}
+			return useToken(f, o, "refreshes are backing off; the token is still valid")
 		}
 		return failing(f.Prev.failedAttempts())
 	}
-	return []Step{{Kind: StepConnect, Reason: "the token is valid"}}
+	return useToken(f, o, "the token is valid")
 }
 
 // failing closes the session of a token that expired while refreshes fail, and after a few
@@ -172,12 +175,15 @@ func failing(attempts int32) []Step {
 	return steps
 }
 
-func afterDiscover(x Outcome) []Step {
+func afterDiscover(f *Facts, x Outcome) []Step {
 	switch {
 	case x.Err != nil:
 		return nil
 	case x.Discovery != nil && x.Discovery.NoAuthRequired:
 		return []Step{connectWithoutToken("discovery found the server needs no token")}
+	case f.Config.PerSubject:
+		// Each person logs in for their own credential: nobody is asked for the server's.
+		return []Step{{Kind: StepCloseSession, Reason: ReasonPerSubject}}
 	}
 	return []Step{{Kind: StepCloseSession, Reason: ReasonNoToken},
 		{Kind: StepRequestLogin, Reason: ReasonNoToken, Browser: true}}
@@ -199,7 +205,7 @@ func afterRefresh(f *Facts, o Outcomes, x Outcome) []Step {
 		return failing(refreshMemory(f, o).FailedAttempts)
 	}
 	if usable {
-		steps = append(steps, Step{Kind: StepConnect, Reason: "connect with the token held after the refresh"})
+		steps = append(steps, useToken(f, o, "connect with the token held after the refresh")...)
 	}
 	return steps
 }

@@ -25,4 +25,5 @@ const (
 	ReasonDisconnected           = "Disconnected"
 	ReasonSuspended              = "Suspended"
 	ReasonAuthorizationNotNeeded = "AuthorizationNotNeeded"
+	ReasonPerSubject             = "PerSubject"
 )

@@ -111,6 +111,14 @@ func wakeAt(f *Facts, o Outcomes, s Status) time.Time {
 
 func connectWake(f *Facts, x Outcome) time.Time {
 	interval := f.Config.HealthInterval
+	if f.Config.OneShot {
+		// No session to check: the token's own times decide, and a check that could not be
+		// made is tried again.
+		if x.Err == nil || x.Unauthorized {
+			return time.Time{}
+		}
+		return f.Now.Add(discoveryRetry)
+	}
 	switch {
 	case x.Err == nil:
 		return f.Now.Add(interval)

@@ -46,6 +46,9 @@ func authenticatedBy(f *Facts, upTo Outcomes, x Outcome) *Condition {
 			return &Condition{False, failureReasonOf(x.Err, ReasonDiscoveryFailed), discoveryMessage(x)}
 		}
 		if x.Discovery != nil && !x.Discovery.NoAuthRequired {
+			if f.Config.PerSubject {
+				return &Condition{False, ReasonPerSubject, perSubjectMessage(x.Discovery.Issuer)}
+			}
 			return &Condition{False, ReasonNoToken, "No token is stored for this server"}
 		}
 	case StepRequestLogin:

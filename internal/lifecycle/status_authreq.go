@@ -4,6 +4,9 @@ package lifecycle
 // condition and instructions, oldest first: asking a person sets it, a token that works (or a
 // server that needs none) clears it. The result holds only those two fields.
 func authorizationRequired(f *Facts, o Outcomes) Status {
+	if f.Config.PerSubject {
+		return perSubjectAuthorization(f, o)
+	}
 	s := Status{AuthorizationRequired: f.Prev.AuthorizationRequired, Authorization: f.Prev.Authorization}
 	for i, x := range o {
 		upTo := o[:i+1]
@@ -37,6 +40,28 @@ func authorizationRequired(f *Facts, o Outcomes) Status {
 				s.clearUnlessRejected()
 			}
 		}
+	}
+	return s
+}
+
+// perSubjectAuthorization: a PerSubject server never asks a person to log in for it (each
+// credential asks for its own), whatever its hand-overs or its discovery did; the condition
+// says so, or that the server needs no token at all.
+func perSubjectAuthorization(f *Facts, o Outcomes) Status {
+	notNeeded := f.Prev.AuthorizationRequired != nil && f.Prev.AuthorizationRequired.Reason == ReasonAuthorizationNotNeeded
+	for _, x := range o {
+		switch {
+		case x.Step.Kind == StepConnect && x.Step.NoToken:
+			notNeeded = true
+		case x.Step.Kind == StepDiscover && x.Err == nil && x.Discovery != nil && !x.Discovery.NoAuthRequired:
+			notNeeded = false
+		}
+	}
+	var s Status
+	if notNeeded {
+		s.clear(ReasonAuthorizationNotNeeded, noAuthMessage)
+	} else {
+		s.clear(ReasonPerSubject, perSubjectLoginMessage)
 	}
 	return s
 }

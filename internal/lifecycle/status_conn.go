@@ -76,6 +76,8 @@ func closedCondition(f *Facts, upTo Outcomes, s Step) *Condition {
 		return &Condition{False, ReasonSuspended, suspendedMessage}
 	case s.Reason == ReasonRefreshThrottled:
 		return &Condition{False, ReasonRefreshThrottled, throttledMessage(f, current(f, upTo))}
+	case s.Reason == ReasonPerSubject:
+		return &Condition{False, ReasonPerSubject, perSubjectSessionMessage}
 	}
 	return nil
 }
