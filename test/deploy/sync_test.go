@@ -29,7 +29,8 @@ func TestChartCopiesMatchConfig(t *testing.T) {
 	for _, f := range []string{"role.yaml", "leader_election_role.yaml", "upstreamserver_user_role.yaml", "upstreamserver_viewer_role.yaml"} {
 		pairs[filepath.Join(repoRoot, "config", "rbac", f)] = filepath.Join(chartDir, "files", "rbac", f)
 	}
-	for _, f := range []string{"handover_policy.yaml", "handover_policy_binding.yaml"} {
+	for _, f := range []string{"handover_policy.yaml", "handover_policy_binding.yaml",
+		"upstream_credential_policy.yaml", "upstream_credential_policy_binding.yaml"} {
 		pairs[filepath.Join(repoRoot, "config", "admission", f)] = filepath.Join(chartDir, "files", "admission", f)
 	}
 	for src, dst := range pairs {
