@@ -4,6 +4,9 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/types"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
 	"github.com/mcpproxy/mcpproxy-operator/internal/handover"
@@ -11,20 +14,65 @@ import (
 	"github.com/mcpproxy/mcpproxy-operator/internal/tokenstore"
 )
 
-// validateHandOver checks that a Secret is a hand-over for exactly this server, and returns
-// the token it carries.
-func validateHandOver(us *mcpv1alpha1.UpstreamServer, sec *corev1.Secret) (*tokenstore.Record, error) {
+// noCredential selects hand-overs that carry no credential's label: those for a server's
+// shared token. A credential's hand-over carries its server's label as well (the login-handover
+// admission policy checks the right to log in to that server), so without it a server's pass
+// would take, reject and delete its credentials' logins.
+var noCredential = func() labels.Requirement {
+	r, err := labels.NewRequirement(mcpv1alpha1.HandOverCredentialLabel, selection.DoesNotExist, nil)
+	if err != nil {
+		panic(err) // a constant, valid label key
+	}
+	return *r
+}()
+
+// serverHandOvers selects the hand-overs for server's shared token.
+func serverHandOvers(server string) labels.Selector {
+	return labels.SelectorFromSet(labels.Set{mcpv1alpha1.HandOverServerLabel: server}).Add(noCredential)
+}
+
+// credentialHandOvers selects the hand-overs for credential cred (its server's label is checked
+// when each is validated, so one naming another server is refused, not left lying).
+func credentialHandOvers(cred string) labels.Selector {
+	return labels.SelectorFromSet(labels.Set{mcpv1alpha1.HandOverCredentialLabel: cred})
+}
+
+// perSubject reports whether us holds no shared token: its credentials hold one per person.
+func perSubject(us *mcpv1alpha1.UpstreamServer) bool {
+	return us.Spec.CredentialMode == mcpv1alpha1.CredentialModePerSubject
+}
+
+// errSharedHandOver refuses a login handed over for a PerSubject server itself.
+func errSharedHandOver(us *mcpv1alpha1.UpstreamServer) error {
+	return fmt.Errorf("the server's credentialMode is PerSubject, so it holds no shared token; log in for a subject instead: "+
+		"mcpproxy auth login %s -n %s --for user/NAME (or serviceaccount/NAMESPACE/NAME, group/NAME)", us.Name, us.Namespace)
+}
+
+// handOverOwner is the object a hand-over must be owned by: the server for its shared token,
+// or one of its credentials.
+type handOverOwner struct {
+	kind string
+	uid  types.UID
+}
+
+func serverOwned(us *mcpv1alpha1.UpstreamServer) handOverOwner {
+	return handOverOwner{kind: "UpstreamServer", uid: us.UID}
+}
+
+// validateHandOver checks that a Secret is a hand-over for exactly this server, owned by owner,
+// and returns the token it carries.
+func validateHandOver(us *mcpv1alpha1.UpstreamServer, owner handOverOwner, sec *corev1.Secret) (*tokenstore.Record, error) {
 	if string(sec.Type) != mcpv1alpha1.HandOverSecretType {
 		return nil, fmt.Errorf("type is %q, want %q", sec.Type, mcpv1alpha1.HandOverSecretType)
 	}
 	owned := false
 	for _, o := range sec.OwnerReferences {
-		if o.UID == us.UID && o.Kind == "UpstreamServer" {
+		if o.UID == owner.uid && o.Kind == owner.kind {
 			owned = true
 		}
 	}
 	if !owned {
-		return nil, fmt.Errorf("it is not owned by this UpstreamServer (uid %s)", us.UID)
+		return nil, fmt.Errorf("it is not owned by this %s (uid %s)", owner.kind, owner.uid)
 	}
 	p, err := handover.Decode(sec.Data[mcpv1alpha1.HandOverDataKey])
 	if err != nil {

@@ -46,12 +46,7 @@ func init() {
 
 // observeMetrics counts the pass's refreshes and updates the per-server gauges.
 func (r *UpstreamServerReconciler) observeMetrics(us *mcpv1alpha1.UpstreamServer, res lifecycle.Result) {
-	for _, o := range res.Outcomes {
-		if o.Step.Kind == lifecycle.StepRefresh {
-			refreshDuration.Observe(o.Duration.Seconds())
-			refreshes.WithLabelValues(refreshResult(o)).Inc()
-		}
-	}
+	countRefreshes(res)
 	if rec := res.Record; rec != nil && !rec.Expiry.IsZero() {
 		tokenExpiry.WithLabelValues(us.Namespace, us.Name).Set(rec.Expiry.Sub(r.Clock.Now()).Round(time.Second).Seconds())
 	} else {
@@ -59,6 +54,17 @@ func (r *UpstreamServerReconciler) observeMetrics(us *mcpv1alpha1.UpstreamServer
 	}
 	needsAuthorization.WithLabelValues(us.Namespace, us.Name).Set(boolGauge(upstream.IsTrue(us, mcpv1alpha1.ConditionAuthorizationRequired)))
 	connected.WithLabelValues(us.Namespace, us.Name).Set(boolGauge(upstream.IsTrue(us, mcpv1alpha1.ConditionConnected)))
+}
+
+// countRefreshes counts a pass's refreshes, a server's or a credential's (credentials have no
+// gauges of their own: ten thousand of them would be as many series).
+func countRefreshes(res lifecycle.Result) {
+	for _, o := range res.Outcomes {
+		if o.Step.Kind == lifecycle.StepRefresh {
+			refreshDuration.Observe(o.Duration.Seconds())
+			refreshes.WithLabelValues(refreshResult(o)).Inc()
+		}
+	}
 }
 
 func refreshResult(o lifecycle.Outcome) string {

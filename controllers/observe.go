@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -83,14 +84,26 @@ func (r *UpstreamServerReconciler) sessionFacts(key string) lifecycle.SessionFac
 // the lifecycle's bound on the steps of a pass.
 const maxHandOversPerPass = 8
 
-// handOvers lists the server's login hand-overs, oldest first (so the newest valid login is
-// stored last and wins), each validated against the server.
+// handOvers lists the server's login hand-overs for its shared token, each validated against
+// the server. A credential's hand-over names the server too, but is its credential's: it is
+// left to that credential's reconcile. A PerSubject server holds no shared token, so each of
+// its own hand-overs is refused, saying how to log in instead.
 func (r *UpstreamServerReconciler) handOvers(ctx context.Context, us *mcpv1alpha1.UpstreamServer, log logr.Logger) ([]lifecycle.HandOver, map[string]types.UID) {
+	validate := func(sec *corev1.Secret) (*tokenstore.Record, error) { return validateHandOver(us, serverOwned(us), sec) }
+	if perSubject(us) {
+		validate = func(*corev1.Secret) (*tokenstore.Record, error) { return nil, errSharedHandOver(us) }
+	}
+	return readHandOvers(ctx, r.Client, r.APIReader, us.Namespace, serverHandOvers(us.Name), validate, log)
+}
+
+// readHandOvers lists the hand-overs sel selects in ns, oldest first (so the newest valid login
+// is stored last and wins), reads each whole from the API server and validates it.
+func readHandOvers(ctx context.Context, cache, api client.Reader, ns string, sel labels.Selector,
+	validate func(*corev1.Secret) (*tokenstore.Record, error), log logr.Logger) ([]lifecycle.HandOver, map[string]types.UID) {
 	// The cache holds hand-overs' metadata only; the few that exist are read whole.
 	list := &metav1.PartialObjectMetadataList{}
 	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
-	if err := r.List(ctx, list, client.InNamespace(us.Namespace),
-		client.MatchingLabels{mcpv1alpha1.HandOverServerLabel: us.Name}); err != nil {
+	if err := cache.List(ctx, list, client.InNamespace(ns), client.MatchingLabelsSelector{Selector: sel}); err != nil {
 		log.Error(err, "Failed to list login hand-overs")
 		return nil, nil
 	}
@@ -115,7 +128,7 @@ func (r *UpstreamServerReconciler) handOvers(ctx context.Context, us *mcpv1alpha
 	uids := make(map[string]types.UID, len(metas))
 	for _, m := range metas {
 		sec := &corev1.Secret{}
-		if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: m.Namespace, Name: m.Name}, sec); err != nil {
+		if err := api.Get(ctx, client.ObjectKey{Namespace: m.Namespace, Name: m.Name}, sec); err != nil {
 			if !apierrors.IsNotFound(err) {
 				log.Error(err, "Failed to read a login hand-over", "secret", m.Name)
 			}
@@ -124,16 +137,25 @@ func (r *UpstreamServerReconciler) handOvers(ctx context.Context, us *mcpv1alpha
 		if sec.UID != m.UID {
 			continue // replaced under the same name since it was listed: its own event brings it back
 		}
-		rec, err := validateHandOver(us, sec)
+		rec, err := validate(sec)
 		out = append(out, lifecycle.HandOver{Name: sec.Name, Record: rec, Err: err, CreatedAt: sec.CreationTimestamp.Time})
 		uids[sec.Name] = sec.UID
 	}
 	return out, uids
 }
 
-// resolveConfig reads the Secrets the spec names, each only if it allows this server
-// (upstream.SecretAllows). Errors name the Secret and key, never a value.
+// resolveConfig is the server's config, with the manager's browser login when it has one.
 func (r *UpstreamServerReconciler) resolveConfig(ctx context.Context, us *mcpv1alpha1.UpstreamServer) (lifecycle.Config, error) {
+	cfg, err := serverConfig(ctx, r.APIReader, us)
+	cfg.BrowserLogin = r.BrowserLogin != nil
+	cfg.PerSubject = perSubject(us)
+	return cfg, err
+}
+
+// serverConfig reads the Secrets the spec names, each only if it allows this server
+// (upstream.SecretAllows). Errors name the Secret and key, never a value. A credential's config
+// starts from its server's.
+func serverConfig(ctx context.Context, reader client.Reader, us *mcpv1alpha1.UpstreamServer) (lifecycle.Config, error) {
 	cfg := lifecycle.Config{
 		Target:         mcpconn.Target{URL: us.Spec.URL, Transport: string(us.Spec.Transport)},
 		OAuth:          oauth.Config{ServerURL: us.Spec.URL},
@@ -141,9 +163,8 @@ func (r *UpstreamServerReconciler) resolveConfig(ctx context.Context, us *mcpv1a
 		SessionKey:     upstream.SessionKey(us),
 		JitterKey:      upstream.SessionKey(us),
 		LoginCommand:   LoginCommand(us),
-		BrowserLogin:   r.BrowserLogin != nil,
 	}
-	h, err := upstream.ResolveHeaders(ctx, r.APIReader, us)
+	h, err := upstream.ResolveHeaders(ctx, reader, us)
 	if err != nil {
 		return cfg, err
 	}
@@ -161,7 +182,7 @@ func (r *UpstreamServerReconciler) resolveConfig(ctx context.Context, us *mcpv1a
 			cfg.RefreshBefore = &d
 		}
 		if o.ClientSecretRef != nil {
-			v, err := upstream.SecretValue(ctx, r.APIReader, us, *o.ClientSecretRef, "spec.oauth.clientSecretRef")
+			v, err := upstream.SecretValue(ctx, reader, us, *o.ClientSecretRef, "spec.oauth.clientSecretRef")
 			if err != nil {
 				return cfg, err
 			}

@@ -60,7 +60,7 @@ func (r *UpstreamServerReconciler) deleteOrphanHandOvers(ctx context.Context, re
 	list := &metav1.PartialObjectMetadataList{}
 	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
 	if err := r.List(ctx, list, client.InNamespace(req.Namespace),
-		client.MatchingLabels{mcpv1alpha1.HandOverServerLabel: req.Name}); err != nil {
+		client.MatchingLabelsSelector{Selector: serverHandOvers(req.Name)}); err != nil {
 		return fmt.Errorf("listing hand-overs of the missing server %s: %w", req.NamespacedName, err)
 	}
 	for _, m := range list.Items {

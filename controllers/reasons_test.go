@@ -22,6 +22,7 @@ func TestLifecycleReasonsAreTheAPIReasons(t *testing.T) {
 		lifecycle.ReasonConnected: mcpv1alpha1.ReasonConnected, lifecycle.ReasonConnectFailed: mcpv1alpha1.ReasonConnectFailed,
 		lifecycle.ReasonDisconnected: mcpv1alpha1.ReasonDisconnected, lifecycle.ReasonSuspended: mcpv1alpha1.ReasonSuspended,
 		lifecycle.ReasonAuthorizationNotNeeded: mcpv1alpha1.ReasonAuthorizationNotNeeded,
+		lifecycle.ReasonPerSubject:             mcpv1alpha1.ReasonPerSubject,
 	} {
 		if got != want {
 			t.Errorf("lifecycle reason %q, API reason %q", got, want)

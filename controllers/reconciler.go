@@ -77,7 +77,7 @@ func (r *UpstreamServerReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		return ctrl.Result{}, err
 	}
 	if !us.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, r.finalize(ctx, us)
+		return r.finalize(ctx, us)
 	}
 	if !controllerutil.ContainsFinalizer(us, mcpv1alpha1.Finalizer) {
 		patch := client.MergeFrom(us.DeepCopy())
@@ -97,6 +97,7 @@ func (r *UpstreamServerReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	res := r.lifecycle().Run(pctx, lifecycle.Pass{Facts: obs.facts, Owner: &serverOwner{r: r, us: us, cfg: obs.facts.Config, uids: obs.handOverUIDs}, Log: log})
 	cancel()
 	applyStatus(us, obs, res.Status)
+	us.Status.Credentials = r.credentialCounts(ctx, us)
 	if err := r.patchStatus(ctx, orig, us); err != nil {
 		return ctrl.Result{}, err
 	}

@@ -18,7 +18,9 @@ import (
 )
 
 // SetupWithManager registers the controller: UpstreamServers (spec, annotation and deletion
-// changes, not our own status writes), their hand-over Secrets, and in-process signals.
+// changes, not our own status writes), their hand-over Secrets, their credentials (for the
+// counts, and for a deleted server waiting on them), and in-process signals. IndexCredentials
+// must have been called.
 func (r *UpstreamServerReconciler) SetupWithManager(mgr ctrl.Manager, signals *Signals) error {
 	r.signals = signals
 	maxConcurrent := r.MaxConcurrentReconciles
@@ -30,6 +32,8 @@ func (r *UpstreamServerReconciler) SetupWithManager(mgr ctrl.Manager, signals *S
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, deletionPredicate()))).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(handOverToServer),
 			builder.WithPredicates(isHandOver())).
+		Watches(&mcpv1alpha1.UpstreamCredential{}, handler.EnqueueRequestsFromMapFunc(credentialToServer),
+			builder.WithPredicates(countsChanged())).
 		WatchesRawSource(signals.source()).
 		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent}).
 		Named("upstreamserver").
@@ -44,10 +48,13 @@ func handOverToServer(_ context.Context, o client.Object) []reconcile.Request {
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
 }
 
+// isHandOver passes hand-overs for a server's shared token; a credential's (which names its
+// server too) wakes its credential instead.
 func isHandOver() predicate.Predicate {
 	return predicate.NewPredicateFuncs(func(o client.Object) bool {
-		_, ok := o.GetLabels()[mcpv1alpha1.HandOverServerLabel]
-		return ok
+		_, server := o.GetLabels()[mcpv1alpha1.HandOverServerLabel]
+		_, credential := o.GetLabels()[mcpv1alpha1.HandOverCredentialLabel]
+		return server && !credential
 	})
 }
 

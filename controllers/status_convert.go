@@ -12,27 +12,35 @@ import (
 
 // fromAPIStatus is what the lifecycle remembers of an UpstreamServer's status.
 func fromAPIStatus(s *mcpv1alpha1.UpstreamServerStatus) lifecycle.Status {
-	out := lifecycle.Status{
-		Authenticated:         fromCondition(s.Conditions, mcpv1alpha1.ConditionAuthenticated),
-		Connected:             fromCondition(s.Conditions, mcpv1alpha1.ConditionConnected),
-		AuthorizationRequired: fromCondition(s.Conditions, mcpv1alpha1.ConditionAuthorizationRequired),
-		LoginAccepted:         fromCondition(s.Conditions, mcpv1alpha1.ConditionLoginAccepted),
-		LastCorrelationID:     s.LastCorrelationID,
+	out := fromTokenParts(s.Conditions, s.Token, s.Refresh, s.Authorization, s.LastCorrelationID)
+	out.Connected = fromCondition(s.Conditions, mcpv1alpha1.ConditionConnected)
+	if v := s.Server; v != nil {
+		out.Server = &lifecycle.ServerInfo{Name: v.Name, Version: v.Version, ProtocolVersion: v.ProtocolVersion, Tools: v.Tools}
 	}
-	if t := s.Token; t != nil {
+	return out
+}
+
+// fromTokenParts is what the lifecycle remembers of the status a server and a credential
+// share: the token's conditions and fields.
+func fromTokenParts(cs []metav1.Condition, t *mcpv1alpha1.TokenStatus, r *mcpv1alpha1.RefreshStatus,
+	a *mcpv1alpha1.AuthorizationStatus, correlationID string) lifecycle.Status {
+	out := lifecycle.Status{
+		Authenticated:         fromCondition(cs, mcpv1alpha1.ConditionAuthenticated),
+		AuthorizationRequired: fromCondition(cs, mcpv1alpha1.ConditionAuthorizationRequired),
+		LoginAccepted:         fromCondition(cs, mcpv1alpha1.ConditionLoginAccepted),
+		LastCorrelationID:     correlationID,
+	}
+	if t != nil {
 		out.Token = &lifecycle.TokenInfo{ExpiresAt: timeOf(t.ExpiresAt), LastRefreshTime: timeOf(t.LastRefreshTime),
 			HasRefreshToken: t.HasRefreshToken, Scopes: t.Scopes, Issuer: t.Issuer, ObtainedBy: t.ObtainedBy}
 	}
-	if r := s.Refresh; r != nil {
+	if r != nil {
 		out.Refresh = &lifecycle.RefreshMemory{FailedAttempts: r.FailedAttempts, LastFailureTime: timeOf(r.LastFailureTime),
 			LastFailureReason: r.LastFailureReason, NextRefreshTime: timeOf(r.NextRefreshTime)}
 	}
-	if a := s.Authorization; a != nil {
+	if a != nil {
 		out.Authorization = &lifecycle.Authorization{Since: timeOf(a.Since), LoginCommand: a.LoginCommand,
 			AuthorizationServer: a.AuthorizationServer, Resource: a.Resource, Scopes: a.Scopes}
-	}
-	if v := s.Server; v != nil {
-		out.Server = &lifecycle.ServerInfo{Name: v.Name, Version: v.Version, ProtocolVersion: v.ProtocolVersion, Tools: v.Tools}
 	}
 	return out
 }
@@ -50,19 +58,8 @@ func applyStatus(us *mcpv1alpha1.UpstreamServer, obs observed, s lifecycle.Statu
 		}
 	}
 	st := &us.Status
-	st.Token, st.Refresh, st.Authorization, st.Server = nil, nil, nil, nil
-	if t := s.Token; t != nil {
-		st.Token = &mcpv1alpha1.TokenStatus{ExpiresAt: metaTime(t.ExpiresAt), LastRefreshTime: metaTime(t.LastRefreshTime),
-			HasRefreshToken: t.HasRefreshToken, Scopes: t.Scopes, Issuer: t.Issuer, ObtainedBy: t.ObtainedBy}
-	}
-	if r := s.Refresh; r != nil {
-		st.Refresh = &mcpv1alpha1.RefreshStatus{FailedAttempts: r.FailedAttempts, LastFailureTime: metaTime(r.LastFailureTime),
-			LastFailureReason: r.LastFailureReason, NextRefreshTime: metaTime(r.NextRefreshTime)}
-	}
-	if a := s.Authorization; a != nil {
-		st.Authorization = &mcpv1alpha1.AuthorizationStatus{Since: metaTime(a.Since), LoginCommand: a.LoginCommand,
-			AuthorizationServer: a.AuthorizationServer, Resource: a.Resource, Scopes: a.Scopes}
-	}
+	st.Token, st.Refresh, st.Authorization = toTokenStatus(s.Token), toRefreshStatus(s.Refresh), toAuthorizationStatus(s.Authorization)
+	st.Server = nil
 	if v := s.Server; v != nil {
 		st.Server = &mcpv1alpha1.ServerInfo{Name: v.Name, Version: v.Version, ProtocolVersion: v.ProtocolVersion, Tools: v.Tools}
 	}
@@ -75,6 +72,30 @@ func applyStatus(us *mcpv1alpha1.UpstreamServer, obs observed, s lifecycle.Statu
 	}
 	setReady(us, now)
 	st.ObservedGeneration = us.Generation
+}
+
+func toTokenStatus(t *lifecycle.TokenInfo) *mcpv1alpha1.TokenStatus {
+	if t == nil {
+		return nil
+	}
+	return &mcpv1alpha1.TokenStatus{ExpiresAt: metaTime(t.ExpiresAt), LastRefreshTime: metaTime(t.LastRefreshTime),
+		HasRefreshToken: t.HasRefreshToken, Scopes: t.Scopes, Issuer: t.Issuer, ObtainedBy: t.ObtainedBy}
+}
+
+func toRefreshStatus(r *lifecycle.RefreshMemory) *mcpv1alpha1.RefreshStatus {
+	if r == nil {
+		return nil
+	}
+	return &mcpv1alpha1.RefreshStatus{FailedAttempts: r.FailedAttempts, LastFailureTime: metaTime(r.LastFailureTime),
+		LastFailureReason: r.LastFailureReason, NextRefreshTime: metaTime(r.NextRefreshTime)}
+}
+
+func toAuthorizationStatus(a *lifecycle.Authorization) *mcpv1alpha1.AuthorizationStatus {
+	if a == nil {
+		return nil
+	}
+	return &mcpv1alpha1.AuthorizationStatus{Since: metaTime(a.Since), LoginCommand: a.LoginCommand,
+		AuthorizationServer: a.AuthorizationServer, Resource: a.Resource, Scopes: a.Scopes}
 }
 
 func fromCondition(cs []metav1.Condition, typ string) *lifecycle.Condition {

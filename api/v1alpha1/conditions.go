@@ -57,6 +57,17 @@ const (
 	ReasonSuspended              = "Suspended"
 	ReasonAuthorizationNotNeeded = "AuthorizationNotNeeded"
 	ReasonReconciling            = "Reconciling"
+	// ReasonPerSubject: a PerSubject server holds no token and asks nobody to log in for it.
+	ReasonPerSubject = "PerSubject"
+	// ReasonAuthorizationServerDiscovered: a PerSubject server is Ready, its authorization
+	// server discovered; callers use their own UpstreamCredential.
+	ReasonAuthorizationServerDiscovered = "AuthorizationServerDiscovered"
+	// ReasonVerified: a credential is Ready, the MCP server having accepted its current token.
+	ReasonVerified = "Verified"
+	// ReasonServerNotFound: a credential's spec.serverRef names no UpstreamServer.
+	ReasonServerNotFound = "ServerNotFound"
+	// ReasonNotPerSubject: a credential's server has credentialMode Shared.
+	ReasonNotPerSubject = "NotPerSubject"
 )
 
 // Annotations that ask the controller to act once. Their values are timestamps (RFC 3339);

@@ -29,6 +29,7 @@ import (
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
 	"github.com/mcpproxy/mcpproxy-operator/controllers"
 	"github.com/mcpproxy/mcpproxy-operator/gateway"
+	"github.com/mcpproxy/mcpproxy-operator/internal/lifecycle"
 	"github.com/mcpproxy/mcpproxy-operator/internal/mcpconn"
 	"github.com/mcpproxy/mcpproxy-operator/internal/netguard"
 	"github.com/mcpproxy/mcpproxy-operator/internal/tokenstore"
@@ -50,6 +51,8 @@ type Manager struct {
 	Signals *controllers.Signals
 	// Reconciler is the UpstreamServer reconciler.
 	Reconciler *controllers.UpstreamServerReconciler
+	// Credentials is the UpstreamCredential reconciler.
+	Credentials *controllers.UpstreamCredentialReconciler
 	// BrowserLogin is the manager's own browser login, nil unless Options.BrowserLogin.
 	BrowserLogin *BrowserLogin
 	// Gateway is the MCP gateway runnable, nil unless Options.Gateway.
@@ -117,7 +120,7 @@ func New(cfg *rest.Config, o Options) (m *Manager, err error) {
 }
 
 // handOverMetadataOnly keeps of a hand-over's metadata only what the controller reads from the
-// cache: its name, identity, times and server label. Annotations, managedFields (which list
+// cache: its name, identity, times, and server and credential labels. Annotations, managedFields (which list
 // every data key), other labels, finalizers and owners are whatever the Secret's author chose,
 // up to the object size limit; the reconciler reads them from the API server when it ingests.
 func handOverMetadataOnly(obj any) (any, error) {
@@ -127,8 +130,13 @@ func handOverMetadataOnly(obj any) (any, error) {
 	}
 	kept := metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace, UID: m.UID, ResourceVersion: m.ResourceVersion,
 		Generation: m.Generation, CreationTimestamp: m.CreationTimestamp, DeletionTimestamp: m.DeletionTimestamp}
-	if v, ok := m.Labels[mcpv1alpha1.HandOverServerLabel]; ok {
-		kept.Labels = map[string]string{mcpv1alpha1.HandOverServerLabel: v}
+	for _, l := range []string{mcpv1alpha1.HandOverServerLabel, mcpv1alpha1.HandOverCredentialLabel} {
+		if v, ok := m.Labels[l]; ok {
+			if kept.Labels == nil {
+				kept.Labels = map[string]string{}
+			}
+			kept.Labels[l] = v
+		}
 	}
 	m.ObjectMeta = kept
 	return m, nil
@@ -181,8 +189,8 @@ func newControllerManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Ma
 	})
 }
 
-// wireReconciler creates the signals, the session pool, the reconciler and (optionally) the
-// browser login, and registers the controller.
+// wireReconciler creates the signals, the session pool, the reconcilers (servers and
+// credentials) and (optionally) the browser login, and registers the controllers.
 func (m *Manager) wireReconciler(o Options) error {
 	m.Signals = controllers.NewSignals()
 	name := o.SessionClientName
@@ -214,7 +222,24 @@ func (m *Manager) wireReconciler(o Options) error {
 		m.BrowserLogin.httpClient = m.Egress.Client(oauthRequestTimeout)
 		m.Reconciler.BrowserLogin = m.BrowserLogin
 	}
-	return m.Reconciler.SetupWithManager(m.Manager, m.Signals)
+	m.Credentials = &controllers.UpstreamCredentialReconciler{
+		Client:    m.GetClient(),
+		APIReader: m.GetAPIReader(),
+		Store:     m.Store,
+		OAuth:     oauthClient,
+		// A credential keeps no session: one request proves each new token, then it is closed.
+		Verifier:                lifecycle.OneShotSessions{ClientName: name, Base: m.Egress, Limits: o.MCPLimits},
+		Recorder:                m.GetEventRecorder(eventSource),
+		Clock:                   clk,
+		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
+	}
+	if err := controllers.IndexCredentials(context.Background(), m.Manager); err != nil {
+		return fmt.Errorf("indexing credentials by server: %w", err)
+	}
+	if err := m.Reconciler.SetupWithManager(m.Manager, m.Signals); err != nil {
+		return err
+	}
+	return m.Credentials.SetupWithManager(m.Manager, m.Signals)
 }
 
 // gracefulShutdown is controller-runtime's option: nil keeps its default.

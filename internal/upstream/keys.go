@@ -23,8 +23,14 @@ func StoreKey(us *mcpv1alpha1.UpstreamServer) tokenstore.Key {
 // does not touch.
 func CredentialStoreKey(us *mcpv1alpha1.UpstreamServer, c *mcpv1alpha1.UpstreamCredential) tokenstore.Key {
 	k := StoreKey(us)
-	k.Name = us.Name + ":" + c.Name
+	k.Name = CredentialStoreName(c)
 	return k
+}
+
+// CredentialStoreName is the store name of credential c's tokens, "server:credential": what
+// tokenstore's DeleteServer takes to delete every binding of it, with or without its server.
+func CredentialStoreName(c *mcpv1alpha1.UpstreamCredential) string {
+	return c.Spec.ServerRef.Name + ":" + c.Name
 }
 
 // CredentialSessionKey names credential c of its server in logs, jitter and signals:

@@ -11,9 +11,13 @@ import (
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
 )
 
-// RefreshRequest asks the reconciler, the only refresher, to look at a server's token now.
+// RefreshRequest asks the reconciler, the only refresher, to look at a server's token now, or
+// at the token of one of its credentials.
 type RefreshRequest struct {
 	Server types.NamespacedName
+	// Credential, when set, names the UpstreamCredential (in Server's namespace) whose token
+	// is meant: a PerSubject server holds none of its own.
+	Credential string
 	// RejectedRevision, when not zero, is the store revision whose access token an upstream
 	// rejected (401): the reconciler refreshes it unless a newer revision is already stored or
 	// refreshes are backing off. Zero asks only for a look (a dropped session, say).

@@ -1,0 +1,188 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	"github.com/mcpproxy/mcpproxy-operator/internal/lifecycle"
+	"github.com/mcpproxy/mcpproxy-operator/internal/upstream"
+)
+
+// UpstreamCredentialReconciler owns each UpstreamCredential's token: a person's login to a
+// PerSubject server, used through the gateway by the subjects the credential lists. It is the
+// same token lifecycle as a server's (internal/lifecycle), attached to a credential, with no
+// live MCP session (Config.OneShot): a token is proven by one MCP request when it is handed
+// over or refreshed. The work queue runs at most one reconcile per credential at a time, which
+// makes Reconcile the only code that spends that credential's refresh token.
+type UpstreamCredentialReconciler struct {
+	client.Client
+	// APIReader reads the credential, its server and the Secrets the server's spec names from
+	// the API server (status carries failure memory; a lagging cache would undo it).
+	APIReader client.Reader
+	Store     TokenStore
+	OAuth     OAuthClient
+	// Verifier proves a token with one MCP request and keeps nothing (lifecycle.OneShotSessions).
+	Verifier lifecycle.Sessions
+	Recorder events.EventRecorder
+	Clock    clock.PassiveClock
+	// MaxConcurrentReconciles is how many different credentials reconcile in parallel.
+	MaxConcurrentReconciles int
+
+	signals *signalQueue
+	once    sync.Once
+	runner  *lifecycle.Runner
+}
+
+func (r *UpstreamCredentialReconciler) lifecycle() *lifecycle.Runner {
+	r.once.Do(func() {
+		r.runner = &lifecycle.Runner{Store: r.Store, OAuth: r.OAuth, Sessions: r.Verifier, Now: r.Clock.Now}
+	})
+	return r.runner
+}
+
+// Reconcile observes the credential and its server, runs the token lifecycle, and patches
+// status once.
+func (r *UpstreamCredentialReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	c := &mcpv1alpha1.UpstreamCredential{}
+	if err := r.APIReader.Get(ctx, req.NamespacedName, c); err != nil {
+		if apierrors.IsNotFound(err) {
+			return ctrl.Result{}, r.deleteOrphanHandOvers(ctx, req)
+		}
+		return ctrl.Result{}, err
+	}
+	us, err := r.server(ctx, c)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if !c.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.finalize(ctx, c, us)
+	}
+	if err := r.ensureMetadata(ctx, c, us); err != nil {
+		return ctrl.Result{}, err
+	}
+
+	log := ctrl.LoggerFrom(ctx).WithValues("upstreamCredential", klog.KObj(c))
+	orig := c.DeepCopy()
+	pctx, cancel := context.WithTimeout(ctx, passTimeout)
+	obs := r.observe(pctx, c, us, log)
+	res := r.lifecycle().Run(pctx, lifecycle.Pass{Facts: obs.facts, Owner: &credentialOwner{r: r, c: c, uids: obs.handOverUIDs}, Log: log})
+	cancel()
+	applyCredentialStatus(c, obs, res.Status)
+	if err := r.patchStatus(ctx, orig, c); err != nil {
+		return ctrl.Result{}, err
+	}
+	if r.signals != nil && obs.facts.Record != nil {
+		r.signals.handled(client.ObjectKeyFromObject(c), obs.facts.Record.Revision)
+	}
+	r.emit(c, append(res.Events, credentialTransitionEvents(orig, c)...))
+	countRefreshes(res)
+	return ctrl.Result{RequeueAfter: lifecycle.RequeueAfter(res.WakeAt, r.Clock.Now())}, nil
+}
+
+// server reads the credential's server from the API server; nil when there is none.
+func (r *UpstreamCredentialReconciler) server(ctx context.Context, c *mcpv1alpha1.UpstreamCredential) (*mcpv1alpha1.UpstreamServer, error) {
+	us := &mcpv1alpha1.UpstreamServer{}
+	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: c.Spec.ServerRef.Name}, us)
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("reading the credential's server: %w", err)
+	}
+	return us, nil
+}
+
+// ensureMetadata adds the finalizer (deletion revokes the token) and an owner reference to the
+// server (deleting the server deletes its credentials), in one patch, only when missing.
+func (r *UpstreamCredentialReconciler) ensureMetadata(ctx context.Context, c *mcpv1alpha1.UpstreamCredential, us *mcpv1alpha1.UpstreamServer) error {
+	patch := client.MergeFromWithOptions(c.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	changed := controllerutil.AddFinalizer(c, mcpv1alpha1.Finalizer)
+	if us != nil && !ownedBy(c, us) {
+		// Replaces a reference to an earlier server of the same name.
+		if err := controllerutil.SetOwnerReference(us, c, r.Scheme(), controllerutil.WithBlockOwnerDeletion(false)); err != nil {
+			return err
+		}
+		changed = true
+	}
+	if !changed {
+		return nil
+	}
+	if err := r.Patch(ctx, c, patch); err != nil {
+		return fmt.Errorf("adding the finalizer and owner reference: %w", err)
+	}
+	return nil
+}
+
+func ownedBy(c *mcpv1alpha1.UpstreamCredential, us *mcpv1alpha1.UpstreamServer) bool {
+	for _, o := range c.OwnerReferences {
+		if o.Kind == "UpstreamServer" && o.Name == us.Name && o.UID == us.UID {
+			return true
+		}
+	}
+	return false
+}
+
+// patchStatus writes status once, and only when it changed.
+func (r *UpstreamCredentialReconciler) patchStatus(ctx context.Context, orig, c *mcpv1alpha1.UpstreamCredential) error {
+	if equality.Semantic.DeepEqual(orig.Status, c.Status) {
+		return nil
+	}
+	if err := r.Status().Patch(ctx, c, client.MergeFrom(orig)); err != nil {
+		return fmt.Errorf("patching status: %w", err)
+	}
+	statusPatches.Inc()
+	return nil
+}
+
+// emit sends the pass's events after status is written.
+func (r *UpstreamCredentialReconciler) emit(c *mcpv1alpha1.UpstreamCredential, evs []lifecycle.Event) {
+	if r.Recorder == nil {
+		return
+	}
+	for _, e := range evs {
+		typ := corev1.EventTypeNormal
+		if e.Warning {
+			typ = corev1.EventTypeWarning
+		}
+		msg := e.Message
+		if c.Status.LastCorrelationID != "" {
+			msg += " (correlationID " + c.Status.LastCorrelationID + ")"
+		}
+		r.Recorder.Eventf(c, nil, typ, e.Reason, e.Action, "%s", bounded(msg))
+	}
+}
+
+// credentialTransitionEvents: a credential starting to need a person says so, with the command.
+func credentialTransitionEvents(orig, c *mcpv1alpha1.UpstreamCredential) []lifecycle.Event {
+	was := meta.IsStatusConditionTrue(orig.Status.Conditions, mcpv1alpha1.ConditionAuthorizationRequired)
+	if was || !meta.IsStatusConditionTrue(c.Status.Conditions, mcpv1alpha1.ConditionAuthorizationRequired) {
+		return nil
+	}
+	cmd := ""
+	if c.Status.Authorization != nil {
+		cmd = ": run " + c.Status.Authorization.LoginCommand
+	}
+	return []lifecycle.Event{{Warning: true, Reason: "AuthorizationRequired", Action: "Authorize", Message: "Authorization required" + cmd}}
+}
+
+// credentialLoginCommand is the command that satisfies a credential's AuthorizationRequired: a
+// login to its server for its first subject (any subject it lists would do).
+func credentialLoginCommand(c *mcpv1alpha1.UpstreamCredential) string {
+	if len(c.Spec.Subjects) == 0 {
+		return fmt.Sprintf("mcpproxy auth login %s -n %s", c.Spec.ServerRef.Name, c.Namespace)
+	}
+	return upstream.CredentialLoginCommand(c.Namespace, c.Spec.ServerRef.Name, c.Spec.Subjects[0])
+}
