@@ -89,7 +89,9 @@ const maxHandOversPerPass = 8
 // left to that credential's reconcile. A PerSubject server holds no shared token, so each of
 // its own hand-overs is refused, saying how to log in instead.
 func (r *UpstreamServerReconciler) handOvers(ctx context.Context, us *mcpv1alpha1.UpstreamServer, log logr.Logger) ([]lifecycle.HandOver, map[string]types.UID) {
-	validate := func(sec *corev1.Secret) (*tokenstore.Record, error) { return validateHandOver(us, serverOwned(us), sec) }
+	validate := func(sec *corev1.Secret) (*tokenstore.Record, error) {
+		return validateHandOver(us, serverOwned(us), sec)
+	}
 	if perSubject(us) {
 		validate = func(*corev1.Secret) (*tokenstore.Record, error) { return nil, errSharedHandOver(us) }
 	}

@@ -62,7 +62,9 @@ func (s *Signals) RequestRefresh(req upstream.RefreshRequest) {
 }
 
 // rejectedRevision is the newest revision reported rejected for server nn, or zero.
-func (s *Signals) rejectedRevision(nn types.NamespacedName) uint64 { return s.servers.rejectedRevision(nn) }
+func (s *Signals) rejectedRevision(nn types.NamespacedName) uint64 {
+	return s.servers.rejectedRevision(nn)
+}
 
 // handled forgets a rejection of server nn once a reconcile acted on revision rev (or a newer one).
 func (s *Signals) handled(nn types.NamespacedName, rev uint64) { s.servers.handled(nn, rev) }
