@@ -44,12 +44,19 @@ func NewNamespace(t testing.TB, prefix string) string {
 // browser itself: what a person does in `mcpproxy auth login`, without a browser.
 func HeadlessLogin(t testing.TB, srv *oauthserver.Server, serverURL string) *oauth.LoginResult {
 	t.Helper()
+	return HeadlessLoginAs(t, srv, serverURL, "")
+}
+
+// HeadlessLoginAs is HeadlessLogin as upstream user (srv's default user when empty): whose
+// account the token acts as.
+func HeadlessLoginAs(t testing.TB, srv *oauthserver.Server, serverURL, user string) *oauth.LoginResult {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	res, err := oauth.Login(ctx, oauth.Config{ServerURL: serverURL}, oauth.LoginOptions{
 		OpenBrowser: func(authURL string) error {
 			go func() {
-				back, err := srv.FollowAuthorize(authURL)
+				back, err := srv.FollowAuthorizeAs(authURL, user)
 				if err != nil {
 					t.Errorf("authorize: %v", err)
 					return
