@@ -61,3 +61,29 @@ func TestDeletingAServerDeletesItsCredentialsAndRevokesTheirTokens(t *testing.T)
 		t.Fatalf("%d revocations for two credentials", got-before)
 	}
 }
+
+// A logout request on a credential revokes and forgets its token and asks its person for a
+// login; the other credential of the server goes on.
+func TestCredentialLogoutRevokesDeletesAndAsksForLogin(t *testing.T) {
+	p := startPerSubjectPair(t, oauthserver.Options{AccessTokenTTL: time.Hour})
+	before := p.srv.Stats().Revocations
+	annotateCred(t, p.alice, mcpv1alpha1.AnnotationLogoutRequestedAt, "2026-12-01T12:00:00Z")
+	var cur *mcpv1alpha1.UpstreamCredential
+	testenv.Eventually(t, 20*time.Second, "alice logged out", func() bool {
+		cur = getCredential(t, p.alice)
+		return credNeedsLogin(cur, mcpv1alpha1.ReasonLoggedOut) && cur.Status.LastHandledLogoutRequest == "2026-12-01T12:00:00Z"
+	})
+	if credReadyReason(cur) != "False/"+mcpv1alpha1.ReasonLoggedOut || cur.Status.Token != nil {
+		t.Fatalf("a logged-out credential: %s, token %+v", describeCred(cur), cur.Status.Token)
+	}
+	if _, _, err := p.record(t, p.alice); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("alice's token is still stored after her logout: %v", err)
+	}
+	if got := p.srv.Stats().Revocations; got != before+1 {
+		t.Fatalf("%d revocations for one logout", got-before)
+	}
+	if !credVerified(getCredential(t, p.bob)) {
+		t.Fatal("bob is affected by alice's logout")
+	}
+	waitCounts(t, p.us, "2/1/1/0", 20*time.Second)
+}

@@ -67,6 +67,8 @@ func credentialReady(c *mcpv1alpha1.UpstreamCredential, obs credentialObserved, 
 		}
 		return mcpv1alpha1.ReasonVerified, metav1.ConditionTrue, fmt.Sprintf(
 			"The MCP server accepted the token (%d tools); it is checked again after each refresh, no session is kept", tools)
+	case check != nil && check.Reason == lifecycle.ReasonSuspended:
+		return check.Reason, metav1.ConditionFalse, check.Message
 	case check != nil:
 		return check.Reason, metav1.ConditionFalse, "The token could not be checked with the MCP server: " + check.Message
 	}
