@@ -96,6 +96,41 @@ func (k *kubeFlags) completeServers(cmd *cobra.Command, args []string, prefix st
 	return out, cobra.ShellCompDirectiveNoFileComp
 }
 
+// completeTargets completes UpstreamServer names and, as credential/NAME, UpstreamCredential
+// names in the namespace.
+func (k *kubeFlags) completeTargets(cmd *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
+	out, dir := k.completeServers(cmd, args, prefix)
+	if len(args) > 0 {
+		return out, dir
+	}
+	creds, _ := k.completeCredentials(cmd, args, "")
+	for _, name := range creds {
+		if ref := "credential/" + name; strings.HasPrefix(ref, prefix) {
+			out = append(out, ref)
+		}
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
+}
+
+// completeCredentials completes UpstreamCredential names in the namespace.
+func (k *kubeFlags) completeCredentials(cmd *cobra.Command, _ []string, prefix string) ([]string, cobra.ShellCompDirective) {
+	c, ns, err := k.connect()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var list mcpv1alpha1.UpstreamCredentialList
+	if err := c.List(cmd.Context(), &list, client.InNamespace(ns)); err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var out []string
+	for _, cred := range list.Items {
+		if strings.HasPrefix(cred.Name, prefix) {
+			out = append(out, cred.Name)
+		}
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
+}
+
 // getServer reads one UpstreamServer with a message a person can act on.
 func getServer(ctx context.Context, c client.Client, ns, name string) (*mcpv1alpha1.UpstreamServer, error) {
 	us := &mcpv1alpha1.UpstreamServer{}

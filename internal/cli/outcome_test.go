@@ -21,37 +21,76 @@ func cond(typ string, status metav1.ConditionStatus, reason, msg string) metav1.
 	return metav1.Condition{Type: typ, Status: status, Reason: reason, Message: msg}
 }
 
+func credential(cid string, conds ...metav1.Condition) *mcpv1alpha1.UpstreamCredential {
+	c := &mcpv1alpha1.UpstreamCredential{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "s-user-alice"},
+		Spec: mcpv1alpha1.UpstreamCredentialSpec{ServerRef: mcpv1alpha1.ServerReference{Name: "s"},
+			Subjects: []mcpv1alpha1.CredentialSubject{{Kind: mcpv1alpha1.SubjectUser, Name: "alice"}}}}
+	c.Status.Conditions = conds
+	c.Status.LastCorrelationID = cid
+	return c
+}
+
+// A login's outcome reads a server's and a credential's status alike (the credential's mirrors
+// the server's token part).
 func TestLoginOutcome(t *testing.T) {
 	const cid, secret = "cid-1", "s-login-abcde"
+	stored := cond(mcpv1alpha1.ConditionLoginAccepted, "True", mcpv1alpha1.ReasonLoginCompleted, "Login hand-over "+secret+" was stored; the server acts as bob")
 	cases := map[string]struct {
-		us       *mcpv1alpha1.UpstreamServer
+		cid      string
+		conds    []metav1.Condition
 		done     bool
 		exitCode int
 	}{
-		"not taken over yet":       {server("old", cond(mcpv1alpha1.ConditionAuthorizationRequired, "True", mcpv1alpha1.ReasonNoToken, "")), false, 0},
-		"ready":                    {server(cid, cond(mcpv1alpha1.ConditionReady, "True", mcpv1alpha1.ReasonReady, "")), true, ExitOK},
-		"stored but not connected": {server(cid, cond(mcpv1alpha1.ConditionReady, "False", mcpv1alpha1.ReasonConnectFailed, "boom")), true, ExitFailed},
-		"still reconciling":        {server(cid, cond(mcpv1alpha1.ConditionReady, "Unknown", mcpv1alpha1.ReasonReconciling, "")), false, 0},
-		"our hand-over rejected": {server("old", cond(mcpv1alpha1.ConditionAuthorizationRequired, "True", mcpv1alpha1.ReasonHandOverRejected,
-			"Login hand-over "+secret+" was rejected: bad")), true, ExitFailed},
-		"our hand-over rejected while a token is held": {server("old", cond(mcpv1alpha1.ConditionAuthorizationRequired, "False", mcpv1alpha1.ReasonTokenValid, ""),
-			cond(mcpv1alpha1.ConditionLoginAccepted, "False", mcpv1alpha1.ReasonHandOverRejected, "Login hand-over "+secret+" was rejected: bad")), true, ExitFailed},
-		"another hand-over rejected": {server("old", cond(mcpv1alpha1.ConditionAuthorizationRequired, "True", mcpv1alpha1.ReasonHandOverRejected,
-			"Login hand-over other was rejected: bad")), false, 0},
+		"not taken over yet":       {"old", []metav1.Condition{cond(mcpv1alpha1.ConditionAuthorizationRequired, "True", mcpv1alpha1.ReasonNoToken, "")}, false, 0},
+		"ready":                    {cid, []metav1.Condition{cond(mcpv1alpha1.ConditionReady, "True", mcpv1alpha1.ReasonReady, "")}, true, ExitOK},
+		"stored but not connected": {cid, []metav1.Condition{cond(mcpv1alpha1.ConditionReady, "False", mcpv1alpha1.ReasonConnectFailed, "boom")}, true, ExitFailed},
+		"still reconciling":        {cid, []metav1.Condition{cond(mcpv1alpha1.ConditionReady, "Unknown", mcpv1alpha1.ReasonReconciling, "")}, false, 0},
+		"our hand-over rejected": {"old", []metav1.Condition{cond(mcpv1alpha1.ConditionAuthorizationRequired, "True", mcpv1alpha1.ReasonHandOverRejected,
+			"Login hand-over "+secret+" was rejected: bad")}, true, ExitFailed},
+		"our hand-over rejected while a token is held": {"old", []metav1.Condition{cond(mcpv1alpha1.ConditionAuthorizationRequired, "False", mcpv1alpha1.ReasonTokenValid, ""),
+			cond(mcpv1alpha1.ConditionLoginAccepted, "False", mcpv1alpha1.ReasonHandOverRejected, "Login hand-over "+secret+" was rejected: bad")}, true, ExitFailed},
+		"another hand-over rejected": {"old", []metav1.Condition{cond(mcpv1alpha1.ConditionAuthorizationRequired, "True", mcpv1alpha1.ReasonHandOverRejected,
+			"Login hand-over other was rejected: bad")}, false, 0},
+		// A refresh right after the login replaced the correlation ID: LoginAccepted still says ours was stored.
+		"stored, then refreshed": {"refresh", []metav1.Condition{stored, cond(mcpv1alpha1.ConditionReady, "True", mcpv1alpha1.ReasonVerified, "")}, true, ExitOK},
+		"another hand-over stored": {"other", []metav1.Condition{cond(mcpv1alpha1.ConditionLoginAccepted, "True", mcpv1alpha1.ReasonLoginCompleted, "Login hand-over other was stored"),
+			cond(mcpv1alpha1.ConditionReady, "True", mcpv1alpha1.ReasonVerified, "")}, false, 0},
+		"stored, credential's server gone": {cid, []metav1.Condition{stored, cond(mcpv1alpha1.ConditionReady, "False", mcpv1alpha1.ReasonServerNotFound, "no server")}, true, ExitFailed},
 	}
 	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			done, msg, err := loginOutcome(tc.us, cid, secret)
-			if done != tc.done {
-				t.Fatalf("done = %t, want %t (msg %q, err %v)", done, tc.done, msg, err)
-			}
-			if done && ExitCode(err) != tc.exitCode {
-				t.Errorf("exit code %d, want %d (%v)", ExitCode(err), tc.exitCode, err)
-			}
-			if !done && msg == "" {
-				t.Error("no progress text while waiting")
-			}
-		})
+		for kind, h := range map[string]*holder{
+			kindServer:     serverHolder(server(tc.cid, tc.conds...)),
+			kindCredential: credentialHolder(credential(tc.cid, tc.conds...)),
+		} {
+			t.Run(name+"/"+kind, func(t *testing.T) {
+				done, msg, err := loginOutcome(h, cid, secret)
+				if done != tc.done {
+					t.Fatalf("done = %t, want %t (msg %q, err %v)", done, tc.done, msg, err)
+				}
+				if done && ExitCode(err) != tc.exitCode {
+					t.Errorf("exit code %d, want %d (%v)", ExitCode(err), tc.exitCode, err)
+				}
+				if !done && msg == "" {
+					t.Error("no progress text while waiting")
+				}
+				if noun := h.noun(); err != nil && tc.exitCode == ExitFailed && strings.Contains(err.Error(), "not Ready") && !strings.Contains(err.Error(), "the "+noun+" is not Ready") {
+					t.Errorf("the error does not name the %s: %v", noun, err)
+				}
+			})
+		}
+	}
+}
+
+func TestCredentialNeedsLogin(t *testing.T) {
+	if err := credentialNeedsLogin(credential("")); err != nil {
+		t.Errorf("a credential the controller has not reported on was refused: %v", err)
+	}
+	if err := credentialNeedsLogin(credential("", cond(mcpv1alpha1.ConditionAuthorizationRequired, "True", mcpv1alpha1.ReasonNoToken, ""))); err != nil {
+		t.Errorf("a credential that asks for a login was refused: %v", err)
+	}
+	err := credentialNeedsLogin(credential("", cond(mcpv1alpha1.ConditionAuthorizationRequired, "False", mcpv1alpha1.ReasonTokenValid, "")))
+	if err == nil || !strings.Contains(err.Error(), "--force") || ExitCode(err) != ExitFailed {
+		t.Errorf("a credential with a valid token: %v", err)
 	}
 }
 

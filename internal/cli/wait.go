@@ -6,39 +6,38 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/term"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
 )
 
-// outcomeFunc inspects a server: done says the wait is over, msg is the progress text.
-type outcomeFunc func(us *mcpv1alpha1.UpstreamServer) (done bool, msg string, err error)
+// outcomeFunc inspects a server or a credential: done says the wait is over, msg is the
+// progress text.
+type outcomeFunc func(h *holder) (done bool, msg string, err error)
 
-// waitFor polls the server until check says it is done or ctx ends (ExitTimedOut). Progress is a
+// waitFor polls the target until check says it is done or ctx ends (ExitTimedOut). Progress is a
 // spinner on a terminal and plain lines (printed when the text changes) otherwise.
-func waitFor(ctx context.Context, env *Env, c client.Client, key types.NamespacedName, check outcomeFunc) (*mcpv1alpha1.UpstreamServer, error) {
+func waitFor(ctx context.Context, env *Env, c client.Client, t target, check outcomeFunc) (*holder, error) {
 	p := newProgress(env.ErrOut)
 	defer p.clear()
-	t := time.NewTicker(env.PollInterval)
-	defer t.Stop()
+	tick := time.NewTicker(env.PollInterval)
+	defer tick.Stop()
 	for {
-		us := &mcpv1alpha1.UpstreamServer{}
-		err := c.Get(ctx, key, us)
+		h, err := t.read(ctx, c)
 		switch {
 		case apierrors.IsNotFound(err):
-			return nil, &ExitError{Code: ExitFailed, Err: fmt.Errorf("UpstreamServer %s was deleted", key)}
+			return nil, &ExitError{Code: ExitFailed, Err: fmt.Errorf("%s %s was deleted", t.kind, t.key)}
 		case err != nil && ctx.Err() == nil:
-			p.update("Could not read the server (" + err.Error() + "); retrying")
+			p.update("Could not read the " + t.noun() + " (" + err.Error() + "); retrying")
 		case err == nil:
-			done, msg, cerr := check(us)
+			done, msg, cerr := check(h)
 			if done {
-				return us, cerr
+				return h, cerr
 			}
 			p.update(msg)
 		}
@@ -48,7 +47,7 @@ func waitFor(ctx context.Context, env *Env, c client.Client, key types.Namespace
 				return nil, &ExitError{Code: ExitTimedOut, Err: errors.New("timed out")}
 			}
 			return nil, ctx.Err()
-		case <-t.C:
+		case <-tick.C:
 		}
 	}
 }
@@ -87,30 +86,40 @@ func (p *progress) clear() {
 	}
 }
 
-// printOutcome prints a server's state after an action: readiness, tools and token expiry.
-func printOutcome(env *Env, us *mcpv1alpha1.UpstreamServer) {
+// printOutcome prints a server's or a credential's state after an action: readiness, tools
+// (a server's), account and subjects (a credential's), and token expiry.
+func printOutcome(env *Env, h *holder) {
 	w := env.Out
-	ready := meta.FindStatusCondition(us.Status.Conditions, mcpv1alpha1.ConditionReady)
-	switch {
+	name := h.String()
+	if h.kind == kindCredential {
+		name += " (server " + h.serverRef + ")"
+	}
+	switch ready := h.cond(mcpv1alpha1.ConditionReady); {
 	case ready != nil && ready.Status == "True":
-		fmt.Fprintf(w, "%s/%s is Ready", us.Namespace, us.Name)
+		fmt.Fprintf(w, "%s is Ready", name)
 	case ready != nil:
-		fmt.Fprintf(w, "%s/%s is not Ready (%s): %s", us.Namespace, us.Name, ready.Reason, ready.Message)
+		fmt.Fprintf(w, "%s is not Ready (%s): %s", name, ready.Reason, ready.Message)
 	default:
-		fmt.Fprintf(w, "%s/%s has no Ready condition yet", us.Namespace, us.Name)
+		fmt.Fprintf(w, "%s has no Ready condition yet", name)
 	}
 	fmt.Fprintln(w)
-	if s := us.Status.Server; s != nil && s.Name != "" {
+	if s := h.server; s != nil && s.Name != "" {
 		fmt.Fprintf(w, "  server:  %s %s (protocol %s), %d tools\n", s.Name, s.Version, s.ProtocolVersion, s.Tools)
 	}
-	if tok := us.Status.Token; tok != nil && tok.ExpiresAt != nil {
+	if h.kind == kindCredential {
+		fmt.Fprintf(w, "  for:     %s\n", strings.Join(subjectRefs(h.subjects), ", "))
+		if tok := h.token; tok != nil && tok.ObtainedBy != "" {
+			fmt.Fprintf(w, "  account: %s\n", tok.ObtainedBy)
+		}
+	}
+	if tok := h.token; tok != nil && tok.ExpiresAt != nil {
 		fmt.Fprintf(w, "  token:   expires %s (in %s)\n", tok.ExpiresAt.UTC().Format(time.RFC3339),
 			humanDuration(tok.ExpiresAt.Sub(env.Now())))
 	}
-	if r := us.Status.Refresh; r != nil && r.FailedAttempts > 0 {
+	if r := h.refresh; r != nil && r.FailedAttempts > 0 {
 		fmt.Fprintf(w, "  refresh: %d failed attempts; last: %s\n", r.FailedAttempts, r.LastFailureReason)
 	}
-	if ar := meta.FindStatusCondition(us.Status.Conditions, mcpv1alpha1.ConditionAuthorizationRequired); ar != nil && ar.Status == "True" {
+	if ar := h.cond(mcpv1alpha1.ConditionAuthorizationRequired); ar != nil && ar.Status == "True" {
 		fmt.Fprintf(w, "  login:   required (%s): %s\n", ar.Reason, ar.Message)
 	}
 }
