@@ -1,6 +1,7 @@
 // Command mcpproxy logs a person in to remote MCP servers on behalf of mcpproxy-operator
-// (`mcpproxy auth login NAME`), shows and steers the controller's tokens (auth status, refresh,
-// logout), and probes MCP servers directly (`mcpproxy probe URL`).
+// (`mcpproxy auth login NAME`, or `--for` Kubernetes subjects of a PerSubject server), shows
+// and steers the controller's tokens (auth status, refresh, logout), and probes MCP servers
+// directly (`mcpproxy probe URL`).
 package main
 
 import (

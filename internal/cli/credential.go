@@ -113,10 +113,8 @@ func prepareCredential(ctx context.Context, env *Env, c client.Client, o *loginO
 			printOutcome(env, credentialHolder(cred))
 			return nil, true, nil
 		}
-		if owner != "" && user != "" && owner != user {
-			return nil, false, &ExitError{Code: ExitFailed, Err: fmt.Errorf("UpstreamCredential %s/%s holds the upstream login of %s: a login now replaces it, "+
-				"and %s would act upstream as whoever logs in; use --force to replace it, or name another credential with --credential NAME",
-				ns, name, owner, strings.Join(subjectRefs(cred.Spec.Subjects), ", "))}
+		if err := replacesLogin(cred, user); err != nil {
+			return nil, false, err
 		}
 	}
 	if len(missing) > 0 {
@@ -125,6 +123,22 @@ func prepareCredential(ctx context.Context, env *Env, c client.Client, o *loginO
 		}
 	}
 	return cred, false, nil
+}
+
+// replacesLogin refuses a login by user of a credential holding another person's login (a
+// rejected refresh token asks for a login, and keeps saying whose it was): its subjects would
+// act upstream as user from then on.
+func replacesLogin(cred *mcpv1alpha1.UpstreamCredential, user string) error {
+	owner := ""
+	if cred.Status.Token != nil {
+		owner = cred.Status.Token.ObtainedBy
+	}
+	if owner == "" || user == "" || owner == user {
+		return nil
+	}
+	return &ExitError{Code: ExitFailed, Err: fmt.Errorf("UpstreamCredential %s/%s holds the upstream login of %s: a login now replaces it, "+
+		"and %s would act upstream as whoever logs in; use --force to replace it, or name another credential with --credential NAME",
+		cred.Namespace, cred.Name, owner, strings.Join(subjectRefs(cred.Spec.Subjects), ", "))}
 }
 
 // credentialNeedsLogin refuses a login of a credential whose token the controller reports

@@ -258,3 +258,46 @@ func TestLoginForUnderTheBindingPolicy(t *testing.T) {
 		t.Errorf("dana's login: exit %d, token %+v\nstdout:\n%s\nstderr:\n%s", code, cred.Status.Token, out, errOut)
 	}
 }
+
+// A credential made by hand (any name) is found by the subject the controller's login command
+// names, and logged in to; another person who may log in to the server can replace its login
+// with --force, and without is told it needs none.
+func TestLoginForAnExistingCredential(t *testing.T) {
+	srv := startServer(t, oauthserver.Options{})
+	ns := newNamespace(t)
+	createPerSubjectServer(t, ns, "github", srv.MCPURL())
+	bindEditorRole(t, ns, "dana")
+	create(t, &mcpv1alpha1.UpstreamCredential{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "bots-github"},
+		Spec: mcpv1alpha1.UpstreamCredentialSpec{ServerRef: mcpv1alpha1.ServerReference{Name: "github"},
+			Subjects: []mcpv1alpha1.CredentialSubject{sa(ns, "bot"), sa(ns, "bot2")}}})
+	testenv.Eventually(t, 30*time.Second, "the credential asks for a login", func() bool {
+		return credCond(getCred(t, ns, "bots-github"), mcpv1alpha1.ConditionAuthorizationRequired, metav1.ConditionTrue)
+	})
+	cred := getCred(t, ns, "bots-github")
+	if cred.Status.Authorization == nil || !strings.Contains(cred.Status.Authorization.LoginCommand, "--for serviceaccount/"+ns+"/bot") {
+		t.Fatalf("login command %+v", cred.Status.Authorization)
+	}
+
+	useBrowser(t, "follow")
+	out, errOut, code := runCLI(t, testEnv(), append([]string{"auth", "login", "github", "--for", "serviceaccount/" + ns + "/bot", "--timeout", "60s"}, kubeArgs(ns)...)...)
+	if code != 0 || !strings.Contains(errOut, "Using UpstreamCredential "+ns+"/bots-github, which lists serviceaccount/"+ns+"/bot") ||
+		!strings.Contains(out, "UpstreamCredential "+ns+"/bots-github (server github) is Ready") {
+		t.Fatalf("login for bot: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	if getCred(t, ns, "github-sa-"+ns+"-bot") != nil {
+		t.Error("a second credential was created for bot")
+	}
+
+	// dana may log in to the server, but the credential holds the administrator's login.
+	dana := kubeconfigAs(t, "dana")
+	out, errOut, code = runCLI(t, noBrowser(t), "auth", "login", "credential/bots-github", "--force", "--no-browser", "--timeout", "1s", "--kubeconfig", dana, "-n", ns)
+	if code != ExitTimedOut {
+		t.Errorf("dana --force: exit %d, want the login to start (and time out)\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	// Not forced, a credential that is Ready needs no login (TestReplacesLogin: nor one holding
+	// another person's login).
+	_, errOut, code = runCLI(t, noBrowser(t), "auth", "login", "credential/bots-github", "--kubeconfig", dana, "-n", ns)
+	if code != ExitFailed || !strings.Contains(errOut, "needs no login") {
+		t.Errorf("dana, Ready credential: exit %d\n%s", code, errOut)
+	}
+}

@@ -94,6 +94,25 @@ func TestCredentialNeedsLogin(t *testing.T) {
 	}
 }
 
+func TestReplacesLogin(t *testing.T) {
+	c := credential("", cond(mcpv1alpha1.ConditionAuthorizationRequired, "True", mcpv1alpha1.ReasonRefreshTokenRejected, ""))
+	if err := replacesLogin(c, "bob"); err != nil {
+		t.Errorf("a credential without a login: %v", err)
+	}
+	c.Status.Token = &mcpv1alpha1.TokenStatus{ObtainedBy: "alice"}
+	if err := replacesLogin(c, "alice"); err != nil {
+		t.Errorf("alice logging in again: %v", err)
+	}
+	if err := replacesLogin(c, ""); err != nil {
+		t.Errorf("an unknown caller (no SelfSubjectReview) is left to admission: %v", err)
+	}
+	err := replacesLogin(c, "bob")
+	if err == nil || ExitCode(err) != ExitFailed || !strings.Contains(err.Error(), "holds the upstream login of alice") ||
+		!strings.Contains(err.Error(), "user/alice would act upstream as whoever logs in") || !strings.Contains(err.Error(), "--force") {
+		t.Errorf("bob replacing alice's login: %v", err)
+	}
+}
+
 func TestNeedsLogin(t *testing.T) {
 	if err := needsLogin(server("")); err == nil || !strings.Contains(err.Error(), "--force") {
 		t.Errorf("no condition: %v", err)

@@ -1,7 +1,8 @@
 // Package cli is the `mcpproxy` command: logging in to remote MCP servers on behalf of the
-// controller (auth login/status/refresh/logout), and probing an MCP server directly. It is one
-// of the two places (with controllers/) that translate between Kubernetes objects and
-// OAuth/MCP facts.
+// controller (auth login/status/refresh/logout), for a server's shared token or for a person's
+// UpstreamCredential of a PerSubject server (auth login --for), and probing an MCP server
+// directly. It is one of the two places (with controllers/) that translate between Kubernetes
+// objects and OAuth/MCP facts.
 package cli
 
 import (
@@ -98,7 +99,7 @@ func NewRootCommand(env Env) *cobra.Command {
 	root.SetIn(env.In)
 	root.SetOut(env.Out)
 	root.SetErr(env.ErrOut)
-	auth := &cobra.Command{Use: "auth", Short: "Log in to, inspect, refresh and log out of UpstreamServers"}
+	auth := &cobra.Command{Use: "auth", Short: "Log in to, inspect, refresh and log out of UpstreamServers and UpstreamCredentials"}
 	kf.bind(auth)
 	auth.AddCommand(newLoginCommand(&env, kf), newStatusCommand(&env, kf),
 		newRefreshCommand(&env, kf), newLogoutCommand(&env, kf))
