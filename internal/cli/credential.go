@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -71,6 +72,9 @@ func prepareCredential(ctx context.Context, env *Env, c client.Client, o *loginO
 	}
 
 	if cred == nil {
+		if err := validCredentialName(name); err != nil {
+			return nil, false, err
+		}
 		if len(requested) == 0 {
 			if requested, err = self(); err != nil {
 				return nil, false, err
@@ -123,6 +127,19 @@ func prepareCredential(ctx context.Context, env *Env, c client.Client, o *loginO
 		}
 	}
 	return cred, false, nil
+}
+
+// validCredentialName refuses a name the API server would take for an UpstreamCredential but
+// not as the value of its hand-overs' mcpproxy.dev/upstream-credential label (longer than 63).
+func validCredentialName(name string) error {
+	errs := validation.IsDNS1123Subdomain(name)
+	if len(errs) == 0 {
+		errs = validation.IsValidLabelValue(name)
+	}
+	if len(errs) > 0 {
+		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("--credential %q cannot name an UpstreamCredential: %s", name, strings.Join(errs, "; "))}
+	}
+	return nil
 }
 
 // replacesLogin refuses a login by user of a credential holding another person's login (a

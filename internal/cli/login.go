@@ -55,11 +55,11 @@ func newLoginCommand(env *Env, kf *kubeFlags) *cobra.Command {
 	f.BoolVar(&o.force, "force", false, "Log in even when the server or credential does not ask for it, or replace the login of another person a credential holds.")
 	f.BoolVar(&o.noBrowser, "no-browser", false, "Only print the authorization URL; do not open a browser.")
 	f.DurationVar(&o.timeout, "timeout", 5*time.Minute, "How long to wait for the login and for the server (or credential) to become Ready.")
-	f.StringArrayVar(&o.forRefs, "for", nil, "A Kubernetes subject that may use this login (PerSubject servers): "+subjectForms+
+	f.StringArrayVar(&o.forRefs, "for", nil, "A Kubernetes `SUBJECT` that may use this login (PerSubject servers): "+subjectForms+
 		"; repeatable (default: yourself, or the subjects an existing --credential lists).")
-	f.StringVar(&o.credential, "credential", "", "The UpstreamCredential to create or update (PerSubject servers; default: SERVER-sa-NAMESPACE-NAME, "+
+	f.StringVar(&o.credential, "credential", "", "The UpstreamCredential to create or update, by `NAME` (PerSubject servers; default: SERVER-sa-NAMESPACE-NAME, "+
 		"SERVER-user-NAME or SERVER-group-NAME of the first subject, or the one credential of the server that lists the subjects already).")
-	f.StringVar(&o.loginHint, "login-hint", "", "The upstream account to log in as, sent as the authorization request's login_hint (an authorization server may ignore it).")
+	f.StringVar(&o.loginHint, "login-hint", "", "The upstream account (`USER`) to log in as, sent as the authorization request's login_hint (an authorization server may ignore it).")
 	_ = cmd.RegisterFlagCompletionFunc("credential", kf.completeCredentials)
 	return cmd
 }

@@ -80,7 +80,7 @@ func newRequestCommand(env *Env, kf *kubeFlags, rq request) *cobra.Command {
 		},
 	}
 	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "How long to wait for the controller to act.")
-	cmd.Flags().StringVar(&credential, "credential", "", "The UpstreamCredential to act on (NAME, if given, must be its server).")
+	cmd.Flags().StringVar(&credential, "credential", "", "The UpstreamCredential to act on, by `NAME` (a NAME argument, if given, must be its server).")
 	_ = cmd.RegisterFlagCompletionFunc("credential", kf.completeCredentials)
 	return cmd
 }

@@ -175,6 +175,19 @@ func TestCredentialName(t *testing.T) {
 	}
 }
 
+func TestValidCredentialName(t *testing.T) {
+	for _, ok := range []string{"github-user-alice", "a", "bots.github", strings.Repeat("a", 63)} {
+		if err := validCredentialName(ok); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "Alice", "a_b", "-a", strings.Repeat("a", 64)} {
+		if err := validCredentialName(bad); err == nil || !strings.Contains(err.Error(), "--credential") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}
+
 func TestParseTargetArg(t *testing.T) {
 	good := map[string][2]string{
 		"alpha":                        {kindServer, "alpha"},
