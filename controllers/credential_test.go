@@ -152,3 +152,36 @@ func TestRejectedRefreshTokenAsksForLoginOnThatCredentialOnly(t *testing.T) {
 		t.Fatalf("a refresh token was spent twice: %+v", st)
 	}
 }
+
+// A token endpoint outage backs a credential's refreshes off in its status, keeps it Ready
+// while its token is valid, is counted as failing on its server, and heals.
+func TestCredentialRefreshOutageBacksOffInStatusAndHeals(t *testing.T) {
+	srv := testenv.StartOAuthServer(t, oauthserver.Options{AccessTokenTTL: 6 * time.Second})
+	ns := newNamespace(t)
+	startHarness(t, ns, "")
+	us := createPerSubjectServer(t, ns, "gh", srv.MCPURL())
+	c := createCredential(t, ns, "carol", "gh", userSubject("carol"))
+	testenv.LoginCredential(t, srv, c, "carol")
+	waitCredVerified(t, c, 20*time.Second)
+	srv.FailNextTokenRequests(2, oauthserver.Fault{Kind: oauthserver.FaultUnavailable})
+	sawBackoffWhileReady, sawCounted := false, false
+	deadline := time.Now().Add(40 * time.Second)
+	for !(sawBackoffWhileReady && sawCounted) {
+		if time.Now().After(deadline) {
+			t.Fatalf("backoff while Ready: %t, counted as failing: %t", sawBackoffWhileReady, sawCounted)
+		}
+		cur := getCredential(t, c)
+		if r := cur.Status.Refresh; r != nil && r.FailedAttempts > 0 && r.LastFailureReason != "" && r.NextRefreshTime != nil && credVerified(cur) {
+			sawBackoffWhileReady = true
+		}
+		// Failing, Ready or not (the token may expire before the backoff's next try).
+		n := counts(get(t, us))
+		sawCounted = sawCounted || n == "1/1/0/1" || n == "1/0/0/1"
+		time.Sleep(50 * time.Millisecond)
+	}
+	testenv.Eventually(t, 30*time.Second, "healed", func() bool {
+		cur := getCredential(t, c)
+		return credVerified(cur) && cur.Status.Refresh != nil && cur.Status.Refresh.FailedAttempts == 0 && !credNeedsLogin(cur, "")
+	})
+	waitCounts(t, us, "1/1/0/0", 20*time.Second)
+}
