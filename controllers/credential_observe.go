@@ -108,7 +108,31 @@ func (r *UpstreamCredentialReconciler) handOvers(ctx context.Context, c *mcpv1al
 		case us == nil:
 			return nil, fmt.Errorf("UpstreamServer %q does not exist", c.Spec.ServerRef.Name)
 		}
-		return validateHandOver(us, handOverOwner{kind: "UpstreamCredential", uid: c.UID}, sec)
+		rec, err := validateHandOver(us, handOverOwner{kind: "UpstreamCredential", uid: c.UID}, sec)
+		if err == nil {
+			err = replacesOwnersLogin(c, rec.ObtainedBy)
+		}
+		return rec, err
 	}
 	return readHandOvers(ctx, r.Client, r.APIReader, c.Namespace, credentialHandOvers(c.Name), validate, log)
+}
+
+// replacesOwnersLogin refuses a login handed over by someone other than the person whose login
+// the credential holds. The credential's subjects act upstream as whoever logged in last; a
+// person allowed to log in to the server, but not to act as those subjects, would otherwise
+// slip their own account under another person's agents (and harvest what they write). The
+// holder logs in again freely; anyone else creates a credential of their own. (created-by is
+// verified by the login-handover admission policy where it is installed.)
+func replacesOwnersLogin(c *mcpv1alpha1.UpstreamCredential, by string) error {
+	t := c.Status.Token
+	if t == nil || t.ObtainedBy == "" || t.ObtainedBy == by {
+		return nil
+	}
+	who := by
+	if who == "" {
+		who = "someone unnamed"
+	}
+	return fmt.Errorf("it was handed over by %s, but the credential holds the upstream login of %s: only %s may log in "+
+		"for it again; create another UpstreamCredential for your own login, or delete this one first",
+		short(who), t.ObtainedBy, t.ObtainedBy)
 }
