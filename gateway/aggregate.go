@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sort"
 	"sync"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	"github.com/mcpproxy/mcpproxy-operator/internal/upstream"
 )
 
 // idleSessionSweep is how long an aggregated session server without a live session is kept.
@@ -23,11 +25,14 @@ const idleSessionSweep = time.Minute
 // aggSession is the MCP server of one caller's session on /mcp: it lists only the tools of
 // servers that caller may use.
 type aggSession struct {
-	id      *Identity
+	id *Identity
+	// entries is the CredentialHeader of the initialize request: the session's choice among
+	// the caller's credentials of PerSubject servers, for its whole life.
+	entries []credentialEntry
 	srv     *mcp.Server
 	created time.Time
-	mu      sync.Mutex        // serializes apply
-	have    map[string]string // exposed name → digest
+	mu      sync.Mutex              // serializes apply
+	have    map[string]*exposedTool // by exposed name
 }
 
 type identityKey struct{}
@@ -94,8 +99,8 @@ func (c *catalog) newSessionServer(r *http.Request) *mcp.Server {
 	id := identityFrom(r.Context())
 	srv := newAggServer()
 	b.srv = srv
-	s := &aggSession{id: id, srv: srv, created: time.Now(), have: map[string]string{}}
-	c.apply(r.Context(), s)
+	s := &aggSession{id: id, entries: credentialEntries(r.Header), srv: srv, created: time.Now(), have: map[string]*exposedTool{}}
+	c.apply(r.Context(), s, newCredMemo(c.g))
 	c.mu.Lock()
 	c.sessions[s] = struct{}{}
 	c.mu.Unlock()
@@ -115,8 +120,9 @@ func (c *catalog) applyAll(ctx context.Context, sweep bool) {
 		all = append(all, s)
 	}
 	c.mu.Unlock()
+	memo := newCredMemo(c.g)
 	for _, s := range all {
-		c.apply(ctx, s)
+		c.apply(ctx, s, memo)
 	}
 }
 
@@ -128,8 +134,9 @@ func hasSessions(srv *mcp.Server) bool {
 }
 
 // apply adds and removes tools of s so it lists exactly the catalog's tools its caller may
-// use. The SDK sends notifications/tools/list_changed for the changes.
-func (c *catalog) apply(ctx context.Context, s *aggSession) {
+// use: the Shared servers' tools, and for each PerSubject server the tools of the caller's
+// Ready credential. The SDK sends notifications/tools/list_changed for the changes.
+func (c *catalog) apply(ctx context.Context, s *aggSession, memo *credMemo) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c.mu.Lock()
@@ -137,26 +144,45 @@ func (c *catalog) apply(ctx context.Context, s *aggSession) {
 	for _, t := range c.tools {
 		tools = append(tools, t)
 	}
+	perSubj := make([]*mcpv1alpha1.UpstreamServer, 0, len(c.perSubject))
+	for _, us := range c.perSubject {
+		perSubj = append(perSubj, us)
+	}
 	c.mu.Unlock()
 	allowed := map[types.NamespacedName]bool{}
-	want := map[string]*exposedTool{}
-	for _, t := range tools {
-		ok, seen := allowed[t.server]
+	may := func(nn types.NamespacedName) bool {
+		ok, seen := allowed[nn]
 		if !seen {
 			var err error
-			if ok, err = c.g.auth.allowed(ctx, s.id, t.server); err != nil {
-				c.g.log.Error(err, "Failed to authorize a caller's tools", "caller", s.id.Name, "server", t.server.String())
-				ok = s.have[t.name] != "" // keep what was shown until the review API answers
+			if ok, err = c.g.auth.allowed(ctx, s.id, nn); err != nil {
+				c.g.log.Error(err, "Failed to authorize a caller's tools", "caller", s.id.Name, "server", nn.String())
+				ok = s.shows(nn) // keep what was shown until the review API answers
 			}
-			allowed[t.server] = ok
+			allowed[nn] = ok
 		}
-		if ok {
+		return ok
+	}
+	want := map[string]*exposedTool{}
+	for _, t := range tools {
+		if may(t.server) {
+			want[t.tool.Name] = t
+		}
+	}
+	sort.Slice(perSubj, func(i, j int) bool { return upstream.Name(perSubj[i]).String() < upstream.Name(perSubj[j]).String() })
+	for _, us := range perSubj {
+		if !may(upstream.Name(us)) {
+			continue
+		}
+		for _, t := range c.credentialTools(ctx, s, us, memo) {
+			if _, taken := want[t.tool.Name]; taken {
+				t = t.renamed(hashedToolName(us.Namespace, us.Name, t.name))
+			}
 			want[t.tool.Name] = t
 		}
 	}
 	var remove []string
-	for name, digest := range s.have {
-		if t, ok := want[name]; !ok || t.digest != digest {
+	for name, had := range s.have {
+		if t, ok := want[name]; !ok || t.digest != had.digest {
 			remove = append(remove, name)
 			delete(s.have, name)
 		}
@@ -168,12 +194,22 @@ func (c *catalog) apply(ctx context.Context, s *aggSession) {
 		if _, ok := s.have[name]; ok {
 			continue
 		}
-		if addTool(s.srv, t.tool, c.callHandler(s, name)) {
-			s.have[name] = t.digest
+		if addTool(s.srv, t.tool, c.callHandler(s, t)) {
+			s.have[name] = t
 		} else {
 			c.g.log.Info("Skipped an upstream tool the SDK refused", "server", t.server.String(), "tool", t.name)
 		}
 	}
+}
+
+// shows reports whether s lists a tool of server nn. s.mu is held.
+func (s *aggSession) shows(nn types.NamespacedName) bool {
+	for _, t := range s.have {
+		if t.server == nn {
+			return true
+		}
+	}
+	return false
 }
 
 // addTool adds a tool, reporting false when the SDK refuses it (it panics on malformed schemas).
@@ -187,14 +223,12 @@ func addTool(srv *mcp.Server, t *mcp.Tool, h mcp.ToolHandler) (ok bool) {
 	return true
 }
 
-// callHandler routes a tools/call of the exposed tool name to its upstream.
-func (c *catalog) callHandler(s *aggSession, name string) mcp.ToolHandler {
+// callHandler routes a tools/call of the exposed tool t to its upstream: through the
+// server's session, or for a PerSubject server the session of the caller's credential as it
+// is selected now.
+func (c *catalog) callHandler(s *aggSession, t *exposedTool) mcp.ToolHandler {
 	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		start := time.Now()
-		t := c.lookup(name)
-		if t == nil {
-			return nil, &jsonrpc.Error{Code: CodeNotFound, Message: fmt.Sprintf("The tool %s is no longer available", name)}
-		}
 		status := "error"
 		defer func() {
 			requests.WithLabelValues(t.server.String(), "tool_call", status).Inc()
@@ -206,15 +240,19 @@ func (c *catalog) callHandler(s *aggSession, name string) mcp.ToolHandler {
 			return nil, &jsonrpc.Error{Code: CodeForbidden, Message: fmt.Sprintf("%s may not use UpstreamServer %s", s.id.Name, t.server)}
 		}
 		us, nr := c.g.check(ctx, t.server)
+		h := serverHolder(us)
+		if nr == nil && perSubject(us) {
+			h, nr = c.g.credentialFor(ctx, s.id, us, s.entries, false)
+		}
 		if nr != nil {
 			status = "unavailable"
 			data, _ := json.Marshal(nr.data)
 			return nil, &jsonrpc.Error{Code: int64(nr.code), Message: nr.msg, Data: data}
 		}
-		conn := c.conn(t.server)
+		conn := c.conn(keyOf(h))
 		if conn == nil {
 			var err error
-			if conn, err = c.reconnect(ctx, us); err != nil {
+			if conn, err = c.reconnect(ctx, h); err != nil {
 				status = "unavailable"
 				return nil, &jsonrpc.Error{Code: CodeBadGateway, Message: fmt.Sprintf("The gateway could not open a session to UpstreamServer %s", t.server)}
 			}
@@ -234,19 +272,34 @@ func (c *catalog) callHandler(s *aggSession, name string) mcp.ToolHandler {
 	}
 }
 
-// reconnect opens a new session to us when the old one is gone (at most one per call).
-func (c *catalog) reconnect(ctx context.Context, us *mcpv1alpha1.UpstreamServer) (*upstreamConn, error) {
-	conn, err := c.connect(ctx, us)
+// reconnect opens a new session with h's token when the old one is gone (at most one per
+// call). A credential's session is wanted from then on, like one a session's tools use.
+func (c *catalog) reconnect(ctx context.Context, h holder) (*upstreamConn, error) {
+	conn, err := c.connect(ctx, h.us, h.cred)
 	if err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
-	if old := c.conns[conn.nn]; old != nil && !old.dead() {
+	if h.cred != nil {
+		c.wantLocked(conn.key, h.cred)
+	}
+	if old := c.conns[conn.key]; old != nil && !old.dead() {
 		c.mu.Unlock()
 		conn.close()
 		return old, nil
 	}
-	c.conns[conn.nn] = conn
+	c.conns[conn.key] = conn
+	if h.cred != nil {
+		c.credVersion++
+	}
 	c.mu.Unlock()
 	return conn, nil
+}
+
+// keyOf is the key of the session that carries h's token.
+func keyOf(h holder) connKey {
+	if h.cred == nil {
+		return connKey{nn: h.server()}
+	}
+	return connKey{nn: h.server(), cred: h.cred.Name, uid: h.cred.UID}
 }

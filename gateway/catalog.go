@@ -19,8 +19,9 @@ import (
 	"github.com/mcpproxy/mcpproxy-operator/internal/upstream"
 )
 
-// catalog holds the gateway's own MCP session to every Ready UpstreamServer and the tools
-// they list, and keeps the aggregated endpoint's sessions in step with it.
+// catalog holds the gateway's own MCP session to every Ready Shared UpstreamServer and the
+// tools they list, and one to each credential of a PerSubject server that a caller of /mcp
+// uses (credcatalog.go), and keeps the aggregated endpoint's sessions in step with them.
 type catalog struct {
 	g    *Gateway
 	wake chan struct{}
@@ -31,20 +32,41 @@ type catalog struct {
 	tuning catalogTuning
 
 	mu       sync.Mutex
-	conns    map[types.NamespacedName]*upstreamConn
-	tools    map[string]*exposedTool // by exposed name
+	conns    map[connKey]*upstreamConn
+	tools    map[string]*exposedTool // the Shared servers' tools, by exposed name
 	sessions map[*aggSession]struct{}
-	busy     map[types.NamespacedName]bool      // a connect or relist of the server is in flight
-	retryAt  map[types.NamespacedName]time.Time // a server that failed is not tried again before
+	busy     map[connKey]bool      // a connect or relist of the session is in flight
+	retryAt  map[connKey]time.Time // a session that failed is not tried again before
+	// perSubject are the Ready PerSubject servers of the last sync; wants the credential
+	// sessions callers of /mcp use (credcatalog.go).
+	perSubject map[types.NamespacedName]*mcpv1alpha1.UpstreamServer
+	wants      map[connKey]*credWant
+	// credVersion counts changes of the credential sessions' tools; applied is the version
+	// the aggregated sessions were last brought in step with.
+	credVersion, applied uint64
+}
+
+// connKey names one session of the gateway to an upstream: a Shared server's (cred empty),
+// or one credential's of a PerSubject server, by name and UID (a credential created again
+// under the same name is another login).
+type connKey struct {
+	nn   types.NamespacedName
+	cred string
+	uid  types.UID
 }
 
 // upstreamConn is one session of the gateway to an upstream.
 type upstreamConn struct {
-	nn     types.NamespacedName
+	key    connKey
 	target string
-	sess   *mcpconn.Session
-	tools  []*mcp.Tool // guarded by catalog.mu
-	stale  atomic.Bool // the upstream said its tools changed
+	// grant is what the tools of a credential's session depend on (grantOf); a change
+	// replaces the session.
+	grant string
+	sess  *mcpconn.Session
+	tools []*mcp.Tool // guarded by catalog.mu
+	// exposed are a credential session's tools as /mcp shows them; guarded by catalog.mu.
+	exposed []*exposedTool
+	stale   atomic.Bool // the upstream said its tools changed
 }
 
 // dead reports whether the session dropped (or was closed).
@@ -64,10 +86,11 @@ type exposedTool struct {
 func newCatalog(g *Gateway) *catalog {
 	t := defaultCatalogTuning
 	t.Limits = g.opts.UpstreamLimits
-	return &catalog{g: g, wake: make(chan struct{}, 1), conns: map[types.NamespacedName]*upstreamConn{},
+	return &catalog{g: g, wake: make(chan struct{}, 1), conns: map[connKey]*upstreamConn{},
 		tools: map[string]*exposedTool{}, sessions: map[*aggSession]struct{}{},
 		work: make(chan struct{}, t.Parallel), limits: t.Limits.WithDefaults(), tuning: t,
-		busy: map[types.NamespacedName]bool{}, retryAt: map[types.NamespacedName]time.Time{}}
+		busy: map[connKey]bool{}, retryAt: map[connKey]time.Time{},
+		perSubject: map[types.NamespacedName]*mcpv1alpha1.UpstreamServer{}, wants: map[connKey]*credWant{}}
 }
 
 // poke asks the run loop for a sync without blocking.
@@ -78,8 +101,10 @@ func (c *catalog) poke() {
 	}
 }
 
-// run syncs on every UpstreamServer change, on upstream tool list changes, and periodically.
+// run syncs on every UpstreamServer change (and UpstreamCredential change, credcatalog.go),
+// on upstream tool list changes, and periodically.
 func (c *catalog) run(ctx context.Context) {
+	c.watchCredentials(ctx)
 	if inf := c.g.opts.Informers; inf != nil {
 		if i, err := inf.GetInformer(ctx, &mcpv1alpha1.UpstreamServer{}); err != nil {
 			c.g.log.Error(err, "Failed to watch UpstreamServers; the tool catalog syncs periodically only")
@@ -138,11 +163,16 @@ func isReady(us *mcpv1alpha1.UpstreamServer) bool {
 	return !us.Spec.Suspend && upstream.IsTrue(us, mcpv1alpha1.ConditionReady)
 }
 
-// sync drops the sessions of servers no longer Ready (or whose target changed), starts the
-// connects of new Ready servers and the relists of changed tool lists in the background
-// (catalogwork.go), and tells the aggregated sessions when the set of tools changed. It never
-// waits on an upstream: a slow one stays out of the catalog until it answers, and the others'
-// tools are served meanwhile.
+// sharedReady: a server whose own session lists the tools (a PerSubject server has none:
+// its credentials' sessions do).
+func sharedReady(us *mcpv1alpha1.UpstreamServer) bool { return isReady(us) && !perSubject(us) }
+
+// sync drops the sessions of servers no longer Ready (or whose target changed) and of
+// credentials no longer used or usable, starts the connects of new Ready servers and wanted
+// credentials and the relists of changed tool lists in the background (catalogwork.go), and
+// tells the aggregated sessions when the set of tools changed. It never waits on an
+// upstream: a slow one stays out of the catalog until it answers, and the others' tools are
+// served meanwhile.
 func (c *catalog) sync(ctx context.Context) {
 	var list mcpv1alpha1.UpstreamServerList
 	if err := c.g.opts.Client.List(ctx, &list); err != nil {
@@ -150,20 +180,32 @@ func (c *catalog) sync(ctx context.Context) {
 		return
 	}
 	ready := map[types.NamespacedName]*mcpv1alpha1.UpstreamServer{}
+	perSubj := map[types.NamespacedName]*mcpv1alpha1.UpstreamServer{}
 	for i := range list.Items {
-		if us := &list.Items[i]; isReady(us) {
+		switch us := &list.Items[i]; {
+		case sharedReady(us):
 			ready[upstream.Name(us)] = us
+		case perSubject(us) && perSubjectReadiness(us) == nil:
+			perSubj[upstream.Name(us)] = us
 		}
 	}
+	now := time.Now()
 	c.mu.Lock()
+	c.perSubject = perSubj
 	var drop []*upstreamConn
-	for nn, conn := range c.conns {
-		if us, ok := ready[nn]; !ok || conn.dead() || conn.target != target(us) {
+	for key, conn := range c.conns {
+		if key.cred != "" {
+			continue // dropCredentialConns
+		}
+		if us, ok := ready[key.nn]; !ok || conn.dead() || conn.target != target(us) {
 			drop = append(drop, conn)
-			delete(c.conns, nn)
+			delete(c.conns, key)
 		}
 	}
-	jobs := c.planLocked(ready, time.Now())
+	c.mu.Unlock()
+	drop = append(drop, c.dropCredentialConns(ctx, now)...)
+	c.mu.Lock()
+	jobs := c.planLocked(ready, now)
 	c.mu.Unlock()
 	for _, conn := range drop {
 		conn.close()
@@ -171,21 +213,29 @@ func (c *catalog) sync(ctx context.Context) {
 	for _, j := range jobs {
 		c.start(ctx, j)
 	}
-	if c.rebuild() {
+	if changed := c.rebuild(); changed || c.credentialsChanged() {
 		c.applyAll(ctx, false)
 	}
 }
 
-// connect opens the gateway's session to us through mcpconn (credentials added per request by
-// the upstream transport, so a 401 is recovered from there) and lists its tools, within the
-// per-server timeout and the catalog's bounds.
-func (c *catalog) connect(ctx context.Context, us *mcpv1alpha1.UpstreamServer) (*upstreamConn, error) {
-	conn := &upstreamConn{nn: upstream.Name(us), target: target(us)}
+// connect opens the gateway's session to us (with credential cred's token for a PerSubject
+// server) through mcpconn (credentials added per request by the upstream transport, so a 401
+// is recovered from there) and lists its tools, within the per-server timeout and the
+// catalog's bounds.
+func (c *catalog) connect(ctx context.Context, us *mcpv1alpha1.UpstreamServer, cred *mcpv1alpha1.UpstreamCredential) (*upstreamConn, error) {
+	key := connKey{nn: upstream.Name(us)}
+	base := boundTransport{u: c.g.up, nn: key.nn, target: target(us)}
+	conn := &upstreamConn{key: key, target: target(us)}
+	if cred != nil {
+		conn.key.cred, conn.key.uid = cred.Name, cred.UID
+		base.cred, base.credUID = cred.Name, cred.UID
+		conn.grant = c.grantOf(us, cred)
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.tuning.ServerTimeout)
 	defer cancel()
 	sess, err := mcpconn.Dial(ctx, mcpconn.Target{URL: us.Spec.URL, Transport: string(us.Spec.Transport)}, mcpconn.Options{
 		ClientName:     "mcpproxy-gateway",
-		Base:           boundTransport{u: c.g.up, nn: conn.nn, target: conn.target},
+		Base:           base,
 		Notify:         c.poke, // the session dropped: the next sync replaces it
 		OnToolsChanged: func() { conn.stale.Store(true); c.poke() },
 		Limits:         c.limits,
@@ -194,6 +244,9 @@ func (c *catalog) connect(ctx context.Context, us *mcpv1alpha1.UpstreamServer) (
 		return nil, err
 	}
 	conn.sess, conn.tools = sess, sess.Tools()
+	if cred != nil {
+		conn.exposed = exposeTools(key.nn, conn.tools)
+	}
 	return conn, nil
 }
 
@@ -207,6 +260,10 @@ func (c *catalog) list(ctx context.Context, conn *upstreamConn) error {
 	}
 	c.mu.Lock()
 	conn.tools = tools
+	if conn.key.cred != "" {
+		conn.exposed = exposeTools(conn.key.nn, tools)
+		c.credVersion++
+	}
 	c.mu.Unlock()
 	return nil
 }
@@ -215,26 +272,22 @@ func (c *catalog) list(ctx context.Context, conn *upstreamConn) error {
 func (c *catalog) rebuild() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	names := make([]types.NamespacedName, 0, len(c.conns))
-	for nn := range c.conns {
-		names = append(names, nn)
+	keys := make([]connKey, 0, len(c.conns))
+	for key := range c.conns {
+		if key.cred == "" {
+			keys = append(keys, key)
+		}
 	}
-	sort.Slice(names, func(i, j int) bool { return names[i].String() < names[j].String() })
+	sort.Slice(keys, func(i, j int) bool { return keys[i].nn.String() < keys[j].nn.String() })
 	next := map[string]*exposedTool{}
-	for _, nn := range names {
-		for _, t := range c.conns[nn].tools {
+	for _, key := range keys {
+		nn := key.nn
+		for _, t := range c.conns[key].tools {
 			name := ToolName(nn.Namespace, nn.Name, t.Name)
 			if _, taken := next[name]; taken {
 				name = hashedToolName(nn.Namespace, nn.Name, t.Name)
 			}
-			exposed := *t
-			exposed.Name = name
-			if exposed.InputSchema == nil {
-				exposed.InputSchema = map[string]any{"type": "object"}
-			}
-			b, _ := json.Marshal(&exposed)
-			sum := sha256.Sum256(b)
-			next[name] = &exposedTool{server: nn, name: t.Name, tool: &exposed, digest: hex.EncodeToString(sum[:])}
+			next[name] = exposeTool(nn, t, name)
 		}
 	}
 	changed := len(next) != len(c.tools)
@@ -247,18 +300,33 @@ func (c *catalog) rebuild() bool {
 	return changed
 }
 
-// lookup returns the exposed tool called name, or nil.
-func (c *catalog) lookup(name string) *exposedTool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.tools[name]
+// exposeTool is upstream tool t of server nn as /mcp shows it, named name.
+func exposeTool(nn types.NamespacedName, t *mcp.Tool, name string) *exposedTool {
+	exposed := *t
+	exposed.Name = name
+	if exposed.InputSchema == nil {
+		exposed.InputSchema = map[string]any{"type": "object"}
+	}
+	b, _ := json.Marshal(&exposed)
+	sum := sha256.Sum256(b)
+	return &exposedTool{server: nn, name: t.Name, tool: &exposed, digest: hex.EncodeToString(sum[:])}
 }
 
-// conn returns the live session to nn, or nil.
-func (c *catalog) conn(nn types.NamespacedName) *upstreamConn {
+// exposeTools names a credential session's tools for /mcp (ToolName; a session that also
+// lists another server's tool of the same name gets the hashed form, see apply).
+func exposeTools(nn types.NamespacedName, tools []*mcp.Tool) []*exposedTool {
+	out := make([]*exposedTool, 0, len(tools))
+	for _, t := range tools {
+		out = append(out, exposeTool(nn, t, ToolName(nn.Namespace, nn.Name, t.Name)))
+	}
+	return out
+}
+
+// conn returns the live session key, or nil.
+func (c *catalog) conn(key connKey) *upstreamConn {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if conn := c.conns[nn]; conn != nil && !conn.dead() {
+	if conn := c.conns[key]; conn != nil && !conn.dead() {
 		return conn
 	}
 	return nil
@@ -268,7 +336,7 @@ func (c *catalog) conn(nn types.NamespacedName) *upstreamConn {
 func (c *catalog) closeAll() {
 	c.mu.Lock()
 	conns := c.conns
-	c.conns = map[types.NamespacedName]*upstreamConn{}
+	c.conns = map[connKey]*upstreamConn{}
 	c.mu.Unlock()
 	for _, conn := range conns {
 		conn.close()

@@ -22,38 +22,63 @@ type catalogTuning struct {
 	RetryDelay time.Duration
 	// Limits bound what the catalog's sessions read (tool lists included).
 	Limits mcpconn.Limits
+	// MaxCredentialSessions bounds the sessions opened with credentials of PerSubject
+	// servers (one per credential a caller of /mcp uses); beyond it, a credential's tools
+	// wait until another's session is no longer used.
+	MaxCredentialSessions int
 }
 
 // defaultCatalogTuning is the catalog's tuning; tests of the package shorten it.
-var defaultCatalogTuning = catalogTuning{Parallel: 8, ServerTimeout: 15 * time.Second, RetryDelay: 5 * time.Second}
+var defaultCatalogTuning = catalogTuning{Parallel: 8, ServerTimeout: 15 * time.Second, RetryDelay: 5 * time.Second,
+	MaxCredentialSessions: 512}
 
-// catalogJob is one server's connect (conn nil) or relist.
+// catalogJob is one session's connect (conn nil) or relist.
 type catalogJob struct {
-	nn   types.NamespacedName
+	key  connKey
 	us   *mcpv1alpha1.UpstreamServer
+	cred *mcpv1alpha1.UpstreamCredential // a credential's session; nil for a Shared server's
 	conn *upstreamConn
 }
 
-// planLocked picks the work a sync starts: a connect for each Ready server without a session
-// (unless one is in flight or it failed too recently), a relist for each session whose tools
-// changed. It marks them busy. c.mu is held.
+// holder is whose token the job's session carries.
+func (j catalogJob) holder() holder { return holder{us: j.us, cred: j.cred} }
+
+// planLocked picks the work a sync starts: a connect for each Ready Shared server and each
+// wanted credential without a session (unless one is in flight or it failed too recently;
+// credentials within MaxCredentialSessions), a relist for each session whose tools changed.
+// It marks them busy. c.mu is held.
 func (c *catalog) planLocked(ready map[types.NamespacedName]*mcpv1alpha1.UpstreamServer, now time.Time) []catalogJob {
 	var jobs []catalogJob
-	for nn, us := range ready {
-		if c.busy[nn] {
-			continue
+	plan := func(j catalogJob) bool {
+		if c.busy[j.key] {
+			return false
 		}
-		conn := c.conns[nn]
 		switch {
-		case conn == nil && now.Before(c.retryAt[nn]):
-			continue
-		case conn == nil:
-		case conn.stale.Swap(false):
+		case j.conn == nil && now.Before(c.retryAt[j.key]):
+			return false
+		case j.conn == nil:
+		case j.conn.stale.Swap(false):
 		default:
+			return false
+		}
+		c.busy[j.key] = true
+		jobs = append(jobs, j)
+		return true
+	}
+	for nn, us := range ready {
+		key := connKey{nn: nn}
+		plan(catalogJob{key: key, us: us, conn: c.conns[key]})
+	}
+	room := c.tuning.MaxCredentialSessions - c.credentialSessionsLocked()
+	for key, w := range c.wants {
+		conn := c.conns[key]
+		us := c.perSubject[key.nn] // as this sync read it: a want may be older than a spec change
+		if us == nil || conn == nil && room <= 0 {
 			continue
 		}
-		c.busy[nn] = true
-		jobs = append(jobs, catalogJob{nn: nn, us: us, conn: conn})
+		if plan(catalogJob{key: key, us: us, cred: w.cred, conn: conn}) && conn == nil {
+			room--
+		}
 	}
 	return jobs
 }
@@ -73,7 +98,7 @@ func (c *catalog) start(ctx context.Context, j catalogJob) {
 			c.finish(ctx, j, j.conn, c.list(ctx, j.conn))
 			return
 		}
-		conn, err := c.connect(ctx, j.us)
+		conn, err := c.connect(ctx, j.us, j.cred)
 		c.finish(ctx, j, conn, err)
 	}()
 }
@@ -84,51 +109,55 @@ func (c *catalog) start(ctx context.Context, j catalogJob) {
 // stays out and the controller is asked to look, as it owns the server's authorization.
 func (c *catalog) finish(ctx context.Context, j catalogJob, conn *upstreamConn, err error) {
 	c.mu.Lock()
-	delete(c.busy, j.nn)
+	delete(c.busy, j.key)
 	var closeConn *upstreamConn
 	switch {
 	case err != nil:
-		c.retryAt[j.nn] = time.Now().Add(c.tuning.RetryDelay)
-		if j.conn != nil && c.conns[j.nn] == j.conn {
-			delete(c.conns, j.nn)
+		c.retryAt[j.key] = time.Now().Add(c.tuning.RetryDelay)
+		if j.conn != nil && c.conns[j.key] == j.conn {
+			delete(c.conns, j.key)
 			closeConn = j.conn
 		}
 	case j.conn != nil: // relisted
 	case ctx.Err() != nil: // the catalog stopped while the connect ran
 		closeConn = conn
-	case c.conns[j.nn] != nil && !c.conns[j.nn].dead(): // a tool call reconnected meanwhile
+	case c.conns[j.key] != nil && !c.conns[j.key].dead(): // a tool call reconnected meanwhile
 		closeConn = conn
 	default:
-		c.conns[j.nn] = conn
-		delete(c.retryAt, j.nn)
+		c.conns[j.key] = conn
+		delete(c.retryAt, j.key)
+	}
+	if j.key.cred != "" && (closeConn != nil || err == nil) {
+		c.credVersion++
 	}
 	c.mu.Unlock()
 	if closeConn != nil {
 		closeConn.close()
 	}
 	if err != nil {
-		c.failed(j.nn, err)
+		c.failed(j, err)
 	}
 	if err == nil || closeConn != nil {
 		c.poke() // the catalog changed: the next sync rebuilds it
 	}
 }
 
-// failed logs why a server is out of the catalog, naming a crossed bound, and asks the
-// controller to look at a server that refused the gateway's credentials.
-func (c *catalog) failed(nn types.NamespacedName, err error) {
+// failed logs why a session is out of the catalog, naming a crossed bound, and asks the
+// controller to look at a token the upstream refused (the server's, or the credential's).
+func (c *catalog) failed(j catalogJob, err error) {
 	var le *mcpconn.LimitError
 	var ce *mcpconn.ChallengeError
+	server, cred := j.key.nn.String(), j.key.cred
 	switch {
 	case errors.As(err, &le):
 		c.g.log.Info("An upstream's answer crossed a bound; it is left out of the tool catalog",
-			"server", nn.String(), "bound", le.Limit, "max", le.Max)
+			"server", server, "credential", cred, "bound", le.Limit, "max", le.Max)
 	case errors.As(err, &ce) || errors.Is(err, mcpconn.ErrUnauthorized) || errors.Is(err, mcpconn.ErrForbidden):
 		c.g.log.Info("An upstream refused the gateway's credentials; it is left out of the tool catalog",
-			"server", nn.String(), "error", err.Error())
-		c.g.up.look(nn)
+			"server", server, "credential", cred, "error", err.Error())
+		c.g.up.look(j.holder())
 	default:
 		c.g.log.Info("Failed to open the gateway's session to an upstream or list its tools",
-			"server", nn.String(), "error", err.Error())
+			"server", server, "credential", cred, "error", err.Error())
 	}
 }

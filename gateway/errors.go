@@ -47,7 +47,9 @@ const (
 
 // rpcErrorData is the data member of the gateway's JSON-RPC errors.
 type rpcErrorData struct {
-	Server            string `json:"server,omitempty"`
+	Server string `json:"server,omitempty"`
+	// Credential is the caller's UpstreamCredential the error is about (PerSubject servers).
+	Credential        string `json:"credential,omitempty"`
 	Reason            string `json:"reason,omitempty"`
 	LoginCommand      string `json:"loginCommand,omitempty"`
 	RetryAfterSeconds int    `json:"retryAfterSeconds,omitempty"`

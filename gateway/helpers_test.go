@@ -43,6 +43,7 @@ type rpcError struct {
 	Message string `json:"message"`
 	Data    *struct {
 		Server            string `json:"server"`
+		Credential        string `json:"credential"`
 		Reason            string `json:"reason"`
 		LoginCommand      string `json:"loginCommand"`
 		RetryAfterSeconds int    `json:"retryAfterSeconds"`

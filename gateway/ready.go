@@ -58,7 +58,8 @@ type notReady struct {
 }
 
 // gate reads the server and refuses requests it cannot forward. It answers itself and reports
-// false when the request stops here.
+// false when the request stops here. For a PerSubject server it checks the server only; pick
+// then checks the caller's credential.
 func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, nn types.NamespacedName, rpcID json.RawMessage) (*mcpv1alpha1.UpstreamServer, bool) {
 	us, nr := g.check(r.Context(), nn)
 	if nr != nil {
@@ -68,7 +69,24 @@ func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, nn types.Namespac
 	return us, true
 }
 
-// check reads the server and its token and decides whether a request may be forwarded.
+// pick returns whose token a request of id to us carries: the server's own, or for a
+// PerSubject server the caller's credential (selected by identity and CredentialHeader,
+// every entry of which is meant for us). It answers itself and reports false when the
+// caller has no usable credential.
+func (g *Gateway) pick(w http.ResponseWriter, r *http.Request, id *Identity, us *mcpv1alpha1.UpstreamServer, rpcID json.RawMessage) (holder, bool) {
+	if !perSubject(us) {
+		return serverHolder(us), true
+	}
+	h, nr := g.credentialFor(r.Context(), id, us, credentialEntries(r.Header), true)
+	if nr != nil {
+		writeRPCError(w, nr.status, rpcID, nr.code, nr.msg, nr.data, nr.retryAfter)
+		return holder{}, false
+	}
+	return h, true
+}
+
+// check reads the server and decides whether a request may be forwarded: for a Shared server
+// with its token, for a PerSubject server as far as the server goes (credentialFor does the rest).
 func (g *Gateway) check(ctx context.Context, nn types.NamespacedName) (*mcpv1alpha1.UpstreamServer, *notReady) {
 	us := &mcpv1alpha1.UpstreamServer{}
 	err := g.opts.Client.Get(ctx, nn, us)
@@ -85,13 +103,17 @@ func (g *Gateway) check(ctx context.Context, nn types.NamespacedName) (*mcpv1alp
 		return nil, &notReady{status: http.StatusServiceUnavailable, code: CodeNotReady,
 			msg: "The gateway could not read the UpstreamServer; try again", retryAfter: 5 * time.Second}
 	}
-	rec, err := g.up.load(us)
+	if perSubject(us) {
+		return us, perSubjectReadiness(us)
+	}
+	h := serverHolder(us)
+	rec, err := g.up.load(h)
 	if err != nil {
 		g.log.Error(err, "Failed to read the token store", "server", nn.String())
 		return nil, &notReady{status: http.StatusServiceUnavailable, code: CodeNotReady, data: &rpcErrorData{Server: nn.String()},
 			msg: "The gateway could not read the server's token; try again", retryAfter: 5 * time.Second}
 	}
-	return us, readiness(us, g.up.usable(us, rec, time.Now()), time.Now())
+	return us, readiness(us, g.up.usable(h, rec, time.Now()), time.Now())
 }
 
 // readiness decides from status whether to forward. Only a server the controller has

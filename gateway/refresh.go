@@ -5,57 +5,55 @@ import (
 	"errors"
 	"time"
 
-	"k8s.io/apimachinery/pkg/types"
-
-	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
 	"github.com/mcpproxy/mcpproxy-operator/internal/tokenstore"
-	"github.com/mcpproxy/mcpproxy-operator/internal/upstream"
 )
 
-// look asks the reconciler to look at nn now (an expired token, credentials it does not hold).
-func (u *upstreams) look(nn types.NamespacedName) {
-	u.g.opts.Refresher.RequestRefresh(upstream.RefreshRequest{Server: nn})
+// look asks the reconciler owning h's token to look at it now (an expired token, credentials
+// it does not hold).
+func (u *upstreams) look(h holder) {
+	u.g.opts.Refresher.RequestRefresh(h.refreshRequest(0))
 }
 
-// requestRefresh asks the reconciler, the only one that refreshes, to refresh revision rev,
-// which the upstream rejected. A plain look would not do: the reconciler refreshes early only
-// for a rejected revision. One request per rejected revision (again after three wait bounds);
-// during a backoff only a look, so a 401 never bypasses it.
-func (u *upstreams) requestRefresh(us *mcpv1alpha1.UpstreamServer, rev uint64) {
-	nn := upstream.Name(us)
-	if _, ok := upstream.BackingOff(us, time.Now()); ok {
-		u.look(nn)
+// requestRefresh asks the reconciler, the only one that refreshes, to refresh revision rev of
+// h's token, which the upstream rejected. A plain look would not do: the reconciler refreshes
+// early only for a rejected revision. One request per rejected revision (again after three
+// wait bounds); during a backoff only a look, so a 401 never bypasses it.
+func (u *upstreams) requestRefresh(h holder, rev uint64) {
+	if _, ok := h.backingOff(time.Now()); ok {
+		u.look(h)
 		return
 	}
+	mark := h.mark()
 	u.mu.Lock()
-	m, ok := u.requested[nn]
+	m, ok := u.requested[mark]
 	if ok && m.rev == rev && time.Since(m.at) < 3*u.g.opts.RefreshWait {
 		u.mu.Unlock()
 		return
 	}
-	u.requested[nn] = refreshMark{rev: rev, at: time.Now()}
+	u.requested[mark] = refreshMark{rev: rev, at: time.Now()}
 	u.mu.Unlock()
-	u.g.opts.Refresher.RequestRefresh(upstream.RefreshRequest{Server: nn, RejectedRevision: rev})
-	refreshRequests.WithLabelValues(nn.String()).Inc()
-	u.g.log.Info("Asked the controller to refresh a token the upstream rejected", "server", nn.String(), "revision", rev)
+	u.g.opts.Refresher.RequestRefresh(h.refreshRequest(rev))
+	refreshRequests.WithLabelValues(h.server().String()).Inc()
+	u.g.log.Info("Asked the controller to refresh a token the upstream rejected", "server", h.server().String(),
+		"credential", h.credentialName(), "revision", rev)
 }
 
 // awaitNewToken asks for a refresh of rejectedRev and waits until another revision with an
 // access token is stored, or the wait bound passes (nil).
-func (u *upstreams) awaitNewToken(ctx context.Context, us *mcpv1alpha1.UpstreamServer, rejectedRev uint64) *tokenstore.Record {
-	if rec := u.newerRecord(us, rejectedRev); rec != nil {
+func (u *upstreams) awaitNewToken(ctx context.Context, h holder, rejectedRev uint64) *tokenstore.Record {
+	if rec := u.newerRecord(h, rejectedRev); rec != nil {
 		return rec // the reconciler already saved a newer token
 	}
-	u.requestRefresh(us, rejectedRev)
-	return u.waitNewer(ctx, us, rejectedRev)
+	u.requestRefresh(h, rejectedRev)
+	return u.waitNewer(ctx, h, rejectedRev)
 }
 
 // waitNewer waits until a revision other than rev with an access token is stored, or the wait
 // bound passes (nil). The store announces its commits, so this wakes on the commit.
-func (u *upstreams) waitNewer(ctx context.Context, us *mcpv1alpha1.UpstreamServer, rev uint64) *tokenstore.Record {
+func (u *upstreams) waitNewer(ctx context.Context, h holder, rev uint64) *tokenstore.Record {
 	ctx, cancel := context.WithTimeout(ctx, u.g.opts.RefreshWait)
 	defer cancel()
-	k := upstream.StoreKey(us)
+	k := h.key()
 	for cur := rev; ; {
 		rec, err := u.g.opts.Store.WaitNewer(ctx, k, cur)
 		if err != nil {
@@ -68,17 +66,18 @@ func (u *upstreams) waitNewer(ctx context.Context, us *mcpv1alpha1.UpstreamServe
 	}
 }
 
-func (u *upstreams) newerRecord(us *mcpv1alpha1.UpstreamServer, rev uint64) *tokenstore.Record {
-	rec, err := u.load(us)
+func (u *upstreams) newerRecord(h holder, rev uint64) *tokenstore.Record {
+	rec, err := u.load(h)
 	if err == nil && rec != nil && rec.Revision != rev && rec.AccessToken != "" {
 		return rec
 	}
 	return nil
 }
 
-// load reads the server's stored token; nil without one (public and API-key servers).
-func (u *upstreams) load(us *mcpv1alpha1.UpstreamServer) (*tokenstore.Record, error) {
-	rec, err := u.g.opts.Store.Load(upstream.StoreKey(us))
+// load reads h's stored token; nil without one (public and API-key servers, a credential
+// nobody logged in to).
+func (u *upstreams) load(h holder) (*tokenstore.Record, error) {
+	rec, err := u.g.opts.Store.Load(h.key())
 	if errors.Is(err, tokenstore.ErrNotFound) {
 		return nil, nil
 	}

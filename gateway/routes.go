@@ -85,11 +85,15 @@ func (g *Gateway) serveServer(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	h, ok := g.pick(sw, r, id, us, rpcID)
+	if !ok {
+		return
+	}
 	out, ok := g.outbound(sw, r, id, us)
 	if !ok {
 		return
 	}
-	g.up.proxy(g.observeEndpoints(sw, r, id, us), out, us)
+	g.up.proxy(g.observeEndpoints(sw, r, id, us), out, h)
 }
 
 // statusWriter remembers the status code; Unwrap lets the reverse proxy flush through it. It

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
@@ -30,11 +31,13 @@ type upstreams struct {
 	headers *ttlCache[string, http.Header]
 
 	mu sync.Mutex
-	// requested remembers the last refresh asked for per server, so a burst of 401s asks once.
-	requested map[types.NamespacedName]refreshMark
-	// rejected is the revision per server the upstream kept rejecting after a bounded wait:
-	// the gate no longer counts it as usable, so later calls fail fast with the status' reason.
-	rejected map[types.NamespacedName]uint64
+	// requested remembers the last refresh asked for per token holder (holder.mark), so a
+	// burst of 401s asks once.
+	requested map[string]refreshMark
+	// rejected is the revision per token holder the upstream kept rejecting after a bounded
+	// wait: the gate no longer counts it as usable, so later calls fail fast with the status'
+	// reason.
+	rejected map[string]uint64
 	// endpoints are legacy SSE message paths learned from endpoint events, per server.
 	endpoints map[types.NamespacedName]map[string]struct{}
 }
@@ -44,11 +47,17 @@ type refreshMark struct {
 	at  time.Time
 }
 
-type upstreamServerKey struct{}
+// upstreamHolderKey carries the holder of a proxied request from proxy to the transport.
+type upstreamHolderKey struct{}
+
+func holderFrom(ctx context.Context) (holder, bool) {
+	h, ok := ctx.Value(upstreamHolderKey{}).(holder)
+	return h, ok
+}
 
 func newUpstreams(g *Gateway) *upstreams {
 	u := &upstreams{g: g, base: newBaseTransport(), headers: newTTLCache[string, http.Header](10*time.Second, 1024),
-		requested: map[types.NamespacedName]refreshMark{}, rejected: map[types.NamespacedName]uint64{},
+		requested: map[string]refreshMark{}, rejected: map[string]uint64{},
 		endpoints: map[types.NamespacedName]map[string]struct{}{}}
 	u.rp = &httputil.ReverseProxy{
 		Rewrite:        u.rewrite,
@@ -70,36 +79,37 @@ func newBaseTransport() http.RoundTripper {
 }
 
 // usable reports whether rec holds an unexpired access token the upstream has not kept rejecting.
-func (u *upstreams) usable(us *mcpv1alpha1.UpstreamServer, rec *tokenstore.Record, now time.Time) bool {
-	return upstream.TokenUsable(rec, now) && !u.isRejected(upstream.Name(us), rec.Revision)
+func (u *upstreams) usable(h holder, rec *tokenstore.Record, now time.Time) bool {
+	return upstream.TokenUsable(rec, now) && !u.isRejected(h, rec.Revision)
 }
 
-func (u *upstreams) isRejected(nn types.NamespacedName, rev uint64) bool {
+func (u *upstreams) isRejected(h holder, rev uint64) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	r, ok := u.rejected[nn]
+	r, ok := u.rejected[h.mark()]
 	return ok && r == rev
 }
 
-func (u *upstreams) markRejected(nn types.NamespacedName, rev uint64) {
+func (u *upstreams) markRejected(h holder, rev uint64) {
 	u.mu.Lock()
-	u.rejected[nn] = rev
+	u.rejected[h.mark()] = rev
 	u.mu.Unlock()
 }
 
-// proxy forwards r to us through the reverse proxy.
-func (u *upstreams) proxy(w http.ResponseWriter, r *http.Request, us *mcpv1alpha1.UpstreamServer) {
-	if rest := r.PathValue("rest"); rest != "" && !u.endpointKnown(upstream.Name(us), "/"+rest) {
+// proxy forwards r to h's server through the reverse proxy, with h's token.
+func (u *upstreams) proxy(w http.ResponseWriter, r *http.Request, h holder) {
+	if rest := r.PathValue("rest"); rest != "" && !u.endpointKnown(h.server(), "/"+rest) {
 		writeRPCError(w, http.StatusNotFound, requestRPCID(r), CodeNotFound,
 			"Unknown SSE message endpoint: open the server's event stream first", nil, 0)
 		return
 	}
-	u.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), upstreamServerKey{}, us)))
+	u.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), upstreamHolderKey{}, h)))
 }
 
 // rewrite points the outgoing request at the server's URL and removes the caller's credentials.
 func (u *upstreams) rewrite(pr *httputil.ProxyRequest) {
-	us := pr.In.Context().Value(upstreamServerKey{}).(*mcpv1alpha1.UpstreamServer)
+	h, _ := holderFrom(pr.In.Context())
+	us := h.us
 	target, err := url.Parse(us.Spec.URL)
 	if err != nil {
 		return // validated by the API server; the transport reports the failure
@@ -126,33 +136,53 @@ func stripCallerCredentials(h http.Header) {
 type proxyTransport struct{ u *upstreams }
 
 func (t proxyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	us := req.Context().Value(upstreamServerKey{}).(*mcpv1alpha1.UpstreamServer)
-	return t.u.send(req, us)
+	h, _ := holderFrom(req.Context())
+	return t.u.send(req, h)
 }
 
 // boundTransport sends the requests of one catalog session, bound to the server's target
-// (transport and URL) the session was dialled for. The server is read afresh each time, for a
-// rotated token or Secret; once its spec names another target, the session's requests (its
-// closing DELETE included) go out without any credential: the current ones are not its
-// target's.
+// (transport and URL) the session was dialled for and, for a PerSubject server, to the
+// credential (by UID) it was dialled with. The server and credential are read afresh each
+// time, for a rotated token or Secret; once the spec names another target, or the credential
+// is gone or replaced, the session's requests (its closing DELETE included) go out without any
+// credential: the current ones are not its own.
 type boundTransport struct {
 	u      *upstreams
 	nn     types.NamespacedName
 	target string // target(us) when the session was dialled
+	// cred and credUID name the credential of a PerSubject server's session; "" otherwise.
+	cred    string
+	credUID types.UID
 }
 
 func (t boundTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	us := &mcpv1alpha1.UpstreamServer{}
-	if err := t.u.g.opts.Client.Get(req.Context(), t.nn, us); err != nil {
+	fail := func(err error) (*http.Response, error) {
 		if req.Body != nil {
 			_ = req.Body.Close()
 		}
-		return nil, fmt.Errorf("reading UpstreamServer %s: %w", t.nn, err)
+		return nil, err
+	}
+	us := &mcpv1alpha1.UpstreamServer{}
+	if err := t.u.g.opts.Client.Get(req.Context(), t.nn, us); err != nil {
+		return fail(fmt.Errorf("reading UpstreamServer %s: %w", t.nn, err))
 	}
 	if target(us) != t.target {
 		return t.u.base.RoundTrip(req)
 	}
-	return t.u.send(req, us)
+	if t.cred == "" {
+		return t.u.send(req, serverHolder(us))
+	}
+	cred := &mcpv1alpha1.UpstreamCredential{}
+	err := t.u.g.opts.Client.Get(req.Context(), types.NamespacedName{Namespace: t.nn.Namespace, Name: t.cred}, cred)
+	switch {
+	case apierrors.IsNotFound(err):
+		return t.u.base.RoundTrip(req)
+	case err != nil:
+		return fail(fmt.Errorf("reading UpstreamCredential %s/%s: %w", t.nn.Namespace, t.cred, err))
+	case cred.UID != t.credUID || !cred.DeletionTimestamp.IsZero() || !perSubject(us):
+		return t.u.base.RoundTrip(req)
+	}
+	return t.u.send(req, holder{us: us, cred: cred})
 }
 
 // modifyResponse keeps the upstream's authentication challenges from the caller and rewrites
@@ -165,8 +195,8 @@ func (u *upstreams) modifyResponse(resp *http.Response) error {
 		resp.Header.Del("WWW-Authenticate")
 	}
 	req := resp.Request
-	us, _ := req.Context().Value(upstreamServerKey{}).(*mcpv1alpha1.UpstreamServer)
-	if us != nil && us.Spec.Transport == mcpv1alpha1.TransportSSE && req.Method == http.MethodGet &&
+	h, _ := holderFrom(req.Context())
+	if us := h.us; us != nil && us.Spec.Transport == mcpv1alpha1.TransportSSE && req.Method == http.MethodGet &&
 		strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		base := *req.URL
 		resp.Body = newEndpointRewriter(resp.Body, func(data string) string {
@@ -181,10 +211,9 @@ func (u *upstreams) proxyError(w http.ResponseWriter, r *http.Request, err error
 	if r.Context().Err() != nil {
 		return
 	}
-	us, _ := r.Context().Value(upstreamServerKey{}).(*mcpv1alpha1.UpstreamServer)
 	server := ""
-	if us != nil {
-		server = upstream.Name(us).String()
+	if h, ok := holderFrom(r.Context()); ok && h.us != nil {
+		server = h.server().String()
 	}
 	u.g.log.Info("Failed to reach an upstream", "server", server, "error", err.Error())
 	writeRPCError(w, http.StatusBadGateway, requestRPCID(r), CodeBadGateway,
