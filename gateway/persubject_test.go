@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
 
 	. "github.com/mcpproxy/mcpproxy-operator/gateway"
 	"github.com/mcpproxy/mcpproxy-operator/internal/testenv"
@@ -80,6 +83,22 @@ func TestPerSubjectCallersActAsTheirOwnUsers(t *testing.T) {
 		t.Fatalf("/mcp lists the server's tools to a caller without a credential: %v", names)
 	}
 
+	// Deleting alice's credential takes its tools from agent-a's /mcp session and leaves
+	// agent-b's working.
+	if err := apiClient.Delete(context.Background(), &mcpv1alpha1.UpstreamCredential{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "alice-gh"}}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, "alice's tools gone from agent-a's /mcp", func() bool {
+		return !slices.Contains(toolNames(t, through["/mcp agent-a"]), whoamiTool)
+	})
+	expectWhoami(t, through["/mcp agent-b"], whoamiTool, "bob", "/mcp agent-b")
+	expectWhoami(t, through["pass-through agent-b"], "whoami", "bob", "pass-through agent-b")
+	testenv.Eventually(t, 10*time.Second, "agent-a told to log in", func() bool {
+		_, rpcErr := rawCall(t, h.serverURL("gh"), tokens["agent-a"], nil, initializeBody, p)
+		return rpcErr.Data != nil && rpcErr.Data.Reason == ReasonNoCredential
+	})
+
 	p.noSecrets(t, srv)
 	for _, secret := range srv.IssuedSecrets() {
 		if strings.Contains(h.logs.String(), secret) {
@@ -141,5 +160,15 @@ func TestPerSubjectCredentialSelection(t *testing.T) {
 	if _, err := refused.CallTool(ctx, &mcp.CallToolParams{Name: whoamiTool, Arguments: map[string]any{}}); err == nil {
 		t.Fatal("a call of a tool that is not listed succeeded")
 	}
+
+	// A credential naming agent-b itself, nobody logged in to yet, wins over the group's:
+	// agent-b is told to log in to that very credential.
+	createCredential(t, ns, "pending-gh", "gh", saSubject(ns, "agent-b"))
+	want := "mcpproxy auth login gh -n " + ns + " --for serviceaccount/" + ns + "/agent-b --credential pending-gh"
+	testenv.Eventually(t, 20*time.Second, "agent-b told to log in to pending-gh", func() bool {
+		status, rpcErr = rawCall(t, pass, tokB, nil, initializeBody, p)
+		return status == http.StatusServiceUnavailable && rpcErr.Code == CodeAuthorizationRequired && rpcErr.Data != nil &&
+			rpcErr.Data.LoginCommand == want && rpcErr.Data.Credential == "pending-gh" && strings.Contains(rpcErr.Message, want)
+	})
 	p.noSecrets(t, srv)
 }
