@@ -229,11 +229,11 @@ func addTool(srv *mcp.Server, t *mcp.Tool, h mcp.ToolHandler) (ok bool) {
 func (c *catalog) callHandler(s *aggSession, t *exposedTool) mcp.ToolHandler {
 	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		start := time.Now()
-		status := "error"
+		status, credential := "error", ""
 		defer func() {
 			requests.WithLabelValues(t.server.String(), "tool_call", status).Inc()
-			c.g.log.Info("Served gateway tool call", "caller", s.id.Name, "server", t.server.String(), "tool", t.name,
-				"status", status, "duration", time.Since(start).Round(time.Millisecond))
+			c.g.log.Info("Served gateway tool call", "caller", s.id.Name, "server", t.server.String(), "credential", credential,
+				"tool", t.name, "status", status, "duration", time.Since(start).Round(time.Millisecond))
 		}()
 		if ok, err := c.g.auth.allowed(ctx, s.id, t.server); err != nil || !ok {
 			status = "forbidden"
@@ -249,12 +249,17 @@ func (c *catalog) callHandler(s *aggSession, t *exposedTool) mcp.ToolHandler {
 			data, _ := json.Marshal(nr.data)
 			return nil, &jsonrpc.Error{Code: int64(nr.code), Message: nr.msg, Data: data}
 		}
+		credential = h.credentialName()
 		conn := c.conn(keyOf(h))
 		if conn == nil {
 			var err error
-			if conn, err = c.reconnect(ctx, h); err != nil {
+			var kept bool
+			if conn, kept, err = c.reconnect(ctx, h); err != nil {
 				status = "unavailable"
 				return nil, &jsonrpc.Error{Code: CodeBadGateway, Message: fmt.Sprintf("The gateway could not open a session to UpstreamServer %s", t.server)}
+			}
+			if !kept {
+				defer conn.close()
 			}
 		}
 		addedLatency.Observe(time.Since(start).Seconds())
@@ -273,27 +278,29 @@ func (c *catalog) callHandler(s *aggSession, t *exposedTool) mcp.ToolHandler {
 }
 
 // reconnect opens a new session with h's token when the old one is gone (at most one per
-// call). A credential's session is wanted from then on, like one a session's tools use.
-func (c *catalog) reconnect(ctx context.Context, h holder) (*upstreamConn, error) {
-	conn, err := c.connect(ctx, h.us, h.cred)
-	if err != nil {
-		return nil, err
+// call). A credential's session is wanted from then on, like one a session's tools use, and
+// kept within MaxCredentialSessions; beyond, it serves this call only (kept false: the
+// caller closes it).
+func (c *catalog) reconnect(ctx context.Context, h holder) (conn *upstreamConn, kept bool, err error) {
+	if conn, err = c.connect(ctx, h.us, h.cred); err != nil {
+		return nil, false, err
 	}
 	c.mu.Lock()
-	if h.cred != nil {
-		c.wantLocked(conn.key, h.cred)
-	}
 	if old := c.conns[conn.key]; old != nil && !old.dead() {
 		c.mu.Unlock()
 		conn.close()
-		return old, nil
+		return old, true, nil
 	}
-	c.conns[conn.key] = conn
+	defer c.mu.Unlock()
 	if h.cred != nil {
+		if c.credentialSessionsLocked() >= c.tuning.MaxCredentialSessions {
+			return conn, false, nil
+		}
+		c.wantLocked(conn.key, h.cred)
 		c.credVersion++
 	}
-	c.mu.Unlock()
-	return conn, nil
+	c.conns[conn.key] = conn
+	return conn, true, nil
 }
 
 // keyOf is the key of the session that carries h's token.

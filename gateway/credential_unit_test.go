@@ -15,6 +15,7 @@ import (
 	authzv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
@@ -179,5 +180,34 @@ func TestCredentialReadiness(t *testing.T) {
 				t.Fatalf("the login command is missing: %+v %q", nr.data, nr.msg)
 			}
 		})
+	}
+}
+
+// The catalog opens at most MaxCredentialSessions credential sessions, counting those being
+// opened; wanted credentials beyond wait for room.
+func TestCredentialSessionsAreBounded(t *testing.T) {
+	c := newCatalog(&Gateway{opts: Options{ResyncInterval: time.Second}})
+	c.tuning.MaxCredentialSessions = 2
+	us := &mcpv1alpha1.UpstreamServer{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "s"},
+		Spec: mcpv1alpha1.UpstreamServerSpec{CredentialMode: mcpv1alpha1.CredentialModePerSubject}}
+	nn := upstream.Name(us)
+	c.perSubject[nn] = us
+	for _, name := range []string{"a", "b", "c"} {
+		cr := &mcpv1alpha1.UpstreamCredential{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, UID: types.UID(name)}}
+		c.wantLocked(connKey{nn: nn, cred: name, uid: cr.UID}, cr)
+	}
+	if jobs := c.planLocked(nil, time.Now()); len(jobs) != 2 {
+		t.Fatalf("planned %d connects, want 2", len(jobs))
+	}
+	if jobs := c.planLocked(nil, time.Now()); len(jobs) != 0 {
+		t.Fatalf("planned %d more connects while two are being opened", len(jobs))
+	}
+	for key := range c.busy { // one connect failed: room for the third
+		delete(c.busy, key)
+		c.retryAt[key] = time.Now().Add(time.Hour)
+		break
+	}
+	if jobs := c.planLocked(nil, time.Now()); len(jobs) != 1 || c.retryAt[jobs[0].key].After(time.Now()) {
+		t.Fatalf("planned %+v after a failure, want the waiting credential", jobs)
 	}
 }

@@ -25,6 +25,9 @@ type requestInfo struct {
 	start  time.Time
 	caller string
 	server types.NamespacedName
+	// credential is the caller's UpstreamCredential whose token went upstream (PerSubject
+	// servers): whose upstream account acted, for the access log.
+	credential string
 	// addedObserved is set once the gateway-added latency was recorded (first upstream attempt).
 	addedObserved bool
 	// retried is set when the request was retried after a 401.
@@ -89,6 +92,7 @@ func (g *Gateway) serveServer(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	ri.credential = h.credentialName()
 	out, ok := g.outbound(sw, r, id, us)
 	if !ok {
 		return
@@ -141,6 +145,6 @@ func (g *Gateway) observeRequest(r *http.Request, sw *statusWriter, ri *requestI
 		server = ri.server.String()
 	}
 	requests.WithLabelValues(server, route, statusLabel(status)).Inc()
-	g.log.Info("Served gateway request", "caller", ri.caller, "server", server, "route", route,
+	g.log.Info("Served gateway request", "caller", ri.caller, "server", server, "credential", ri.credential, "route", route,
 		"method", r.Method, "status", status, "retried", ri.retried, "duration", time.Since(ri.start).Round(time.Millisecond))
 }
