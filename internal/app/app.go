@@ -123,11 +123,24 @@ func New(cfg *rest.Config, o Options) (m *Manager, err error) {
 // cache: its name, identity, times, and server and credential labels. Annotations, managedFields (which list
 // every data key), other labels, finalizers and owners are whatever the Secret's author chose,
 // up to the object size limit; the reconciler reads them from the API server when it ingests.
+//
+// The cache keys its per-object settings by GVK, so the typed Secret entry and the metadata one
+// are one entry, either of which may win: both carry this transform, and a typed Secret loses its
+// data too (nothing reads Secret data from the cache).
 func handOverMetadataOnly(obj any) (any, error) {
-	m, ok := obj.(*metav1.PartialObjectMetadata)
-	if !ok {
-		return obj, nil
+	switch o := obj.(type) {
+	case *metav1.PartialObjectMetadata:
+		o.ObjectMeta = keptMetadata(&o.ObjectMeta)
+		return o, nil
+	case *corev1.Secret:
+		o.ObjectMeta = keptMetadata(&o.ObjectMeta)
+		o.Data, o.StringData = nil, nil
+		return o, nil
 	}
+	return obj, nil
+}
+
+func keptMetadata(m *metav1.ObjectMeta) metav1.ObjectMeta {
 	kept := metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace, UID: m.UID, ResourceVersion: m.ResourceVersion,
 		Generation: m.Generation, CreationTimestamp: m.CreationTimestamp, DeletionTimestamp: m.DeletionTimestamp}
 	for _, l := range []string{mcpv1alpha1.HandOverServerLabel, mcpv1alpha1.HandOverCredentialLabel} {
@@ -138,8 +151,7 @@ func handOverMetadataOnly(obj any) (any, error) {
 			kept.Labels[l] = v
 		}
 	}
-	m.ObjectMeta = kept
-	return m, nil
+	return kept
 }
 
 // newControllerManager builds controller-runtime's manager with the cache scope every
@@ -163,7 +175,7 @@ func newControllerManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Ma
 	loginType := fields.OneTermEqualSelector("type", mcpv1alpha1.HandOverSecretType)
 	secretMeta := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}}
 	cacheOpts := cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&corev1.Secret{}: {Label: onlyHandOvers, Field: loginType},
+		&corev1.Secret{}: {Label: onlyHandOvers, Field: loginType, Transform: handOverMetadataOnly},
 		secretMeta:       {Label: onlyHandOvers, Field: loginType, Transform: handOverMetadataOnly},
 	}}
 	if len(o.Namespaces) > 0 {
