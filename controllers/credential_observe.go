@@ -124,8 +124,11 @@ func (r *UpstreamCredentialReconciler) handOvers(ctx context.Context, c *mcpv1al
 // holder logs in again freely; anyone else creates a credential of their own. (created-by is
 // verified by the login-handover admission policy where it is installed.)
 func replacesOwnersLogin(c *mcpv1alpha1.UpstreamCredential, by string) error {
-	t := c.Status.Token
-	if t == nil || t.ObtainedBy == "" || t.ObtainedBy == by {
+	owner := c.Status.Owner
+	if owner == "" && c.Status.Token != nil {
+		owner = c.Status.Token.ObtainedBy
+	}
+	if owner == "" || owner == by {
 		return nil
 	}
 	who := by
@@ -134,5 +137,5 @@ func replacesOwnersLogin(c *mcpv1alpha1.UpstreamCredential, by string) error {
 	}
 	return fmt.Errorf("it was handed over by %s, but the credential holds the upstream login of %s: only %s may log in "+
 		"for it again; create another UpstreamCredential for your own login, or delete this one first",
-		short(who), t.ObtainedBy, t.ObtainedBy)
+		short(who), owner, owner)
 }

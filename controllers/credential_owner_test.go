@@ -26,6 +26,7 @@ func TestOnlyTheHolderLogsInAgainForACredential(t *testing.T) {
 		"the holder logs in again":                    {held("alice"), "alice", false},
 		"someone else":                                {held("alice"), "carol", true},
 		"nobody named":                                {held("alice"), "", true},
+		"logged out, the owner stays":                 {&mcpv1alpha1.UpstreamCredential{Status: mcpv1alpha1.UpstreamCredentialStatus{Owner: "alice"}}, "carol", true},
 	} {
 		t.Run(name, func(t *testing.T) {
 			err := replacesOwnersLogin(tc.c, tc.by)

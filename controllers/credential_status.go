@@ -36,6 +36,11 @@ func applyCredentialStatus(c *mcpv1alpha1.UpstreamCredential, obs credentialObse
 		}
 	}
 	st.Token, st.Refresh, st.Authorization = toTokenStatus(s.Token), toRefreshStatus(s.Refresh), toAuthorizationStatus(s.Authorization)
+	// The first login's person owns the credential for good: a logout or a server edit that
+	// clears the token's status must not reopen it to someone else.
+	if st.Owner == "" && st.Token != nil {
+		st.Owner = st.Token.ObtainedBy
+	}
 	st.LastCorrelationID = s.LastCorrelationID
 	if obs.refreshReq != "" {
 		st.LastHandledRefreshRequest = obs.refreshReq

@@ -106,6 +106,13 @@ type UpstreamCredentialStatus struct {
 	// +optional
 	Token *TokenStatus `json:"token,omitempty"`
 
+	// owner is the Kubernetes user whose login the credential was first given. It never changes,
+	// not even after a logout: only the owner (or someone allowed to impersonate them) may log in
+	// for the credential again or add subjects to it, so nobody can slip their own upstream
+	// account under the owner's agents, or themselves under the owner's login.
+	// +optional
+	Owner string `json:"owner,omitempty"`
+
 	// refresh records refresh failures and the next planned refresh.
 	// +optional
 	Refresh *RefreshStatus `json:"refresh,omitempty"`

@@ -27,10 +27,13 @@ func CredentialStoreKey(us *mcpv1alpha1.UpstreamServer, c *mcpv1alpha1.UpstreamC
 	return k
 }
 
-// CredentialStoreName is the store name of credential c's tokens, "server:credential": what
+// CredentialStoreName is the store name of credential c's tokens, "server:credential:uid": what
 // tokenstore's DeleteServer takes to delete every binding of it, with or without its server.
+// The UID is part of it: a credential deleted without its finalizer (someone removed it) and
+// created again under the same name must not find the old login, which would let whoever
+// recreated it act as that person.
 func CredentialStoreName(c *mcpv1alpha1.UpstreamCredential) string {
-	return c.Spec.ServerRef.Name + ":" + c.Name
+	return c.Spec.ServerRef.Name + ":" + c.Name + ":" + string(c.UID)
 }
 
 // CredentialSessionKey names credential c of its server in logs, jitter and signals:

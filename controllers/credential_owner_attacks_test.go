@@ -1,0 +1,174 @@
+package controllers_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	"github.com/mcpproxy/mcpproxy-operator/internal/browserlogin"
+	"github.com/mcpproxy/mcpproxy-operator/internal/testenv"
+	"github.com/mcpproxy/mcpproxy-operator/test/oauthserver"
+)
+
+// attackSetup: real RBAC (bindCredentialUsers: alice and bob hold only the shipped editor role),
+// both admission policies, a manager, a PerSubject server gh and alice's credential gh-alice
+// bound (by the administrator) to alice's agent and to alice, holding alice's login.
+func attackSetup(t *testing.T) (srv *oauthserver.Server, h *harness, ns string, us *mcpv1alpha1.UpstreamServer, c *mcpv1alpha1.UpstreamCredential,
+	handOverAs func(who, upstreamUser string)) {
+	t.Helper()
+	srv = testenv.StartOAuthServer(t, oauthserver.Options{AccessTokenTTL: time.Hour})
+	ns = newNamespace(t)
+	bindCredentialUsers(t, ns)
+	testenv.InstallCredentialPolicy(t, ns)
+	testenv.InstallHandOverPolicy(t, ns)
+	h = startHarness(t, ns, "")
+	us = createPerSubjectServer(t, ns, "gh", srv.MCPURL())
+	c = createCredential(t, ns, "gh-alice", us.Name, saSubject(ns, "alice-agent"), userSubject("alice"))
+	handOverAs = func(who, upstreamUser string) {
+		t.Helper()
+		body, err := browserlogin.HandOver(testenv.HeadlessLoginAs(t, srv, us.Spec.URL, upstreamUser), us.Spec.URL, time.Now()).Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sec := mcpv1alpha1.NewCredentialHandOverSecret(getCredential(t, c), body)
+		sec.Annotations = map[string]string{mcpv1alpha1.AnnotationCreatedBy: who}
+		// As that user, through the login-handover policy.
+		if err := testenv.ClientAs(t, who, "system:authenticated").Create(context.Background(), sec); err != nil {
+			t.Fatalf("%s's hand-over refused: %v", who, err)
+		}
+	}
+	handOverAs("alice", "alice-upstream")
+	cur := waitCredVerified(t, c, 30*time.Second)
+	if cur.Status.Token == nil || cur.Status.Token.ObtainedBy != "alice" {
+		t.Fatalf("setup: gh-alice does not hold alice's login: %+v", cur.Status.Token)
+	}
+	return srv, h, ns, us, c, handOverAs
+}
+
+// Bob (editor) may request a logout of alice's credential, which clears status.token. The owner
+// (status.owner) stays: bob still may not bind himself to it, nor hand his own login into it.
+// (Before, he did both: alice's agent wrote into bob's account.)
+func TestLogoutByAnotherDoesNotReopenTheCredential(t *testing.T) {
+	_, h, ns, us, c, handOverAs := attackSetup(t)
+	ctx := context.Background()
+	bob := testenv.ClientAs(t, "bob", "system:authenticated")
+	withBob := func() *mcpv1alpha1.UpstreamCredential {
+		cur := getCredential(t, c)
+		cur.Spec.Subjects = append(cur.Spec.Subjects, userSubject("bob"))
+		return cur
+	}
+	// The guard holds while alice's login is there.
+	checkAdmission(t, bob.Update(ctx, withBob()), "holds the upstream login of alice")
+
+	// 1. Bob logs alice out.
+	patch := rawMerge(`{"metadata":{"annotations":{"` + mcpv1alpha1.AnnotationLogoutRequestedAt + `":"bob-was-here"}}}`)
+	if err := bob.Patch(ctx, getCredential(t, c), patch); err != nil {
+		t.Fatalf("bob may not request a logout of alice's credential (good): %v", err)
+	}
+	testenv.Eventually(t, 30*time.Second, "alice logged out, status.token cleared", func() (bool, string) {
+		cur := getCredential(t, c)
+		return cur.Status.LastHandledLogoutRequest == "bob-was-here" && cur.Status.Token == nil, describeCred(cur)
+	})
+
+	// 2. The owner stays: bob still may not bind himself to alice's credential,
+	checkAdmission(t, bob.Update(ctx, withBob()), "holds the upstream login of alice")
+
+	// 3. nor hand his own upstream login over into it.
+	handOverAs("bob", "bob-upstream")
+	testenv.Eventually(t, 30*time.Second, "bob's hand-over refused", func() (bool, string) {
+		cur := getCredential(t, c)
+		la := credCondition(cur, mcpv1alpha1.ConditionLoginAccepted)
+		return la != nil && la.Status == "False" && strings.Contains(la.Message, "holds the upstream login of alice"), describeCred(cur)
+	})
+	if rec, err := h.Store.Load(credentialKey(get(t, us), getCredential(t, c))); err == nil && rec.ObtainedBy == "bob" {
+		t.Fatalf("alice's agent acts upstream as bob after bob logged alice out (%s/%s)", ns, c.Name)
+	}
+}
+
+func hasSA(c *mcpv1alpha1.UpstreamCredential, ns, name string) bool {
+	for _, s := range c.Spec.Subjects {
+		if s == saSubject(ns, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// A credential deleted without its finalizer (bob, an editor, strips it: nothing revokes) and
+// created again under the same name, bound only to bob, does not find alice's login: the store
+// key carries the credential's UID. (Before, bob acted upstream as alice.)
+func TestRecreatedCredentialDoesNotInheritTheDeletedLogin(t *testing.T) {
+	srv, h, ns, us, c, _ := attackSetup(t)
+	ctx := context.Background()
+	bob := testenv.ClientAs(t, "bob", "system:authenticated")
+	old := getCredential(t, c)
+	held, err := h.Store.Load(credentialKey(get(t, us), old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	revocations := srv.Stats().Revocations
+
+	if err := bob.Patch(ctx, old, rawMerge(`{"metadata":{"finalizers":null}}`)); err != nil {
+		t.Fatalf("bob may not strip the finalizer (good): %v", err)
+	}
+	if err := bob.Delete(ctx, old); err != nil {
+		t.Fatalf("bob may not delete (good): %v", err)
+	}
+	testenv.Eventually(t, 20*time.Second, "gh-alice gone", func() bool { return gone(t, old) })
+
+	mine := &mcpv1alpha1.UpstreamCredential{}
+	mine.Namespace, mine.Name = ns, old.Name
+	mine.Spec = mcpv1alpha1.UpstreamCredentialSpec{ServerRef: mcpv1alpha1.ServerReference{Name: us.Name},
+		Subjects: []mcpv1alpha1.CredentialSubject{userSubject("bob")}}
+	if err := bob.Create(ctx, mine); err != nil {
+		t.Fatalf("bob may not create his own credential: %v", err)
+	}
+	var cur *mcpv1alpha1.UpstreamCredential
+	testenv.Eventually(t, 30*time.Second, "the new gh-alice settles", func() (bool, string) {
+		cur = &mcpv1alpha1.UpstreamCredential{}
+		if err := apiClient.Get(ctx, client.ObjectKeyFromObject(mine), cur); err != nil {
+			return false, err.Error()
+		}
+		return cur.UID != old.UID && cur.Status.ObservedGeneration == cur.Generation && credCondition(cur, mcpv1alpha1.ConditionReady) != nil, describeCred(cur)
+	})
+	rec, err := h.Store.Load(credentialKey(get(t, us), cur))
+	t.Logf("new credential (uid %s, subjects %v): Ready=%s token=%+v; record err=%v", cur.UID, cur.Spec.Subjects, credReadyReason(cur), cur.Status.Token, err)
+	if err == nil && rec.ObtainedBy == "alice" && rec.ObtainedAt.Equal(held.ObtainedAt) {
+		t.Errorf("bob's new credential %s (subjects: bob only) holds alice's login; revocations at the AS: %d -> %d",
+			cur.Name, revocations, srv.Stats().Revocations)
+	}
+}
+
+// Bob (editor) edits the PerSubject server so that every credential's pass connects without a
+// token, which clears status.token. The owner (status.owner) stays, so he still may not add
+// himself to alice's credential. (Before, he did, put the server back, and acted as alice.)
+func TestServerEditDoesNotClearTheCredentialsOwner(t *testing.T) {
+	_, h, _, us, c, _ := attackSetup(t)
+	ctx := context.Background()
+	bob := testenv.ClientAs(t, "bob", "system:authenticated")
+	withBob := func() *mcpv1alpha1.UpstreamCredential {
+		cur := getCredential(t, c)
+		cur.Spec.Subjects = append(cur.Spec.Subjects, userSubject("bob"))
+		return cur
+	}
+	checkAdmission(t, bob.Update(ctx, withBob()), "holds the upstream login of alice")
+	held, err := h.Store.Load(credentialKey(get(t, us), getCredential(t, c)))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if err := bob.Patch(ctx, get(t, us), rawMerge(`{"spec":{"headers":[{"name":"X-Nothing","value":"x"}]}}`)); err != nil {
+		t.Fatalf("bob may not edit the server: %v", err)
+	}
+	testenv.Eventually(t, 30*time.Second, "gh-alice's status.token cleared", func() (bool, string) {
+		cur := getCredential(t, c)
+		return cur.Status.Token == nil, describeCred(cur)
+	})
+	// The owner stays while the token's status is gone: bob still may not bind himself.
+	checkAdmission(t, bob.Update(ctx, withBob()), "holds the upstream login of alice")
+	_ = held
+}
