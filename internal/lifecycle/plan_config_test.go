@@ -14,7 +14,7 @@ func TestInvalidConfigClosesTheOldSession(t *testing.T) {
 		session bool
 		steps   []StepKind
 	}{
-		"a session is open: closed":  {true, []StepKind{StepCloseSession}},
+		"a session is open: closed": {true, []StepKind{StepCloseSession}},
 		"no session: nothing to do": {false, nil},
 	} {
 		t.Run(name, func(t *testing.T) {
