@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/go-logr/logr"
@@ -40,22 +39,10 @@ func (r *UpstreamCredentialReconciler) observe(ctx context.Context, c *mcpv1alph
 	// A suspended server suspends its credentials: nobody refreshes for it.
 	f.Key, f.Suspended = upstream.CredentialStoreKey(us, c), f.Suspended || us.Spec.Suspend
 	f.Unsaved = r.lifecycle().Unsaved(f.Key)
-	rec, err := r.Store.Load(f.Key)
-	switch {
-	case errors.Is(err, tokenstore.ErrNotFound):
-	case err != nil:
-		log.Error(err, "Failed to read the token store")
-		f.StoreErr = err
+	if !loadRecord(r.Store, f, log) {
 		return obs
-	default:
-		f.Record = rec
 	}
-	if v := c.Annotations[mcpv1alpha1.AnnotationLogoutRequestedAt]; v != "" && v != c.Status.LastHandledLogoutRequest {
-		f.LogoutRequested, obs.logoutReq = true, v
-	}
-	if v := c.Annotations[mcpv1alpha1.AnnotationRefreshRequestedAt]; v != "" && v != c.Status.LastHandledRefreshRequest {
-		f.RefreshRequested, obs.refreshReq = true, v
-	}
+	pendingRequests(&obs.observed, c.Annotations, c.Status.LastHandledRefreshRequest, c.Status.LastHandledLogoutRequest)
 	f.HandOvers, obs.handOverUIDs = r.handOvers(ctx, c, us, log)
 	if r.signals != nil {
 		f.RejectedRevision = r.signals.rejectedRevision(types.NamespacedName{Namespace: c.Namespace, Name: c.Name})

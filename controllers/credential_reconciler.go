@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"sync"
 
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/tools/events"
@@ -137,32 +135,12 @@ func ownedBy(c *mcpv1alpha1.UpstreamCredential, us *mcpv1alpha1.UpstreamServer) 
 
 // patchStatus writes status once, and only when it changed.
 func (r *UpstreamCredentialReconciler) patchStatus(ctx context.Context, orig, c *mcpv1alpha1.UpstreamCredential) error {
-	if equality.Semantic.DeepEqual(orig.Status, c.Status) {
-		return nil
-	}
-	if err := r.Status().Patch(ctx, c, client.MergeFrom(orig)); err != nil {
-		return fmt.Errorf("patching status: %w", err)
-	}
-	statusPatches.Inc()
-	return nil
+	return patchStatusIfChanged(ctx, r, orig, c, orig.Status, c.Status)
 }
 
 // emit sends the pass's events after status is written.
 func (r *UpstreamCredentialReconciler) emit(c *mcpv1alpha1.UpstreamCredential, evs []lifecycle.Event) {
-	if r.Recorder == nil {
-		return
-	}
-	for _, e := range evs {
-		typ := corev1.EventTypeNormal
-		if e.Warning {
-			typ = corev1.EventTypeWarning
-		}
-		msg := e.Message
-		if c.Status.LastCorrelationID != "" {
-			msg += " (correlationID " + c.Status.LastCorrelationID + ")"
-		}
-		r.Recorder.Eventf(c, nil, typ, e.Reason, e.Action, "%s", bounded(msg))
-	}
+	emitEvents(r.Recorder, c, c.Status.LastCorrelationID, evs)
 }
 
 // credentialTransitionEvents: a credential starting to need a person says so, with the command.

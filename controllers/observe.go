@@ -48,22 +48,10 @@ func (r *UpstreamServerReconciler) observe(ctx context.Context, us *mcpv1alpha1.
 		return obs
 	}
 	f.Unsaved = r.lifecycle().Unsaved(f.Key)
-	rec, err := r.Store.Load(f.Key)
-	switch {
-	case errors.Is(err, tokenstore.ErrNotFound):
-	case err != nil:
-		log.Error(err, "Failed to read the token store")
-		f.StoreErr = err
+	if !loadRecord(r.Store, f, log) {
 		return obs
-	default:
-		f.Record = rec
 	}
-	if v := us.Annotations[mcpv1alpha1.AnnotationLogoutRequestedAt]; v != "" && v != us.Status.LastHandledLogoutRequest {
-		f.LogoutRequested, obs.logoutReq = true, v
-	}
-	if v := us.Annotations[mcpv1alpha1.AnnotationRefreshRequestedAt]; v != "" && v != us.Status.LastHandledRefreshRequest {
-		f.RefreshRequested, obs.refreshReq = true, v
-	}
+	pendingRequests(&obs, us.Annotations, us.Status.LastHandledRefreshRequest, us.Status.LastHandledLogoutRequest)
 	f.HandOvers, obs.handOverUIDs = r.handOvers(ctx, us, log)
 	if r.signals != nil {
 		f.RejectedRevision = r.signals.rejectedRevision(upstream.Name(us))
@@ -199,4 +187,31 @@ func healthInterval(us *mcpv1alpha1.UpstreamServer) time.Duration {
 		return h.Duration
 	}
 	return 5 * time.Minute
+}
+
+// loadRecord reads the stored token into f; false when the store could not be read (f.StoreErr
+// says why, and nothing more is observed).
+func loadRecord(store TokenStore, f *lifecycle.Facts, log logr.Logger) bool {
+	rec, err := store.Load(f.Key)
+	switch {
+	case errors.Is(err, tokenstore.ErrNotFound):
+	case err != nil:
+		log.Error(err, "Failed to read the token store")
+		f.StoreErr = err
+		return false
+	default:
+		f.Record = rec
+	}
+	return true
+}
+
+// pendingRequests marks the refresh and logout a person asked for with annotations and the
+// pass has not handled yet.
+func pendingRequests(obs *observed, annotations map[string]string, handledRefresh, handledLogout string) {
+	if v := annotations[mcpv1alpha1.AnnotationLogoutRequestedAt]; v != "" && v != handledLogout {
+		obs.facts.LogoutRequested, obs.logoutReq = true, v
+	}
+	if v := annotations[mcpv1alpha1.AnnotationRefreshRequestedAt]; v != "" && v != handledRefresh {
+		obs.facts.RefreshRequested, obs.refreshReq = true, v
+	}
 }

@@ -6,8 +6,6 @@ import (
 	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
@@ -112,32 +110,12 @@ func (r *UpstreamServerReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 
 // patchStatus writes status once, and only when it changed.
 func (r *UpstreamServerReconciler) patchStatus(ctx context.Context, orig, us *mcpv1alpha1.UpstreamServer) error {
-	if equality.Semantic.DeepEqual(orig.Status, us.Status) {
-		return nil
-	}
-	if err := r.Status().Patch(ctx, us, client.MergeFrom(orig)); err != nil {
-		return fmt.Errorf("patching status: %w", err)
-	}
-	statusPatches.Inc()
-	return nil
+	return patchStatusIfChanged(ctx, r, orig, us, orig.Status, us.Status)
 }
 
 // emit sends the pass's events after status is written.
 func (r *UpstreamServerReconciler) emit(us *mcpv1alpha1.UpstreamServer, evs []lifecycle.Event) {
-	if r.Recorder == nil {
-		return
-	}
-	for _, e := range evs {
-		typ := corev1.EventTypeNormal
-		if e.Warning {
-			typ = corev1.EventTypeWarning
-		}
-		msg := e.Message
-		if us.Status.LastCorrelationID != "" {
-			msg += " (correlationID " + us.Status.LastCorrelationID + ")"
-		}
-		r.Recorder.Eventf(us, nil, typ, e.Reason, e.Action, "%s", bounded(msg))
-	}
+	emitEvents(r.Recorder, us, us.Status.LastCorrelationID, evs)
 }
 
 // transitionEvents turns condition changes into events.

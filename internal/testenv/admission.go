@@ -28,22 +28,8 @@ const policyEnforcedWithin = 30 * time.Second
 // tokens over as the administrator without the created-by annotation, are unaffected.
 func InstallHandOverPolicy(t testing.TB, ns string) {
 	t.Helper()
-	env := Current()
-	var policy admissionv1.ValidatingAdmissionPolicy
-	var binding admissionv1.ValidatingAdmissionPolicyBinding
-	readManifest(t, filepath.Join(env.Root, "config", "admission", "handover_policy.yaml"), &policy)
-	readManifest(t, filepath.Join(env.Root, "config", "admission", "handover_policy_binding.yaml"), &binding)
-	name := policy.Name + "-" + ns
-	policy.Name, binding.Name, binding.Spec.PolicyName = name, name, name
-	binding.Spec.MatchResources = &admissionv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
-		MatchLabels: map[string]string{corev1.LabelMetadataName: ns}}}
-	ctx := context.Background()
-	for _, o := range []client.Object{&policy, &binding} {
-		if err := env.Client.Create(ctx, o); err != nil {
-			t.Fatalf("installing the hand-over policy: %v", err)
-		}
-		t.Cleanup(func() { _ = env.Client.Delete(context.Background(), o) })
-	}
+	env, ctx := Current(), context.Background()
+	name := installPolicy(t, ns, "handover_policy")
 	// A labelled Secret of another type is refused once the binding is in force; dry run, so
 	// nothing is stored while it is not yet.
 	probe := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{GenerateName: "policy-probe-", Namespace: ns,
@@ -55,6 +41,28 @@ func InstallHandOverPolicy(t testing.TB, ns string) {
 		}
 		return strings.Contains(err.Error(), name), err.Error()
 	})
+}
+
+// installPolicy installs the shipped policy config/admission/<file>.yaml and its binding, renamed
+// for ns and bound to ns alone, removes both when the test ends, and returns the name.
+func installPolicy(t testing.TB, ns, file string) string {
+	t.Helper()
+	env := Current()
+	var policy admissionv1.ValidatingAdmissionPolicy
+	var binding admissionv1.ValidatingAdmissionPolicyBinding
+	readManifest(t, filepath.Join(env.Root, "config", "admission", file+".yaml"), &policy)
+	readManifest(t, filepath.Join(env.Root, "config", "admission", file+"_binding.yaml"), &binding)
+	name := policy.Name + "-" + ns
+	policy.Name, binding.Name, binding.Spec.PolicyName = name, name, name
+	binding.Spec.MatchResources = &admissionv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
+		MatchLabels: map[string]string{corev1.LabelMetadataName: ns}}}
+	for _, o := range []client.Object{&policy, &binding} {
+		if err := env.Client.Create(context.Background(), o); err != nil {
+			t.Fatalf("installing the policy %s: %v", name, err)
+		}
+		t.Cleanup(func() { _ = env.Client.Delete(context.Background(), o) })
+	}
+	return name
 }
 
 // readManifest decodes one YAML manifest into obj.

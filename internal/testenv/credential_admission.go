@@ -3,12 +3,9 @@ package testenv
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	admissionv1 "k8s.io/api/admissionregistration/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -26,22 +23,8 @@ const CredentialPolicyMaxOthers = 12
 // which create credentials as the administrator, are unaffected.
 func InstallCredentialPolicy(t testing.TB, ns string) {
 	t.Helper()
-	env := Current()
-	var policy admissionv1.ValidatingAdmissionPolicy
-	var binding admissionv1.ValidatingAdmissionPolicyBinding
-	readManifest(t, filepath.Join(env.Root, "config", "admission", "upstream_credential_policy.yaml"), &policy)
-	readManifest(t, filepath.Join(env.Root, "config", "admission", "upstream_credential_policy_binding.yaml"), &binding)
-	name := policy.Name + "-" + ns
-	policy.Name, binding.Name, binding.Spec.PolicyName = name, name, name
-	binding.Spec.MatchResources = &admissionv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
-		MatchLabels: map[string]string{corev1.LabelMetadataName: ns}}}
-	ctx := context.Background()
-	for _, o := range []client.Object{&policy, &binding} {
-		if err := env.Client.Create(ctx, o); err != nil {
-			t.Fatalf("installing the credential policy: %v", err)
-		}
-		t.Cleanup(func() { _ = env.Client.Delete(context.Background(), o) })
-	}
+	env, ctx := Current(), context.Background()
+	name := installPolicy(t, ns, "upstream_credential_policy")
 	// Even the administrator, who may impersonate anyone, is refused one subject more than a
 	// request may bind; dry run, so nothing is stored while the binding is not yet in force.
 	probe := &mcpv1alpha1.UpstreamCredential{
