@@ -33,7 +33,7 @@ const (
 
 // CredentialSubject is a Kubernetes identity that may use a credential through the gateway:
 // the identity a TokenReview reports for the caller's bearer token.
-// +kubebuilder:validation:XValidation:rule="self.kind == 'ServiceAccount' ? has(self.namespace) && self.namespace != ” : !has(self.namespace)",message="namespace is required for a ServiceAccount and not allowed for a User or Group"
+// +kubebuilder:validation:XValidation:rule="self.kind == 'ServiceAccount' ? has(self.namespace) && size(self.namespace) > 0 : !has(self.namespace)",message="namespace is required for a ServiceAccount and not allowed for a User or Group"
 type CredentialSubject struct {
 	// kind is ServiceAccount, User or Group.
 	// +required
