@@ -175,7 +175,7 @@ run: generate ## Run the controller on this machine against the current kubeconf
 ##@ Benchmarks
 
 .PHONY: bench
-bench: ## Scale benchmark (about 30 min; not part of `make test`): writes bench/results/. BENCH_N=100,1000 BENCH_LIFETIMES=3 …
+bench: ## Scale benchmark (about 1 hour; not part of `make test`): writes bench/results/. BENCH_N=100,1000 (0: none) BENCH_LIFETIMES=3 BENCH_CREDENTIALS=10000 (0: none) BENCH_CREDENTIAL_SERVERS=10 BENCH_CREDENTIAL_TTL=5m …
 	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(K8S_VERSION) hack/build-control-plane.sh)" go run ./test/bench/cmd/bench
 
 .PHONY: bench-decoys

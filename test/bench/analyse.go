@@ -32,7 +32,7 @@ func quantile(s []time.Duration, q float64) time.Duration {
 	return s[max(0, min(i, len(s)-1))]
 }
 
-// tokenLife is one access token of a server: when the controller would plan its refresh and
+// tokenLife is one access token of a holder (a server or a credential): when the controller would plan its refresh and
 // when it expires.
 type tokenLife struct {
 	planned, expiry time.Time
@@ -44,15 +44,15 @@ type steadyFigures struct {
 	lateness          []time.Duration
 }
 
-// analyseRefreshes walks each server's token chain (seed token, then every refresh seen at the
+// analyseRefreshes walks each holder's token chain (seed token, then every refresh seen at the
 // token endpoint) and judges the tokens whose refresh was due in [from, to): refreshed before it
 // expired or not, and how late against the controller's own plan.
 func analyseRefreshes(seeds []seeded, events map[string][]refreshEvent, from, to time.Time) steadyFigures {
 	var f steadyFigures
 	for _, s := range seeds {
-		key := benchNamespace + "/" + s.name
+		key := s.jitterKey
 		cur := tokenLife{planned: lifecycle.RefreshTime(s.issued, s.expiry, nil, key), expiry: s.expiry}
-		evs := events[s.client]
+		evs := events[s.holder]
 		for k := 0; ; k++ {
 			var next *refreshEvent
 			if k < len(evs) {
@@ -93,9 +93,9 @@ func analyseRefreshes(seeds []seeded, events map[string][]refreshEvent, from, to
 func dueBy(seeds []seeded, events map[string][]refreshEvent, t0, t time.Time) int {
 	n := 0
 	for _, s := range seeds {
-		key := benchNamespace + "/" + s.name
+		key := s.jitterKey
 		planned := lifecycle.RefreshTime(s.issued, s.expiry, nil, key)
-		for _, e := range events[s.client] {
+		for _, e := range events[s.holder] {
 			if !e.Arrived.Before(t) {
 				break
 			}
@@ -111,12 +111,12 @@ func dueBy(seeds []seeded, events map[string][]refreshEvent, t0, t time.Time) in
 	return n
 }
 
-// latestExpiry is the latest expiry of the servers' current tokens.
+// latestExpiry is the latest expiry of the holders' current tokens.
 func latestExpiry(seeds []seeded, events map[string][]refreshEvent) time.Time {
 	var latest time.Time
 	for _, s := range seeds {
 		exp := s.expiry
-		if evs := events[s.client]; len(evs) > 0 {
+		if evs := events[s.holder]; len(evs) > 0 {
 			e := evs[len(evs)-1]
 			exp = e.Answered.Add(e.ExpiresIn)
 		}

@@ -103,7 +103,7 @@ type MemFigures struct {
 	HeapInuseBytes float64 `json:"heapInuseBytes"`
 	HeapAllocBytes float64 `json:"heapAllocBytes"`
 	// LiveHeapBytes is the heap the first garbage collection after the point marked live
-	// (GODEBUG=gctrace=1, whole MB); 0 when none came within Config.DecoyGCWait.
+	// (GODEBUG=gctrace=1, whole MB); 0 when none came within Config.GCWait.
 	LiveHeapBytes float64 `json:"liveHeapBytes"`
 }
 
@@ -172,7 +172,7 @@ func runDecoys(cfg Config, bin string, res *DecoyResult) error {
 	if err := waitIdle(m, time.Minute); err != nil {
 		return err
 	}
-	logf(cfg, "decoys: the manager with one logged-in server (waiting up to %s for a GC)", cfg.DecoyGCWait)
+	logf(cfg, "decoys: the manager with one logged-in server (waiting up to %s for a GC)", cfg.GCWait)
 	if res.Before, err = memFigures(cfg, m, time.Now()); err != nil {
 		return err
 	}
@@ -201,7 +201,7 @@ func runDecoys(cfg Config, bin string, res *DecoyResult) error {
 		return err
 	}
 	res.SettledSeconds = time.Since(start).Seconds()
-	logf(cfg, "decoys: the manager settled %.1fs after the first create (waiting up to %s for a GC)", res.SettledSeconds, cfg.DecoyGCWait)
+	logf(cfg, "decoys: the manager settled %.1fs after the first create (waiting up to %s for a GC)", res.SettledSeconds, cfg.GCWait)
 	if res.After, err = memFigures(cfg, m, time.Now()); err != nil {
 		return err
 	}
@@ -337,7 +337,7 @@ func waitIdle(m *managerProc, timeout time.Duration) error {
 }
 
 // memFigures reads the manager's RSS and Go heap now, and its live heap from the first garbage
-// collection after at (waiting up to cfg.DecoyGCWait).
+// collection after at (waiting up to cfg.GCWait).
 func memFigures(cfg Config, m *managerProc, at time.Time) (MemFigures, error) {
 	var f MemFigures
 	ps, err := m.procStats()
@@ -350,11 +350,11 @@ func memFigures(cfg Config, m *managerProc, at time.Time) (MemFigures, error) {
 	}
 	f.RSSBytes, f.PeakRSSBytes = ps.RSSBytes, ps.PeakRSSBytes
 	f.HeapInuseBytes, f.HeapAllocBytes = s.sum("go_memstats_heap_inuse_bytes"), s.sum("go_memstats_heap_alloc_bytes")
-	if cfg.DecoyGCWait > 0 {
+	if cfg.GCWait > 0 {
 		// The trace counts from the runtime's start, a little after m.started: a collection
 		// at more than at−m.started came after at.
 		since := at.Sub(m.started).Seconds()
-		_ = waitFor(cfg.DecoyGCWait, func() bool {
+		_ = waitFor(cfg.GCWait, func() bool {
 			live, ok := liveHeapAfter(m.logPath, since)
 			f.LiveHeapBytes = live
 			return ok

@@ -1,4 +1,5 @@
-// Package bench measures how the controller scales with the number of UpstreamServers (issue 11).
+// Package bench measures how the controller scales with the number of UpstreamServers (issue 11)
+// and of per-subject UpstreamCredentials (issues 17 and 18).
 //
 // Run drives the real binaries: a local control plane (internal/testenv/controlplane), test/oauthserver in this
 // process (its token endpoint wrapped by a recorder), and bin/manager as a child process. For each
@@ -7,12 +8,17 @@
 // and starts it again (catch-up, with N sessions to reopen), asks every server to refresh at once
 // through the refresh-requested-at annotation (burst: refresh throughput with live sessions), and,
 // for one N, measures
-// the MCP gateway against the upstream called directly. The figures are written as JSON, a
-// Markdown table and a PNG chart. `make bench` runs cmd/bench; TestBenchSmoke runs a reduced
-// configuration in `go test ./...` so the harness cannot rot.
+// the MCP gateway against the upstream called directly. Then, on a control plane of its own, the
+// per-subject run spreads M logged-in UpstreamCredentials over K PerSubject servers (credential
+// hand-overs, one upstream user each), watches the same steady state for them, and measures
+// the manager's memory per credential. The figures are written as JSON, a Markdown table and a
+// PNG chart (credentials.json and credentials.md when no N ran). `make bench` runs cmd/bench;
+// TestBenchSmoke runs a reduced configuration in `go test ./...` so the harness cannot rot.
 //
-// How lateness is measured: the recorder notes, per OAuth client (one per server), when each
-// refresh request reached the token endpoint and when its answer left. The planned time of a
+// How lateness is measured: the recorder notes, per token holder, when each refresh request
+// reached the token endpoint and when its answer left. A server has an OAuth client of its own;
+// the credentials of a PerSubject server share its client, so the recorder follows each
+// credential's refresh-token chain. The planned time of a
 // refresh is the controller's own formula (lifecycle.RefreshTime) applied to the previous token:
 // issued when the previous request arrived (the seed token: its hand-over's createdAt), expiring
 // expires_in after its answer. Lateness is arrival minus planned. A token that expired in the

@@ -17,6 +17,7 @@ import (
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
 	"github.com/mcpproxy/mcpproxy-operator/internal/handover"
+	"github.com/mcpproxy/mcpproxy-operator/internal/upstream"
 )
 
 var scheme = func() *runtime.Scheme {
@@ -39,38 +40,45 @@ func newClient(cfg *rest.Config) (client.Client, error) {
 	return client.New(cfg, client.Options{Scheme: scheme})
 }
 
-// readyWatch records, from a watch of the UpstreamServers, when each first turned Ready.
+// readyWatch records, from a watch of UpstreamServers or UpstreamCredentials, when each first
+// turned Ready.
 type readyWatch struct {
 	mu      sync.Mutex
 	readyAt map[string]time.Time
 	cancel  context.CancelFunc
 }
 
-func watchReady(cfg *rest.Config) (*readyWatch, error) {
+// watchReady watches the kind of obj: an UpstreamServer or an UpstreamCredential.
+func watchReady(cfg *rest.Config, obj client.Object) (*readyWatch, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = 5000, 10000
 	c, err := cache.New(cfg, cache.Options{Scheme: scheme})
 	if err != nil {
 		return nil, err
 	}
-	inf, err := c.GetInformer(context.Background(), &mcpv1alpha1.UpstreamServer{})
+	inf, err := c.GetInformer(context.Background(), obj)
 	if err != nil {
 		return nil, err
 	}
 	w := &readyWatch{readyAt: map[string]time.Time{}}
 	see := func(obj any) {
-		us, ok := obj.(*mcpv1alpha1.UpstreamServer)
-		if !ok {
+		var name string
+		var conds []metav1.Condition
+		switch o := obj.(type) {
+		case *mcpv1alpha1.UpstreamServer:
+			name, conds = o.Name, o.Status.Conditions
+		case *mcpv1alpha1.UpstreamCredential:
+			name, conds = o.Name, o.Status.Conditions
+		default:
 			return
 		}
-		c := meta.FindStatusCondition(us.Status.Conditions, mcpv1alpha1.ConditionReady)
-		if c == nil || c.Status != metav1.ConditionTrue {
+		if !meta.IsStatusConditionTrue(conds, mcpv1alpha1.ConditionReady) {
 			return
 		}
 		now := time.Now()
 		w.mu.Lock()
-		if _, seen := w.readyAt[us.Name]; !seen {
-			w.readyAt[us.Name] = now
+		if _, seen := w.readyAt[name]; !seen {
+			w.readyAt[name] = now
 		}
 		w.mu.Unlock()
 	}
@@ -84,7 +92,7 @@ func watchReady(cfg *rest.Config) (*readyWatch, error) {
 	go func() { _ = c.Start(ctx) }()
 	if !c.WaitForCacheSync(ctx) {
 		cancel()
-		return nil, fmt.Errorf("the watch of UpstreamServers did not sync")
+		return nil, fmt.Errorf("the watch of %T did not sync", obj)
 	}
 	return w, nil
 }
@@ -102,10 +110,13 @@ func (w *readyWatch) at(name string) (time.Time, bool) {
 	return t, ok
 }
 
-// seeded is what the harness knows of one server's login.
+// seeded is what the harness knows of one token holder's login: a server's or a credential's.
 type seeded struct {
-	name, client    string
-	handOverCreated time.Time
+	// name is the object's; holder is what the recorder files its refreshes under (a server's
+	// client ID, a credential's name); jitterKey spreads its refresh times in the controller
+	// (lifecycle.RefreshTime's key: "namespace/name", "namespace/server:credential").
+	name, holder, jitterKey string
+	handOverCreated         time.Time
 	// issued and expiry are what the controller plans the first refresh by.
 	issued, expiry time.Time
 }
@@ -113,6 +124,17 @@ type seeded struct {
 // seed creates n servers, each with a hand-over Secret holding tokens from a scripted login,
 // with workers in parallel.
 func seed(ctx context.Context, c client.Client, a *authServer, n, workers int) ([]seeded, error) {
+	return parallel(n, workers, func(i int) (seeded, error) {
+		s, err := seedOne(ctx, c, a, i)
+		if err != nil {
+			return s, fmt.Errorf("seeding %s: %w", serverName(i), err)
+		}
+		return s, nil
+	})
+}
+
+// parallel runs one(i) for each i < n on workers goroutines, and stops at the first error.
+func parallel(n, workers int, one func(i int) (seeded, error)) ([]seeded, error) {
 	out := make([]seeded, n)
 	idx := make(chan int)
 	errs := make(chan error, workers)
@@ -120,9 +142,9 @@ func seed(ctx context.Context, c client.Client, a *authServer, n, workers int) (
 	for range workers {
 		wg.Go(func() {
 			for i := range idx {
-				s, err := seedOne(ctx, c, a, i)
+				s, err := one(i)
 				if err != nil {
-					errs <- fmt.Errorf("seeding %s: %w", serverName(i), err)
+					errs <- err
 					return
 				}
 				out[i] = s
@@ -161,23 +183,30 @@ func seedOne(ctx context.Context, c client.Client, a *authServer, i int) (seeded
 	if err != nil {
 		return seeded{}, err
 	}
-	p := handover.Payload{
-		ServerURL: a.MCPURL(), Issuer: a.Issuer(), Resource: a.Resource(), TokenEndpoint: a.tokenEndpoint(),
-		AccessToken: g.AccessToken, RefreshToken: g.RefreshToken, TokenType: g.TokenType, Expiry: g.Expiry,
-		Client:    handover.Client{ClientID: clientID(i), AuthMethod: "none", RedirectURI: redirectURI},
-		CreatedAt: g.Obtained,
-	}
-	if g.Scope != "" {
-		p.Scopes = splitSpaces(g.Scope)
-	}
-	body, err := p.Encode()
+	body, err := handOverPayload(a, g, clientID(i))
 	if err != nil {
 		return seeded{}, err
 	}
 	if err := c.Create(ctx, mcpv1alpha1.NewHandOverSecret(us, body)); err != nil {
 		return seeded{}, err
 	}
-	return seeded{name: us.Name, client: clientID(i), handOverCreated: time.Now(), issued: g.Obtained, expiry: g.Expiry}, nil
+	return seeded{name: us.Name, holder: clientID(i), jitterKey: upstream.SessionKey(us), handOverCreated: time.Now(),
+		issued: g.Obtained, expiry: g.Expiry}, nil
+}
+
+// handOverPayload is the hand-over of grant g, obtained by OAuth client clientID: what `mcpproxy
+// auth login` writes.
+func handOverPayload(a *authServer, g *grant, clientID string) ([]byte, error) {
+	p := handover.Payload{
+		ServerURL: a.MCPURL(), Issuer: a.Issuer(), Resource: a.Resource(), TokenEndpoint: a.tokenEndpoint(),
+		AccessToken: g.AccessToken, RefreshToken: g.RefreshToken, TokenType: g.TokenType, Expiry: g.Expiry,
+		Client:    handover.Client{ClientID: clientID, AuthMethod: "none", RedirectURI: redirectURI},
+		CreatedAt: g.Obtained,
+	}
+	if g.Scope != "" {
+		p.Scopes = splitSpaces(g.Scope)
+	}
+	return p.Encode()
 }
 
 func splitSpaces(s string) []string {

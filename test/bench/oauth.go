@@ -33,14 +33,19 @@ func clientID(i int) string { return fmt.Sprintf("bench-%05d", i) }
 
 const redirectURI = "http://127.0.0.1:1/callback"
 
-func startAuthServer(n, raw int, ttl time.Duration) (*authServer, error) {
+// startAuthServer serves test/oauthserver with public clients pre-registered: one per server
+// (clientID(i) for i < n), raw ones for the plain HTTP client, "direct", and the extra ones.
+func startAuthServer(n, raw int, ttl time.Duration, extra ...string) (*authServer, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	clients := make(map[string]string, n+raw)
+	clients := make(map[string]string, n+raw+len(extra))
 	for i := range n {
 		clients[clientID(i)] = ""
+	}
+	for _, id := range extra {
+		clients[id] = ""
 	}
 	for i := range raw {
 		clients[fmt.Sprintf("%s%03d", rawClientPrefix, i)] = ""
@@ -80,6 +85,11 @@ type grant struct {
 // mint runs a scripted authorization-code flow (PKCE, auto-approved) for client and returns the
 // tokens: what a browser login would have produced.
 func (a *authServer) mint(ctx context.Context, client string) (*grant, error) {
+	return a.mintAs(ctx, client, "")
+}
+
+// mintAs is mint logging in upstream user (login_hint), or the server's default user when empty.
+func (a *authServer) mintAs(ctx context.Context, client, user string) (*grant, error) {
 	vb := make([]byte, 32)
 	_, _ = rand.Read(vb)
 	verifier := base64.RawURLEncoding.EncodeToString(vb)
@@ -88,6 +98,9 @@ func (a *authServer) mint(ctx context.Context, client string) (*grant, error) {
 		"response_type": {"code"}, "client_id": {client}, "redirect_uri": {redirectURI}, "state": {"bench"},
 		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
 		"resource": {a.Resource()}, "scope": {"mcp profile offline_access"},
+	}
+	if user != "" {
+		q.Set("login_hint", user)
 	}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, a.Issuer()+"/authorize?"+q.Encode(), nil)
 	resp, err := a.client.Do(req)

@@ -97,53 +97,117 @@ func burstMeans(res *Result, before, after metricSet) {
 	res.BurstTokenCallMean = mean("mcpproxy_token_refresh_duration_seconds")
 }
 
-// steady watches the steady state for cfg.Lifetimes token lifetimes and fills in its figures.
-// base and baseMetrics are the idle manager's, before any server: memory is counted above them.
-func (r *nRun) steady(base procStats, baseMetrics metricSet) error {
-	window := time.Duration(r.cfg.Lifetimes * float64(r.cfg.TokenTTL))
-	logf(r.cfg, "N=%d: steady state for %s", r.n, window)
-	from := time.Now()
-	m0, err := r.m.scrape()
-	if err != nil {
-		return err
-	}
-	p0, _ := r.m.procStats()
-	depth := maxQueueDepth(r.m, from.Add(window))
-	to := time.Now()
-	m1, err := r.m.scrape()
-	if err != nil {
-		return err
-	}
-	p1, _ := r.m.procStats()
+// steady watches the server fleet's steady state for cfg.Lifetimes token lifetimes and fills
+// in its figures. base and baseMetrics are the idle manager's, before any server: memory is
+// counted above them.
+func (r *nRun) steady(base procStats, baseMetrics metricSet) (err error) {
+	f := fleet{cfg: r.cfg, label: fmt.Sprintf("N=%d", r.n), m: r.m, rec: r.a.rec, holders: r.seeds, ttl: r.cfg.TokenTTL,
+		queue: "upstreamserver"}
 	res := r.res
-	events, failed := r.a.rec.snapshot()
-	f := analyseRefreshes(r.seeds, events, from, to)
-	res.WindowSeconds = to.Sub(from).Seconds()
-	res.DueRefreshes = f.due
-	if f.due > 0 {
-		res.RefreshedBeforeExp = 100 * float64(f.beforeExpiry) / float64(f.due)
+	if res.Steady, err = f.steady(); err != nil {
+		return err
 	}
-	res.Lateness = distOf(f.lateness)
-	res.RefreshFailures = failed
-	res.WorkQueueDepthMaxObs = depth
-	steadyCosts(res, m0, m1, p0, p1)
-	res.RSSBytes = p1.RSSBytes
-	res.HeapBytes = m1.sum("go_memstats_heap_inuse_bytes")
-	res.RSSPerServerBytes = (p1.RSSBytes - base.RSSBytes) / float64(r.n)
+	res.RSSPerServerBytes = (res.RSSBytes - base.RSSBytes) / float64(r.n)
 	res.HeapPerServerBytes = (res.HeapBytes - baseMetrics.sum("go_memstats_heap_inuse_bytes")) / float64(r.n)
-	logf(r.cfg, "N=%d: %d due, %.1f%% before expiry, lateness p50 %.0fms p99 %.0fms max %.0fms, %.2f writes/refresh",
-		r.n, res.DueRefreshes, res.RefreshedBeforeExp, res.Lateness.P50, res.Lateness.P99, res.Lateness.Max, res.APIWritesPerRefresh)
 	return nil
 }
 
-// maxQueueDepth waits until end and returns the deepest work queue it saw. Scrapes cost the
-// manager CPU, so it looks only every 5s: the figure is a sample, not the true maximum.
-func maxQueueDepth(m *managerProc, end time.Time) float64 {
+// fleet is a set of token holders (servers, or credentials) whose steady state one manager keeps.
+type fleet struct {
+	cfg   Config
+	label string // names the fleet in the log
+	m     *managerProc
+	rec   *recorder
+	// holders are the fleet's logins, as seeded.
+	holders []seeded
+	ttl     time.Duration
+	// queue is the work queue the holders wait in (the controller's name).
+	queue string
+	// profile, when set and cfg.Profile, receives the manager's CPU profile of a minute in the
+	// middle of the window.
+	profile string
+}
+
+// steady watches the fleet for cfg.Lifetimes token lifetimes, starting now, and returns the
+// window's figures: refreshes judged against the controller's plan, what each cost (from the
+// manager's counters), and the manager's memory at the end.
+func (f fleet) steady() (Steady, error) {
+	var s Steady
+	window := time.Duration(f.cfg.Lifetimes * float64(f.ttl))
+	logf(f.cfg, "%s: steady state for %s", f.label, window)
+	from := time.Now()
+	m0, err := f.m.scrape()
+	if err != nil {
+		return s, err
+	}
+	p0, _ := f.m.procStats()
+	prof := f.profileSlice(from, window)
+	depth := maxQueueDepth(f.m, f.queue, from.Add(window))
+	to := time.Now()
+	m1, err := f.m.scrape()
+	if err != nil {
+		return s, err
+	}
+	p1, _ := f.m.procStats()
+	if err := prof.wait(); err != nil {
+		logf(f.cfg, "%s: profile: %v", f.label, err)
+	}
+	events, failed := f.rec.snapshot()
+	a := analyseRefreshes(f.holders, events, from, to)
+	s.WindowSeconds = to.Sub(from).Seconds()
+	s.DueRefreshes = a.due
+	if a.due > 0 {
+		s.RefreshedBeforeExp = 100 * float64(a.beforeExpiry) / float64(a.due)
+	}
+	s.Lateness = distOf(a.lateness)
+	s.RefreshFailures = failed
+	s.WorkQueueDepthMaxObs = depth
+	steadyCosts(&s, m0, m1, p0, p1)
+	s.RSSBytes = p1.RSSBytes
+	s.HeapBytes = m1.sum("go_memstats_heap_inuse_bytes")
+	logf(f.cfg, "%s: %d due, %.1f%% before expiry, lateness p50 %.0fms p99 %.0fms max %.0fms, %.1f refreshes/s, %.2f writes/refresh",
+		f.label, s.DueRefreshes, s.RefreshedBeforeExp, s.Lateness.P50, s.Lateness.P99, s.Lateness.Max, s.SteadyRefreshRate, s.APIWritesPerRefresh)
+	return s, nil
+}
+
+// windowProfile is a CPU profile being taken of part of a window.
+type windowProfile struct{ done chan error }
+
+// profileSlice profiles the manager for a minute (at most the window) in the middle of the
+// window, when f.profile and cfg.Profile ask for it: a whole window of perf samples would take
+// long to report, and the middle is past the start's settling.
+func (f fleet) profileSlice(from time.Time, window time.Duration) *windowProfile {
+	if f.profile == "" || !f.cfg.Profile {
+		return nil
+	}
+	length := min(window, time.Minute)
+	start := from.Add((window - length) / 2)
+	w := &windowProfile{done: make(chan error, 1)}
+	go func() {
+		time.Sleep(time.Until(start))
+		prof := startProfile(f.m.p.Pid(), filepath.Join(f.cfg.WorkDir, filepath.Base(f.profile)+".data"))
+		time.Sleep(length)
+		w.done <- prof.stop(f.profile)
+	}()
+	return w
+}
+
+// wait returns when the profile is written.
+func (w *windowProfile) wait() error {
+	if w == nil {
+		return nil
+	}
+	return <-w.done
+}
+
+// maxQueueDepth waits until end and returns the deepest the named work queue was seen. Scrapes
+// cost the manager CPU, so it looks only every 5s: the figure is a sample, not the true maximum.
+func maxQueueDepth(m *managerProc, queue string, end time.Time) float64 {
 	depth := 0.0
 	for time.Now().Before(end) {
 		time.Sleep(min(time.Until(end), 5*time.Second))
 		if s, err := m.scrape(); err == nil {
-			depth = max(depth, s.sum("workqueue_depth", `name="upstreamserver"`))
+			depth = max(depth, s.sum("workqueue_depth", `name="`+queue+`"`))
 		}
 	}
 	return depth
@@ -152,17 +216,24 @@ func maxQueueDepth(m *managerProc, end time.Time) float64 {
 // steadyCosts sets the steady window's refresh rate and what each refresh cost, from the
 // manager's counters (m) and process figures (p) at its start (0) and end (1). Without a
 // completed refresh there is nothing to divide by, and the costs stay zero.
-func steadyCosts(res *Result, m0, m1 metricSet, p0, p1 procStats) {
+func steadyCosts(s *Steady, m0, m1 metricSet, p0, p1 procStats) {
 	refreshed := m1.sum("mcpproxy_token_refreshes_total", `result="success"`) - m0.sum("mcpproxy_token_refreshes_total", `result="success"`)
-	res.SteadyRefreshRate = refreshed / res.WindowSeconds
+	s.SteadyRefreshRate = refreshed / s.WindowSeconds
 	if refreshed > 0 {
 		writes := m1.apiWrites() - m0.apiWrites()
 		patches := m1.sum("mcpproxy_status_patches_total") - m0.sum("mcpproxy_status_patches_total")
-		res.APIWritesPerRefresh = writes / refreshed
-		res.StatusPatchesPerRef = patches / refreshed
-		res.OtherWritesPerRef = (writes - patches) / refreshed
-		res.ReconcilesPerRef = (m1.sum("controller_runtime_reconcile_total") - m0.sum("controller_runtime_reconcile_total")) / refreshed
-		res.CPUSecondsPerRef = (p1.CPUSeconds - p0.CPUSeconds) / refreshed
+		s.APIWritesPerRefresh = writes / refreshed
+		s.StatusPatchesPerRef = patches / refreshed
+		s.OtherWritesPerRef = (writes - patches) / refreshed
+		s.ReconcilesPerRef = (m1.sum("controller_runtime_reconcile_total") - m0.sum("controller_runtime_reconcile_total")) / refreshed
+		s.ReconcilesByController = map[string]float64{}
+		for _, c := range []string{"upstreamserver", "upstreamcredential"} {
+			l := `controller="` + c + `"`
+			if n := m1.sum("controller_runtime_reconcile_total", l) - m0.sum("controller_runtime_reconcile_total", l); n > 0 {
+				s.ReconcilesByController[c] = n / refreshed
+			}
+		}
+		s.CPUSecondsPerRef = (p1.CPUSeconds - p0.CPUSeconds) / refreshed
 	}
 }
 

@@ -15,17 +15,32 @@ type refreshEvent struct {
 	ExpiresIn         time.Duration
 }
 
-// recorder wraps the OAuth server's handler and remembers every refresh_token grant by client ID.
-// Clients whose ID starts with rawClientPrefix are the plain HTTP client's, counted apart.
+// recorder wraps the OAuth server's handler and remembers every refresh_token grant by token
+// holder: a server whose OAuth client is its own is its client ID; a holder sharing a client with
+// others (the credentials of one PerSubject server, one upstream user each) is the name its
+// seed refresh token was tracked under, followed along each rotation. Clients whose ID starts
+// with rawClientPrefix are the plain HTTP client's, counted apart.
 type recorder struct {
 	mu       sync.Mutex
-	byClient map[string][]refreshEvent
-	failed   int
+	byHolder map[string][]refreshEvent
+	// chains maps a tracked holder's current refresh token to the holder.
+	chains map[string]string
+	failed int
 }
 
 const rawClientPrefix = "raw-"
 
-func newRecorder() *recorder { return &recorder{byClient: map[string][]refreshEvent{}} }
+func newRecorder() *recorder {
+	return &recorder{byHolder: map[string][]refreshEvent{}, chains: map[string]string{}}
+}
+
+// track names the holder of refreshToken, and of every refresh token it is rotated into. Call
+// it before the token can be spent (before its hand-over exists).
+func (rc *recorder) track(refreshToken, holder string) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.chains[refreshToken] = holder
+}
 
 func (rc *recorder) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -35,7 +50,7 @@ func (rc *recorder) wrap(next http.Handler) http.Handler {
 		}
 		arrived := time.Now()
 		_ = r.ParseForm() // the handler parses again; ParseForm is idempotent
-		cid := r.PostForm.Get("client_id")
+		cid, spent := r.PostForm.Get("client_id"), r.PostForm.Get("refresh_token")
 		if r.PostForm.Get("grant_type") != "refresh_token" || strings.HasPrefix(cid, rawClientPrefix) {
 			next.ServeHTTP(w, r)
 			return
@@ -44,7 +59,8 @@ func (rc *recorder) wrap(next http.Handler) http.Handler {
 		next.ServeHTTP(cw, r)
 		answered := time.Now()
 		var body struct {
-			ExpiresIn int64 `json:"expires_in"`
+			ExpiresIn    int64  `json:"expires_in"`
+			RefreshToken string `json:"refresh_token"`
 		}
 		ok := cw.status == http.StatusOK && json.Unmarshal(cw.body.Bytes(), &body) == nil
 		rc.mu.Lock()
@@ -53,16 +69,24 @@ func (rc *recorder) wrap(next http.Handler) http.Handler {
 			rc.failed++
 			return
 		}
-		rc.byClient[cid] = append(rc.byClient[cid], refreshEvent{arrived, answered, time.Duration(body.ExpiresIn) * time.Second})
+		holder := cid
+		if h, tracked := rc.chains[spent]; tracked {
+			holder = h
+			if body.RefreshToken != "" && body.RefreshToken != spent {
+				delete(rc.chains, spent)
+				rc.chains[body.RefreshToken] = h
+			}
+		}
+		rc.byHolder[holder] = append(rc.byHolder[holder], refreshEvent{arrived, answered, time.Duration(body.ExpiresIn) * time.Second})
 	})
 }
 
-// snapshot copies the events of every client.
+// snapshot copies the events of every holder.
 func (rc *recorder) snapshot() (map[string][]refreshEvent, int) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	out := make(map[string][]refreshEvent, len(rc.byClient))
-	for k, v := range rc.byClient {
+	out := make(map[string][]refreshEvent, len(rc.byHolder))
+	for k, v := range rc.byHolder {
 		out[k] = append([]refreshEvent(nil), v...)
 	}
 	return out, rc.failed
@@ -72,7 +96,7 @@ func (rc *recorder) snapshot() (map[string][]refreshEvent, int) {
 func (rc *recorder) countBetween(from, to time.Time) (n int, first, last time.Time) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	for _, evs := range rc.byClient {
+	for _, evs := range rc.byHolder {
 		for _, e := range evs {
 			if e.Arrived.Before(from) || !e.Arrived.Before(to) {
 				continue

@@ -2,8 +2,10 @@ package bench
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image/color"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,21 +18,37 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 )
 
-// Render rewrites results.md and results.png in dir from its results.json, e.g. after the
-// report's layout changed, without measuring again.
+// Render rewrites results.md and results.png in dir from its results.json, and
+// credentials.md from credentials.json, e.g. after the report's layout changed, without
+// measuring again. Either file may be missing, not both.
 func Render(dir string) error {
-	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
-	if err != nil {
-		return err
+	rendered := 0
+	for _, name := range []string{"results.json", "credentials.json"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		var rep Report
+		if err := json.Unmarshal(b, &rep); err != nil {
+			return fmt.Errorf("reading %s: %w", name, err)
+		}
+		if err := writeReport(dir, &rep); err != nil {
+			return err
+		}
+		rendered++
 	}
-	var rep Report
-	if err := json.Unmarshal(b, &rep); err != nil {
-		return fmt.Errorf("reading results.json: %w", err)
+	if rendered == 0 {
+		return fmt.Errorf("%s holds neither results.json nor credentials.json", dir)
 	}
-	return writeReport(dir, &rep)
+	return nil
 }
 
-// writeReport writes results.json, results.md and results.png into dir.
+// writeReport writes results.json, results.md and results.png into dir; a report of the
+// per-subject run alone (no N) goes to credentials.json and credentials.md instead, so that it
+// leaves the server fleet's figures alone.
 func writeReport(dir string, rep *Report) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -38,6 +56,12 @@ func writeReport(dir string, rep *Report) error {
 	b, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return err
+	}
+	if len(rep.Results) == 0 {
+		if err := os.WriteFile(filepath.Join(dir, "credentials.json"), append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, "credentials.md"), []byte(markdown(rep)), 0o644)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "results.json"), append(b, '\n'), 0o644); err != nil {
 		return err
@@ -51,10 +75,17 @@ func writeReport(dir string, rep *Report) error {
 // printf appends formatted text to the report being written.
 type printf func(format string, args ...any)
 
-// markdown is results.md: the table of every N, why an N did not complete, and the gateway.
+// markdown is results.md: the table of every N, why an N did not complete, the gateway, and
+// the per-subject credentials. A report without N (credentials.md) has the last only.
 func markdown(rep *Report) string {
 	var sb strings.Builder
 	w := printf(func(format string, args ...any) { fmt.Fprintf(&sb, format, args...) })
+	if len(rep.Results) == 0 {
+		w("# Scale benchmark: per-subject credentials\n\n%s, source %s, on %s. No server fleet in this run (`BENCH_N=0`).\n\n",
+			rep.Date, rep.Commit, rep.Machine)
+		credentialsSection(w, rep.Credentials)
+		return sb.String()
+	}
 	w("# Scale benchmark\n\n%s, source %s, on %s. Access-token lifetime %gs, steady window %g lifetimes, "+
 		"`--max-concurrent-reconciles=%d`.\n\n", rep.Date, rep.Commit, rep.Machine, rep.TokenTTLSeconds, rep.Lifetimes, rep.MaxConcurrentReconciles)
 	resultsTable(w, rep.Results)
@@ -65,7 +96,102 @@ func markdown(rep *Report) string {
 	}
 	w("\n## Gateway\n\n")
 	gatewayTable(w, rep.Gateway)
+	if rep.Credentials != nil {
+		w("\n")
+		credentialsSection(w, rep.Credentials)
+	}
 	return sb.String()
+}
+
+// credentialsSection is the per-subject run: what it was, and one column of figures.
+func credentialsSection(w printf, c *CredentialResult) {
+	w("## Per-subject credentials\n\n")
+	if c == nil {
+		w("Not measured (`BENCH_CREDENTIALS=0`).\n")
+		return
+	}
+	w("%d UpstreamCredentials over %d PerSubject servers, one upstream user each, every one logged in through a credential "+
+		"hand-over; access-token lifetime %gs, steady window %g lifetimes, `--max-concurrent-reconciles=%d`. A credential keeps "+
+		"no live session: each login and each refresh is proven by one MCP request.\n\n",
+		c.Credentials, c.Servers, c.TokenTTLSeconds, c.Lifetimes, c.MaxConcurrentRecons)
+	w("| | target | %s credentials over %d servers |\n|---|---|---|\n", thousands(c.Credentials), c.Servers)
+	measured := c.Completed || c.WindowSeconds > 0
+	for _, row := range credentialRows {
+		v := "–"
+		if measured || row.always {
+			v = row.f(c)
+		}
+		w("| %s | %s | %s |\n", row.name, row.target, v)
+	}
+	if c.Problem != "" {
+		w("\nThe per-subject run did not complete: %s\n", c.Problem)
+	}
+}
+
+// credentialRow is one figure of the credentials table; always shows it even when the run did
+// not reach its steady window (the seeding figures).
+type credentialRow struct {
+	name, target string
+	always       bool
+	f            func(*CredentialResult) string
+}
+
+// credentialRows are the credentials table's rows, in the order the report shows them.
+var credentialRows = []credentialRow{
+	{"refreshed before expiry", "100%", false, func(c *CredentialResult) string { return beforeExpiryCell(c.Steady) }},
+	{"lateness vs plan p50 / p99 / max", "", false, func(c *CredentialResult) string { return latenessCell(c.Steady) }},
+	{"steady refresh rate: completed (needed)", "", false, func(c *CredentialResult) string {
+		return fmt.Sprintf("%.1f/s (%.1f/s)", c.SteadyRefreshRate, c.DemandPerSecond)
+	}},
+	{"refresh failures at the token endpoint", "0", false, func(c *CredentialResult) string { return fmt.Sprint(c.RefreshFailures) }},
+	{"API writes per refresh", "≤ 1.1", false, func(c *CredentialResult) string { return writesCell(c.Steady) }},
+	{"reconciles per refresh (credential + server)", "", false, func(c *CredentialResult) string {
+		return fmt.Sprintf("%.2f (%.2f + %.2f)", c.ReconcilesPerRef, c.ReconcilesByController["upstreamcredential"],
+			c.ReconcilesByController["upstreamserver"])
+	}},
+	{"CPU per refresh", "", false, func(c *CredentialResult) string { return fmt.Sprintf("%.1f ms", 1000*c.CPUSecondsPerRef) }},
+	{"max work-queue depth seen", "", false, func(c *CredentialResult) string { return fmt.Sprintf("%.0f", c.WorkQueueDepthMaxObs) }},
+	{"hand-over → Ready p50 / p99", "", true, func(c *CredentialResult) string {
+		return na(float64(c.HandOverToReady.Count), fmt.Sprintf("%s / %s", ms(c.HandOverToReady.P50), ms(c.HandOverToReady.P99)))
+	}},
+	{"seeding: first create → all Ready", "", true, func(c *CredentialResult) string {
+		return na(c.SeedSeconds, fmt.Sprintf("%.1fs", c.SeedSeconds))
+	}},
+	{"manager before → after: RSS", "", false, func(c *CredentialResult) string {
+		return fmt.Sprintf("%s → %s (peak %s)", mb(c.Before.RSSBytes), mb(c.After.RSSBytes), mb(c.After.PeakRSSBytes))
+	}},
+	{"manager before → after: Go heap in use / live heap", "", false, func(c *CredentialResult) string {
+		return fmt.Sprintf("%s → %s / %s", mb(c.Before.HeapInuseBytes), mb(c.After.HeapInuseBytes),
+			na(c.After.LiveHeapBytes, mb(c.Before.LiveHeapBytes)+" → "+mb(c.After.LiveHeapBytes)))
+	}},
+	{"**per credential: RSS / heap in use / live heap**", "", false, func(c *CredentialResult) string {
+		return fmt.Sprintf("**%.1f KiB / %.1f KiB** / %s", c.RSSPerCredentialBytes/1024, c.HeapPerCredentialBytes/1024,
+			na(c.LivePerCredentialBytes, fmt.Sprintf("%.1f KiB", c.LivePerCredentialBytes/1024)))
+	}},
+	{"manager shutdown (SIGTERM → exit)", "", false, func(c *CredentialResult) string { return fmt.Sprintf("%.2fs", c.ShutdownSeconds) }},
+}
+
+// beforeExpiryCell, latenessCell and writesCell show a steady window's figures, the same for
+// servers and credentials.
+func beforeExpiryCell(s Steady) string {
+	return fmt.Sprintf("%.1f%% (%d due)", s.RefreshedBeforeExp, s.DueRefreshes)
+}
+
+func latenessCell(s Steady) string {
+	return fmt.Sprintf("%s / %s / %s", ms(s.Lateness.P50), ms(s.Lateness.P99), ms(s.Lateness.Max))
+}
+
+func writesCell(s Steady) string {
+	return fmt.Sprintf("%.2f (status %.2f, other %.2f)", s.APIWritesPerRefresh, s.StatusPatchesPerRef, s.OtherWritesPerRef)
+}
+
+// thousands writes n with thousands separators: 10,000.
+func thousands(n int) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // resultsTable writes one column per N and one row per figure of resultRows. An N that
@@ -103,12 +229,8 @@ type resultRow struct {
 
 // resultRows are the results table's rows, in the order the report shows them.
 var resultRows = []resultRow{
-	{"refreshed before expiry", "100%", func(r Result) string {
-		return fmt.Sprintf("%.1f%% (%d due)", r.RefreshedBeforeExp, r.DueRefreshes)
-	}},
-	{"lateness vs plan p50 / p99 / max", "", func(r Result) string {
-		return fmt.Sprintf("%s / %s / %s", ms(r.Lateness.P50), ms(r.Lateness.P99), ms(r.Lateness.Max))
-	}},
+	{"refreshed before expiry", "100%", func(r Result) string { return beforeExpiryCell(r.Steady) }},
+	{"lateness vs plan p50 / p99 / max", "", func(r Result) string { return latenessCell(r.Steady) }},
 	{"steady refresh rate (completed; demand is N/45s)", "", func(r Result) string { return fmt.Sprintf("%.1f/s", r.SteadyRefreshRate) }},
 	{"controller refresh throughput, burst (live sessions)", "", func(r Result) string {
 		return na(r.BurstThroughput, fmt.Sprintf("%.1f/s", r.BurstThroughput))
@@ -125,9 +247,7 @@ var resultRows = []resultRow{
 	{"burst: mean reconcile / token call; annotating took", "", func(r Result) string {
 		return na(r.BurstReconcileMean, fmt.Sprintf("%s / %s; %.1fs", ms(1000*r.BurstReconcileMean), ms(1000*r.BurstTokenCallMean), r.BurstAnnotateS))
 	}},
-	{"API writes per refresh", "≤ 1.1", func(r Result) string {
-		return fmt.Sprintf("%.2f (status %.2f, other %.2f)", r.APIWritesPerRefresh, r.StatusPatchesPerRef, r.OtherWritesPerRef)
-	}},
+	{"API writes per refresh", "≤ 1.1", func(r Result) string { return writesCell(r.Steady) }},
 	{"reconciles per refresh", "", func(r Result) string { return fmt.Sprintf("%.2f", r.ReconcilesPerRef) }},
 	{"hand-over → Ready p50 / p99", "", func(r Result) string {
 		return fmt.Sprintf("%s / %s", ms(r.HandOverToReady.P50), ms(r.HandOverToReady.P99))

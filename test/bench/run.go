@@ -14,13 +14,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
 	"github.com/mcpproxy/mcpproxy-operator/internal/testenv/controlplane"
 )
 
-// Result is every figure of one N.
-type Result struct {
-	N int `json:"n"`
-	// Steady state: a window of Lifetimes token lifetimes after every server turned Ready.
+// Steady is what a steady window measures of a fleet of token holders (servers or credentials).
+type Steady struct {
 	WindowSeconds       float64 `json:"windowSeconds"`
 	DueRefreshes        int     `json:"dueRefreshes"`
 	RefreshedBeforeExp  float64 `json:"refreshedBeforeExpiryPct"`
@@ -31,7 +30,21 @@ type Result struct {
 	StatusPatchesPerRef float64 `json:"statusPatchesPerRefresh"`
 	OtherWritesPerRef   float64 `json:"otherWritesPerRefresh"`
 	ReconcilesPerRef    float64 `json:"reconcilesPerRefresh"`
-	CPUSecondsPerRef    float64 `json:"cpuSecondsPerRefresh"`
+	// ReconcilesByController splits ReconcilesPerRef by controller (upstreamserver,
+	// upstreamcredential).
+	ReconcilesByController map[string]float64 `json:"reconcilesPerRefreshByController,omitempty"`
+	CPUSecondsPerRef       float64            `json:"cpuSecondsPerRefresh"`
+	WorkQueueDepthMaxObs   float64            `json:"workQueueDepthMaxObserved"`
+	// Memory of the manager at the end of the window.
+	RSSBytes  float64 `json:"rssBytes"`
+	HeapBytes float64 `json:"heapInuseBytes"`
+}
+
+// Result is every figure of one N.
+type Result struct {
+	N int `json:"n"`
+	// Steady state: a window of Lifetimes token lifetimes after every server turned Ready.
+	Steady
 	// Throughput: the catch-up after every token expired while the manager was down.
 	CatchUpRefreshes     int     `json:"catchUpRefreshes"`
 	ControllerThroughput float64 `json:"controllerRefreshesPerSecond"`
@@ -53,15 +66,12 @@ type Result struct {
 	ColdStartAllReadyS float64 `json:"coldStartAllConnectedSeconds"`
 	ColdStartRefreshes int     `json:"coldStartRefreshes"`
 	ColdStartDue       int     `json:"coldStartDue"`
-	// Memory after the steady window, above the manager's idle baseline.
-	RSSBytes             float64 `json:"rssBytes"`
-	HeapBytes            float64 `json:"heapInuseBytes"`
-	RSSPerServerBytes    float64 `json:"rssPerServerBytes"`
-	HeapPerServerBytes   float64 `json:"heapPerServerBytes"`
-	Completed            bool    `json:"completed"`
-	Problem              string  `json:"problem,omitempty"`
-	MaxConcurrentRecons  int     `json:"maxConcurrentReconciles"`
-	WorkQueueDepthMaxObs float64 `json:"workQueueDepthMaxObserved"`
+	// Memory after the steady window (Steady), per server above the manager's idle baseline.
+	RSSPerServerBytes   float64 `json:"rssPerServerBytes"`
+	HeapPerServerBytes  float64 `json:"heapPerServerBytes"`
+	Completed           bool    `json:"completed"`
+	Problem             string  `json:"problem,omitempty"`
+	MaxConcurrentRecons int     `json:"maxConcurrentReconciles"`
 	// ShutdownSeconds is the longest SIGTERM-to-exit of the manager in this run.
 	ShutdownSeconds float64 `json:"shutdownSeconds"`
 	// Breakdown of the catch-up, from the manager's metrics: mean seconds per reconcile and per
@@ -81,10 +91,16 @@ type Report struct {
 	MaxConcurrentReconciles int           `json:"maxConcurrentReconciles"`
 	Results                 []Result      `json:"results"`
 	Gateway                 GatewayResult `json:"gateway"`
+	// Credentials is the per-subject run (nil when it did not run).
+	Credentials *CredentialResult `json:"credentials,omitempty"`
 }
 
-// Run measures every N of cfg and writes the report files into cfg.OutDir.
+// Run measures every N of cfg, then the per-subject credentials, and writes the report files
+// into cfg.OutDir: results.{json,md,png}, or credentials.{json,md} when only credentials ran.
 func Run(cfg Config) (*Report, error) {
+	if len(cfg.Ns) == 0 && cfg.Credentials == 0 {
+		return nil, fmt.Errorf("nothing to measure: no N and no credentials")
+	}
 	cfg, cleanup, err := prepare(cfg)
 	if err != nil {
 		return nil, err
@@ -110,6 +126,18 @@ func Run(cfg Config) (*Report, error) {
 			rep.Gateway = *gw
 		}
 		rep.Results = append(rep.Results, res)
+		if err := writeReport(cfg.OutDir, rep); err != nil {
+			return rep, err
+		}
+	}
+	if cfg.Credentials > 0 {
+		res, err := runCredentials(cfg, bin)
+		if err != nil {
+			res.Completed = false
+			res.Problem = err.Error()
+			logf(cfg, "credentials: %v", err)
+		}
+		rep.Credentials = &res
 		if err := writeReport(cfg.OutDir, rep); err != nil {
 			return rep, err
 		}
@@ -234,7 +262,7 @@ func runOne(cfg Config, bin string, n int) (res Result, gw *GatewayResult, err e
 		return res, nil, err
 	}
 	defer func() { r.m.stop() }()
-	watch, err := watchReady(cp.Config)
+	watch, err := watchReady(cp.Config, &mcpv1alpha1.UpstreamServer{})
 	if err != nil {
 		return res, nil, err
 	}
@@ -300,16 +328,21 @@ func (r *nRun) seedServers(watch *readyWatch) (err error) {
 		return fmt.Errorf("only %d of %d servers turned Ready: %w", watch.count(), r.n, err)
 	}
 	r.res.SeedSeconds = time.Since(seedStart).Seconds()
+	r.res.HandOverToReady = handOverToReady(r.seeds, watch)
+	logf(r.cfg, "N=%d: all Ready after %.1fs; hand-over to Ready p50 %.0fms p99 %.0fms", r.n, r.res.SeedSeconds,
+		r.res.HandOverToReady.P50, r.res.HandOverToReady.P99)
+	return nil
+}
+
+// handOverToReady is the time from each holder's hand-over to the first Ready the watch saw.
+func handOverToReady(seeds []seeded, watch *readyWatch) Dist {
 	var h2r []time.Duration
-	for _, s := range r.seeds {
+	for _, s := range seeds {
 		if t, ok := watch.at(s.name); ok {
 			h2r = append(h2r, max(0, t.Sub(s.handOverCreated)))
 		}
 	}
-	r.res.HandOverToReady = distOf(h2r)
-	logf(r.cfg, "N=%d: all Ready after %.1fs; hand-over to Ready p50 %.0fms p99 %.0fms", r.n, r.res.SeedSeconds,
-		r.res.HandOverToReady.P50, r.res.HandOverToReady.P99)
-	return nil
+	return distOf(h2r)
 }
 
 // gateway measures the MCP gateway if this is the N chosen for it, and is nil otherwise. A

@@ -3,11 +3,13 @@ package bench
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
-// TestBenchSmoke runs the benchmark reduced (20 servers, 5s tokens, one lifetime) so the harness
-// cannot rot. It asserts that every figure comes out, not how good it is.
+// TestBenchSmoke runs the benchmark reduced (20 servers, 5s tokens, one lifetime; then 20
+// credentials over 2 PerSubject servers, 5s tokens) so the harness cannot rot. It asserts that
+// every figure comes out, not how good it is.
 func TestBenchSmoke(t *testing.T) {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		t.Fatal("KUBEBUILDER_ASSETS is not set: run `make test` (it builds etcd and kube-apiserver once)")
@@ -46,12 +48,33 @@ func TestBenchSmoke(t *testing.T) {
 	if !rep.Gateway.Measured {
 		t.Logf("gateway: %s", rep.Gateway.Note)
 	}
+	c := rep.Credentials
+	if c == nil || !c.Completed {
+		t.Fatalf("the per-subject run did not complete: %+v", c)
+	}
+	for what, ok := range map[string]bool{
+		"credentials: due refreshes":          c.DueRefreshes > 0,
+		"credentials: lateness":               c.Lateness.Count > 0,
+		"credentials: steady refresh rate":    c.SteadyRefreshRate > 0 && c.DemandPerSecond > 0,
+		"credentials: API writes per refresh": c.APIWritesPerRefresh > 0,
+		"credentials: reconciles per refresh": c.ReconcilesByController["upstreamcredential"] > 0,
+		"credentials: hand-over to Ready":     c.HandOverToReady.Count == c.Credentials,
+		"credentials: memory":                 c.Before.RSSBytes > 0 && c.After.RSSBytes > 0 && c.After.HeapInuseBytes > 0,
+		"credentials: CPU per refresh":        c.CPUSecondsPerRef > 0,
+	} {
+		if !ok {
+			t.Errorf("no figure for %s", what)
+		}
+	}
 	for _, f := range []string{"results.json", "results.md", "results.png"} {
 		if st, err := os.Stat(filepath.Join(cfg.OutDir, f)); err != nil || st.Size() == 0 {
 			t.Errorf("%s was not written: %v", f, err)
 		}
 	}
 	md, _ := os.ReadFile(filepath.Join(cfg.OutDir, "results.md"))
+	if !strings.Contains(string(md), "## Per-subject credentials") {
+		t.Error("results.md has no per-subject section")
+	}
 	t.Logf("\n%s", md)
 }
 

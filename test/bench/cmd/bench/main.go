@@ -1,7 +1,10 @@
-// Command bench runs the scale benchmark (issue 11) and writes bench/results/: `make bench`.
-// BENCH_N, BENCH_TTL, BENCH_LIFETIMES, BENCH_MAX_CONCURRENT, BENCH_GATEWAY_N, BENCH_OUT and BENCH_WORKDIR
-// change what is measured; BENCH_SMOKE=1 runs the reduced configuration of the smoke test.
-// `bench -render DIR` only rewrites DIR/results.md and DIR/results.png from DIR/results.json.
+// Command bench runs the scale benchmark (issues 11, 17 and 18) and writes bench/results/: `make bench`.
+// BENCH_N (0: no server fleet), BENCH_TTL, BENCH_LIFETIMES, BENCH_MAX_CONCURRENT, BENCH_GATEWAY_N,
+// BENCH_CREDENTIALS (0: no per-subject run), BENCH_CREDENTIAL_SERVERS, BENCH_CREDENTIAL_TTL, BENCH_OUT
+// and BENCH_WORKDIR change what is measured; BENCH_SMOKE=1 runs the reduced configuration of the
+// smoke test. With BENCH_N=0 the per-subject figures go to credentials.json and credentials.md.
+// `bench -render DIR` only rewrites DIR/results.md and DIR/results.png from DIR/results.json (and
+// DIR/credentials.md from DIR/credentials.json).
 // `bench -decoys` (`make bench-decoys`) measures instead what BENCH_DECOYS (500) labelled 1 MiB
 // Secrets cost the manager's memory, into decoys.json and decoys.md (BENCH_NOTE heads the report).
 package main
