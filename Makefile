@@ -108,7 +108,7 @@ helm-sync: ## Copy the CRDs, RBAC rules and admission policy from config/ into t
 	cp config/crd/bases/*.yaml $(CHART_DIR)/files/crds/
 	cp config/rbac/role.yaml config/rbac/leader_election_role.yaml config/rbac/upstreamserver_user_role.yaml config/rbac/upstreamserver_viewer_role.yaml $(CHART_DIR)/files/rbac/
 	@mkdir -p $(CHART_DIR)/files/admission
-	cp config/admission/handover_policy.yaml config/admission/handover_policy_binding.yaml config/admission/upstream_credential_policy.yaml config/admission/upstream_credential_policy_binding.yaml $(CHART_DIR)/files/admission/
+	cp config/admission/handover_policy.yaml config/admission/handover_policy_binding.yaml config/admission/upstream_credential_policy.yaml config/admission/upstream_credential_policy_binding.yaml config/admission/upstream_credential_creator_policy.yaml config/admission/upstream_credential_creator_policy_binding.yaml $(CHART_DIR)/files/admission/
 
 .PHONY: helm-lint
 helm-lint: helm ## Lint the chart with its default values.

@@ -181,12 +181,16 @@ func TestAdmissionOfCredentialUpdates(t *testing.T) {
 	bindCredentialUsers(t, ns)
 	testenv.InstallCredentialPolicy(t, ns)
 	ctx := context.Background()
-	// create stores a credential as the administrator, holding the login of owner ("" for none).
-	create := func(t *testing.T, owner string, subjects ...mcpv1alpha1.CredentialSubject) *mcpv1alpha1.UpstreamCredential {
+	// createBy stores a credential created by creator (an administrator by that name, so the
+	// creator policy records them), holding the login of owner ("" for none).
+	createBy := func(t *testing.T, creator, owner string, subjects ...mcpv1alpha1.CredentialSubject) *mcpv1alpha1.UpstreamCredential {
 		t.Helper()
 		c := newCredential(ns, subjects...)
-		if err := apiClient.Create(ctx, c); err != nil {
+		if err := testenv.ClientAs(t, creator, "system:masters").Create(ctx, c); err != nil {
 			t.Fatal(err)
+		}
+		if got := c.Annotations[mcpv1alpha1.AnnotationCreatedBy]; got != creator {
+			t.Fatalf("the credential records its creator as %q, want %q", got, creator)
 		}
 		if owner != "" {
 			c.Status.Token = &mcpv1alpha1.TokenStatus{ObtainedBy: owner}
@@ -196,6 +200,10 @@ func TestAdmissionOfCredentialUpdates(t *testing.T) {
 		}
 		return c
 	}
+	create := func(t *testing.T, owner string, subjects ...mcpv1alpha1.CredentialSubject) *mcpv1alpha1.UpstreamCredential {
+		t.Helper()
+		return createBy(t, "admin", owner, subjects...)
+	}
 	withSubjects := func(c *mcpv1alpha1.UpstreamCredential, subjects ...mcpv1alpha1.CredentialSubject) *mcpv1alpha1.UpstreamCredential {
 		c = c.DeepCopy()
 		c.Spec.Subjects = subjects
@@ -203,13 +211,37 @@ func TestAdmissionOfCredentialUpdates(t *testing.T) {
 	}
 
 	t.Run("adding a subject is checked like binding it", func(t *testing.T) {
-		c := create(t, "", userSubject("alice"))
+		c := createBy(t, "alice", "", userSubject("alice"))
 		checkAdmission(t, testenv.ClientAs(t, "alice").Update(ctx, withSubjects(c, userSubject("alice"), saSubject(ns, "agent"))),
 			"binding serviceaccount "+ns+"/agent needs impersonate on serviceaccounts/agent")
-		checkAdmission(t, testenv.ClientAs(t, "ivan").Update(ctx, withSubjects(c, userSubject("alice"), saSubject(ns, "agent"))), "")
+		d := createBy(t, "ivan", "", userSubject("ivan"))
+		checkAdmission(t, testenv.ClientAs(t, "ivan").Update(ctx, withSubjects(d, userSubject("ivan"), saSubject(ns, "agent"))), "")
+	})
+	t.Run("before the first login the credential belongs to its creator", func(t *testing.T) {
+		// Before: bob (login on the server) added himself to alice's fresh credential, or ivan
+		// (who may act as her agent) put her agent under it, and then handed his own login in.
+		c := createBy(t, "alice", "", userSubject("alice"))
+		checkAdmission(t, testenv.ClientAs(t, "bob").Update(ctx, withSubjects(c, userSubject("alice"), userSubject("bob"))),
+			"UpstreamCredential "+ns+"/"+c.Name+" belongs to alice, who created it (nobody has logged in for it yet): a subject added"+
+				" to it acts upstream as alice, so only alice or someone allowed to impersonate them may add one (user bob may not)")
+		checkAdmission(t, testenv.ClientAs(t, "ivan").Update(ctx, withSubjects(c, userSubject("alice"), saSubject(ns, "agent"))),
+			"belongs to alice, who created it")
+		checkAdmission(t, testenv.ClientAs(t, "alice").Update(ctx, withSubjects(c, userSubject("alice"), groupSubject("devs"))),
+			"binding group devs needs impersonate on groups/devs")
+	})
+	t.Run("the creator record cannot change", func(t *testing.T) {
+		c := createBy(t, "alice", "", userSubject("alice"))
+		for _, who := range []client.Client{testenv.ClientAs(t, "bob"), testenv.ClientAs(t, "alice"), apiClient} {
+			forged := c.DeepCopy()
+			forged.Annotations[mcpv1alpha1.AnnotationCreatedBy] = "bob"
+			checkAdmission(t, who.Update(ctx, forged), "records who created UpstreamCredential "+ns+"/"+c.Name+" (alice) and cannot be changed")
+			dropped := c.DeepCopy()
+			delete(dropped.Annotations, mcpv1alpha1.AnnotationCreatedBy)
+			checkAdmission(t, who.Update(ctx, dropped), "cannot be changed")
+		}
 	})
 	t.Run("subjects already bound are not checked again", func(t *testing.T) {
-		c := create(t, "", saSubject(ns, "agent"), userSubject("bob"))
+		c := createBy(t, "alice", "", saSubject(ns, "agent"), userSubject("bob"))
 		// Alice may act as neither, but removes one and changes the scopes.
 		changed := withSubjects(c, saSubject(ns, "agent"))
 		changed.Spec.Scopes = []string{"read"}
@@ -225,7 +257,7 @@ func TestAdmissionOfCredentialUpdates(t *testing.T) {
 		}
 	})
 	t.Run("adding a subject needs login", func(t *testing.T) {
-		c := create(t, "", userSubject("alice"))
+		c := createBy(t, "nora", "", userSubject("alice"))
 		checkAdmission(t, testenv.ClientAs(t, "nora").Update(ctx, withSubjects(c, userSubject("alice"), userSubject("nora"))),
 			"you need verb login on upstreamservers/linear")
 	})

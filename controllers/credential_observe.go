@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
@@ -104,25 +105,38 @@ func (r *UpstreamCredentialReconciler) handOvers(ctx context.Context, c *mcpv1al
 	return readHandOvers(ctx, r.Client, r.APIReader, c.Namespace, credentialHandOvers(c.Name), validate, log)
 }
 
-// replacesOwnersLogin refuses a login handed over by someone other than the person whose login
-// the credential holds. The credential's subjects act upstream as whoever logged in last; a
+// replacesOwnersLogin refuses a login handed over by someone other than the person the
+// credential belongs to. The credential's subjects act upstream as whoever logged in last; a
 // person allowed to log in to the server, but not to act as those subjects, would otherwise
 // slip their own account under another person's agents (and harvest what they write). The
-// holder logs in again freely; anyone else creates a credential of their own. (created-by is
-// verified by the login-handover admission policy where it is installed.)
+// holder of its login logs in again freely; anyone else creates a credential of their own.
+// Before anyone has logged in, the first login comes from its creator (the created-by
+// annotation, written by the upstream-credential-creator admission policy) or from a user it
+// lists as a subject (whoever created it could already act as that user). (created-by on the
+// hand-over is verified by the login-handover admission policy where it is installed.)
 func replacesOwnersLogin(c *mcpv1alpha1.UpstreamCredential, by string) error {
-	owner := c.Status.Owner
-	if owner == "" && c.Status.Token != nil {
-		owner = c.Status.Token.ObtainedBy
-	}
-	if owner == "" || owner == by {
-		return nil
-	}
 	who := by
 	if who == "" {
 		who = "someone unnamed"
 	}
-	return fmt.Errorf("it was handed over by %s, but the credential holds the upstream login of %s: only %s may log in "+
-		"for it again; create another UpstreamCredential for your own login, or delete this one first",
-		short(who), owner, owner)
+	owner := c.Status.Owner
+	if owner == "" && c.Status.Token != nil {
+		owner = c.Status.Token.ObtainedBy
+	}
+	if owner != "" {
+		if owner == by {
+			return nil
+		}
+		return fmt.Errorf("it was handed over by %s, but the credential holds the upstream login of %s: only %s may log in "+
+			"for it again; create another UpstreamCredential for your own login, or delete this one first",
+			short(who), owner, owner)
+	}
+	creator := c.Annotations[mcpv1alpha1.AnnotationCreatedBy]
+	if creator == "" || creator == by || by != "" && slices.Contains(c.Spec.Subjects,
+		mcpv1alpha1.CredentialSubject{Kind: mcpv1alpha1.SubjectUser, Name: by}) {
+		return nil
+	}
+	return fmt.Errorf("it was handed over by %s, but nobody has logged in for the credential yet and it belongs to %s, "+
+		"who created it: its first login comes from %s or from a user it lists as a subject; create another "+
+		"UpstreamCredential for your own login", short(who), short(creator), short(creator))
 }

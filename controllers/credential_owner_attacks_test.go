@@ -30,16 +30,7 @@ func attackSetup(t *testing.T) (srv *oauthserver.Server, h *harness, ns string, 
 	c = createCredential(t, ns, "gh-alice", us.Name, saSubject(ns, "alice-agent"), userSubject("alice"))
 	handOverAs = func(who, upstreamUser string) {
 		t.Helper()
-		body, err := browserlogin.HandOver(testenv.HeadlessLoginAs(t, srv, us.Spec.URL, upstreamUser), us.Spec.URL, time.Now()).Encode()
-		if err != nil {
-			t.Fatal(err)
-		}
-		sec := mcpv1alpha1.NewCredentialHandOverSecret(getCredential(t, c), body)
-		sec.Annotations = map[string]string{mcpv1alpha1.AnnotationCreatedBy: who}
-		// As that user, through the login-handover policy.
-		if err := testenv.ClientAs(t, who, "system:authenticated").Create(context.Background(), sec); err != nil {
-			t.Fatalf("%s's hand-over refused: %v", who, err)
-		}
+		handOverAsUser(t, srv, us, c, who, upstreamUser)
 	}
 	handOverAs("alice", "alice-upstream")
 	cur := waitCredVerified(t, c, 30*time.Second)
@@ -47,6 +38,70 @@ func attackSetup(t *testing.T) (srv *oauthserver.Server, h *harness, ns string, 
 		t.Fatalf("setup: gh-alice does not hold alice's login: %+v", cur.Status.Token)
 	}
 	return srv, h, ns, us, c, handOverAs
+}
+
+// handOverAsUser logs upstreamUser in to us and hands the login over into credential c as
+// Kubernetes user who, through the login-handover policy.
+func handOverAsUser(t *testing.T, srv *oauthserver.Server, us *mcpv1alpha1.UpstreamServer, c *mcpv1alpha1.UpstreamCredential, who, upstreamUser string) {
+	t.Helper()
+	body, err := browserlogin.HandOver(testenv.HeadlessLoginAs(t, srv, us.Spec.URL, upstreamUser), us.Spec.URL, time.Now()).Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec := mcpv1alpha1.NewCredentialHandOverSecret(getCredential(t, c), body)
+	sec.Annotations = map[string]string{mcpv1alpha1.AnnotationCreatedBy: who}
+	if err := testenv.ClientAs(t, who, "system:authenticated").Create(context.Background(), sec); err != nil {
+		t.Fatalf("%s's hand-over refused: %v", who, err)
+	}
+}
+
+// Alice creates a credential for herself and has not logged in yet. Bob (editor: login on the
+// server) may neither add himself to it nor hand his own upstream login into it: it belongs to
+// alice, who created it. (Before, he did both, and alice's calls went out as bob's account.)
+func TestAFreshCredentialBelongsToItsCreator(t *testing.T) {
+	srv := testenv.StartOAuthServer(t, oauthserver.Options{AccessTokenTTL: time.Hour})
+	ns := newNamespace(t)
+	bindCredentialUsers(t, ns)
+	testenv.InstallCredentialPolicy(t, ns)
+	testenv.InstallHandOverPolicy(t, ns)
+	h := startHarness(t, ns, "")
+	us := createPerSubjectServer(t, ns, "gh", srv.MCPURL())
+	ctx := context.Background()
+	c := &mcpv1alpha1.UpstreamCredential{}
+	c.Namespace, c.Name = ns, "gh-alice"
+	c.Spec = mcpv1alpha1.UpstreamCredentialSpec{ServerRef: mcpv1alpha1.ServerReference{Name: us.Name},
+		Subjects: []mcpv1alpha1.CredentialSubject{userSubject("alice")}}
+	if err := testenv.ClientAs(t, "alice", "system:authenticated").Create(ctx, c); err != nil {
+		t.Fatalf("alice may not create her own credential: %v", err)
+	}
+	testenv.Eventually(t, 30*time.Second, "gh-alice asks for a login", func() (bool, string) {
+		cur := getCredential(t, c)
+		return credNeedsLogin(cur, mcpv1alpha1.ReasonNoToken), describeCred(cur)
+	})
+
+	// 1. Bob may not add himself.
+	bob := testenv.ClientAs(t, "bob", "system:authenticated")
+	withBob := getCredential(t, c)
+	withBob.Spec.Subjects = append(withBob.Spec.Subjects, userSubject("bob"))
+	checkAdmission(t, bob.Update(ctx, withBob), "belongs to alice, who created it")
+
+	// 2. Bob's own login, handed over into it, is refused and stores nothing.
+	handOverAsUser(t, srv, us, c, "bob", "bob-upstream")
+	testenv.Eventually(t, 30*time.Second, "bob's hand-over refused", func() (bool, string) {
+		cur := getCredential(t, c)
+		la := credCondition(cur, mcpv1alpha1.ConditionLoginAccepted)
+		return la != nil && la.Status == "False" && strings.Contains(la.Message, "belongs to alice, who created it"), describeCred(cur)
+	})
+	if rec, err := h.Store.Load(credentialKey(get(t, us), getCredential(t, c))); err == nil {
+		t.Fatalf("alice's fresh credential holds the login of %s after bob's hand-over", rec.ObtainedBy)
+	}
+
+	// 3. Alice's login is taken.
+	handOverAsUser(t, srv, us, c, "alice", "alice-upstream")
+	cur := waitCredVerified(t, c, 30*time.Second)
+	if cur.Status.Token == nil || cur.Status.Token.ObtainedBy != "alice" || cur.Status.Owner != "alice" {
+		t.Fatalf("gh-alice after alice's login: token %+v, owner %q", cur.Status.Token, cur.Status.Owner)
+	}
 }
 
 // Bob (editor) may request a logout of alice's credential, which clears status.token. The owner

@@ -157,10 +157,11 @@ func credentialTransitionEvents(orig, c *mcpv1alpha1.UpstreamCredential) []lifec
 }
 
 // credentialLoginCommand is the command that satisfies a credential's AuthorizationRequired: a
-// login to its server for its first subject (any subject it lists would do).
+// login to its server for its first subject (any subject it lists would do), naming the
+// credential unless the CLI finds it by that subject's default name.
 func credentialLoginCommand(c *mcpv1alpha1.UpstreamCredential) string {
 	if len(c.Spec.Subjects) == 0 {
-		return fmt.Sprintf("mcpproxy auth login %s -n %s", c.Spec.ServerRef.Name, c.Namespace)
+		return fmt.Sprintf("mcpproxy auth login %s -n %s --credential %s", c.Spec.ServerRef.Name, c.Namespace, c.Name)
 	}
-	return upstream.CredentialLoginCommand(c.Namespace, c.Spec.ServerRef.Name, c.Spec.Subjects[0])
+	return upstream.LoginCommandFor(c.Namespace, c.Spec.ServerRef.Name, c.Name, c.Spec.Subjects[0])
 }

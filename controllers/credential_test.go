@@ -50,6 +50,8 @@ func (p perSubjectPair) record(t *testing.T, c *mcpv1alpha1.UpstreamCredential) 
 	return rec.Revision, rec.RefreshToken, nil
 }
 
+// The login command names the credential's first subject, and the credential itself when the
+// CLI would not find it by that subject's default name.
 func TestCredentialLoginCommandNamesTheFirstSubject(t *testing.T) {
 	srv := testenv.StartOAuthServer(t, oauthserver.Options{})
 	ns := newNamespace(t)
@@ -58,7 +60,7 @@ func TestCredentialLoginCommandNamesTheFirstSubject(t *testing.T) {
 	c := createCredential(t, ns, "agent-cred", "gh", saSubject(ns, "agent"), userSubject("alice"))
 	var cur *mcpv1alpha1.UpstreamCredential
 	testenv.Eventually(t, 20*time.Second, "a login asked for", func() bool { cur = getCredential(t, c); return credNeedsLogin(cur, mcpv1alpha1.ReasonNoToken) })
-	want := "mcpproxy auth login gh -n " + ns + " --for serviceaccount/" + ns + "/agent"
+	want := "mcpproxy auth login gh -n " + ns + " --for serviceaccount/" + ns + "/agent --credential agent-cred"
 	if a := cur.Status.Authorization; a == nil || a.LoginCommand != want || a.AuthorizationServer != srv.Issuer() {
 		t.Fatalf("status.authorization = %+v, want the login command %q", a, want)
 	}
@@ -132,7 +134,7 @@ func TestRejectedRefreshTokenAsksForLoginOnThatCredentialOnly(t *testing.T) {
 		cur = getCredential(t, p.alice)
 		return credNeedsLogin(cur, mcpv1alpha1.ReasonRefreshTokenRejected)
 	})
-	if a := cur.Status.Authorization; a == nil || a.LoginCommand != "mcpproxy auth login gh -n "+p.us.Namespace+" --for user/alice" {
+	if a := cur.Status.Authorization; a == nil || a.LoginCommand != "mcpproxy auth login gh -n "+p.us.Namespace+" --for user/alice --credential alice" {
 		t.Fatalf("alice's login command: %+v", a)
 	}
 	bobBefore := p.srv.Stats().Users["bob"].Refreshes

@@ -82,6 +82,9 @@ const (
 // AnnotationCreatedBy on a login hand-over Secret names the user who created it (their
 // Kubernetes username). The login-handover ValidatingAdmissionPolicy admits a hand-over only when
 // it equals the requesting user, so where the policy is installed the controller may trust it.
+// On an UpstreamCredential it is written by the API server itself (the
+// upstream-credential-creator MutatingAdmissionPolicy) and cannot change: before anyone has
+// logged in, the credential belongs to that user.
 const AnnotationCreatedBy = "mcpproxy.dev/created-by"
 
 // AnnotationAllowedServers on a Secret lets UpstreamServers use it: the controller and the

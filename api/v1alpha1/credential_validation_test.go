@@ -139,3 +139,37 @@ func TestCredentialModeIsAnEnumDefaultingToShared(t *testing.T) {
 		}
 	}
 }
+
+// A PerSubject server stays PerSubject: switched to Shared, whoever logged in next would act
+// upstream for every person's agents. Shared may become PerSubject.
+func TestCredentialModePerSubjectCannotBeSwitchedBack(t *testing.T) {
+	ctx := context.Background()
+	shared := newServer("credential-mode-upgrade", mcpv1alpha1.UpstreamServerSpec{URL: "https://mcp.example.com/mcp"})
+	if err := k8sClient.Create(ctx, shared); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = k8sClient.Delete(ctx, shared) })
+	shared.Spec.CredentialMode = mcpv1alpha1.CredentialModePerSubject
+	if err := k8sClient.Update(ctx, shared); err != nil {
+		t.Fatalf("Shared → PerSubject was refused: %v", err)
+	}
+
+	for name, mode := range map[string]mcpv1alpha1.CredentialMode{"to Shared": mcpv1alpha1.CredentialModeShared, "unset": ""} {
+		var cur mcpv1alpha1.UpstreamServer
+		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(shared), &cur); err != nil {
+			t.Fatal(err)
+		}
+		cur.Spec.CredentialMode = mode
+		wantInvalid(t, k8sClient.Update(ctx, &cur), "credentialMode PerSubject cannot be changed")
+		t.Logf("%s: refused", name)
+	}
+	// Other edits of a PerSubject server pass.
+	var cur mcpv1alpha1.UpstreamServer
+	if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(shared), &cur); err != nil {
+		t.Fatal(err)
+	}
+	cur.Spec.Suspend = true
+	if err := k8sClient.Update(ctx, &cur); err != nil {
+		t.Fatalf("suspending a PerSubject server was refused: %v", err)
+	}
+}

@@ -32,6 +32,7 @@ const (
 )
 
 // UpstreamServerSpec declares a remote MCP server and how to authenticate to it.
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.credentialMode) || oldSelf.credentialMode != 'PerSubject' || (has(self.credentialMode) && self.credentialMode == 'PerSubject')",message="credentialMode PerSubject cannot be changed: with Shared, whoever logs in next would act upstream for every person's agents; delete the UpstreamServer (its credentials are revoked) and create it again"
 // +kubebuilder:validation:XValidation:rule="!self.url.startsWith('http://') || (has(self.allowInsecureHTTP) && self.allowInsecureHTTP) || url(self.url).getHostname() == 'localhost' || url(self.url).getHostname() == '::1' || self.url.matches('^http://127[.][0-9]{1,3}[.][0-9]{1,3}[.][0-9]{1,3}(:[0-9]{1,5})?([/?#]|$)')",message="url must use https; http is accepted only for a loopback host (localhost, 127.0.0.0/8, ::1) or with allowInsecureHTTP: true"
 type UpstreamServerSpec struct {
 	// url is the MCP endpoint, for example https://mcp.example.com/mcp.
@@ -82,6 +83,8 @@ type UpstreamServerSpec struct {
 	// server holds one token, of whoever logged in last, and every workload allowed `use` acts
 	// as that person. PerSubject: the server holds no user token; each workload uses the
 	// UpstreamCredential that lists its Kubernetes identity, a login of its own person's.
+	// PerSubject cannot be changed back: Shared would let whoever logs in next act for every
+	// person's agents; delete the server (which revokes its credentials) and create it again.
 	// +optional
 	// +kubebuilder:default=Shared
 	CredentialMode CredentialMode `json:"credentialMode,omitempty"`

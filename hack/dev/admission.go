@@ -13,7 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// installAdmission installs the shipped ValidatingAdmissionPolicies and their bindings
+// installAdmission installs the shipped admission policies and their bindings
 // (config/admission), so the demo has the protection a cluster install has: only a user allowed
 // to log in to a server may hand a token over for it, and only one who may act as a subject may
 // bind it to a credential. The local admin may do both. (The manager-secret-deletes policy names
@@ -23,10 +23,14 @@ func installAdmission(ctx context.Context, cfg *rest.Config, dir string) error {
 	if err != nil {
 		return err
 	}
-	for _, name := range []string{"handover_policy", "upstream_credential_policy"} {
-		var policy admissionv1.ValidatingAdmissionPolicy
-		var binding admissionv1.ValidatingAdmissionPolicyBinding
-		for file, obj := range map[string]any{name + ".yaml": &policy, name + "_binding.yaml": &binding} {
+	var objs []client.Object
+	for _, name := range []string{"handover_policy", "upstream_credential_policy", "upstream_credential_creator_policy"} {
+		var policy, binding client.Object = &admissionv1.ValidatingAdmissionPolicy{}, &admissionv1.ValidatingAdmissionPolicyBinding{}
+		if name == "upstream_credential_creator_policy" {
+			// The API server records who created each UpstreamCredential.
+			policy, binding = &admissionv1.MutatingAdmissionPolicy{}, &admissionv1.MutatingAdmissionPolicyBinding{}
+		}
+		for file, obj := range map[string]client.Object{name + ".yaml": policy, name + "_binding.yaml": binding} {
 			b, err := os.ReadFile(filepath.Join(dir, file))
 			if err != nil {
 				return err
@@ -35,10 +39,11 @@ func installAdmission(ctx context.Context, cfg *rest.Config, dir string) error {
 				return fmt.Errorf("reading %s: %w", file, err)
 			}
 		}
-		for _, o := range []client.Object{&policy, &binding} {
-			if err := c.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
-				return fmt.Errorf("installing the admission policy %s: %w", policy.Name, err)
-			}
+		objs = append(objs, policy, binding)
+	}
+	for _, o := range objs {
+		if err := c.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("installing the admission policy %s: %w", o.GetName(), err)
 		}
 	}
 	return nil

@@ -16,6 +16,7 @@ import (
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
 	"github.com/mcpproxy/mcpproxy-operator/internal/oauth"
+	"github.com/mcpproxy/mcpproxy-operator/internal/upstream"
 )
 
 // prepareCredential finds, creates or updates the credential a login for us is for, before
@@ -51,7 +52,7 @@ func prepareCredential(ctx context.Context, env *Env, c client.Client, o *loginO
 				return nil, false, err
 			}
 		}
-		name = credentialName(us.Name, requested[0])
+		name = upstream.DefaultCredentialName(us.Name, requested[0])
 		if cred, err = findCredential(ctx, c, ns, name); err != nil {
 			return nil, false, err
 		}

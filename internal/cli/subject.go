@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"strings"
 
@@ -117,48 +115,4 @@ func subjectRefs(subjects []mcpv1alpha1.CredentialSubject) []string {
 		out = append(out, upstream.SubjectRef(s))
 	}
 	return out
-}
-
-// maxCredentialName bounds a derived credential name: it is also the value of the hand-over
-// Secret's mcpproxy.dev/upstream-credential label, which is at most 63 characters.
-const maxCredentialName = validation.DNS1123LabelMaxLength
-
-// credentialName is the default name of server's credential for subject: SERVER-sa-NS-NAME,
-// SERVER-user-NAME or SERVER-group-NAME, a DNS-1123 label (so also a valid label value). A
-// name that had to change to be one (upper case, a character other than a letter, digit or
-// '-', more than 63 characters) is shortened to leave room for, and ends in, 8 hex digits of
-// a hash of server and subject, so two subjects that read alike still get two names.
-func credentialName(server string, s mcpv1alpha1.CredentialSubject) string {
-	parts := []string{server}
-	switch s.Kind {
-	case mcpv1alpha1.SubjectServiceAccount:
-		parts = append(parts, "sa", s.Namespace, s.Name)
-	case mcpv1alpha1.SubjectGroup:
-		parts = append(parts, "group", s.Name)
-	default:
-		parts = append(parts, "user", s.Name)
-	}
-	raw := strings.Join(parts, "-")
-	name := strings.Trim(strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-':
-			return r
-		case r >= 'A' && r <= 'Z':
-			return r - 'A' + 'a'
-		}
-		return '-'
-	}, raw), "-")
-	if name == raw && len(name) <= maxCredentialName {
-		return name
-	}
-	sum := sha256.Sum256([]byte(server + "/" + upstream.SubjectRef(s)))
-	suffix := hex.EncodeToString(sum[:4])
-	if len(name) > maxCredentialName-len(suffix)-1 {
-		name = name[:maxCredentialName-len(suffix)-1]
-	}
-	name = strings.TrimRight(name, "-")
-	if name == "" {
-		return "c-" + suffix
-	}
-	return name + "-" + suffix
 }

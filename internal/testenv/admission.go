@@ -29,7 +29,7 @@ const policyEnforcedWithin = 30 * time.Second
 func InstallHandOverPolicy(t testing.TB, ns string) {
 	t.Helper()
 	env, ctx := Current(), context.Background()
-	name := installPolicy(t, ns, "handover_policy")
+	name := installPolicy(t, env.Client, env.Root, ns, "handover_policy")
 	// A labelled Secret of another type is refused once the binding is in force; dry run, so
 	// nothing is stored while it is not yet.
 	probe := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{GenerateName: "policy-probe-", Namespace: ns,
@@ -43,24 +43,24 @@ func InstallHandOverPolicy(t testing.TB, ns string) {
 	})
 }
 
-// installPolicy installs the shipped policy config/admission/<file>.yaml and its binding, renamed
-// for ns and bound to ns alone, removes both when the test ends, and returns the name.
-func installPolicy(t testing.TB, ns, file string) string {
+// installPolicy installs the shipped policy config/admission/<file>.yaml of the repository at
+// root and its binding, renamed for ns and bound to ns alone, with c (an administrator), removes
+// both when the test ends, and returns the name.
+func installPolicy(t testing.TB, c client.Client, root, ns, file string) string {
 	t.Helper()
-	env := Current()
 	var policy admissionv1.ValidatingAdmissionPolicy
 	var binding admissionv1.ValidatingAdmissionPolicyBinding
-	readManifest(t, filepath.Join(env.Root, "config", "admission", file+".yaml"), &policy)
-	readManifest(t, filepath.Join(env.Root, "config", "admission", file+"_binding.yaml"), &binding)
+	readManifest(t, filepath.Join(root, "config", "admission", file+".yaml"), &policy)
+	readManifest(t, filepath.Join(root, "config", "admission", file+"_binding.yaml"), &binding)
 	name := policy.Name + "-" + ns
 	policy.Name, binding.Name, binding.Spec.PolicyName = name, name, name
 	binding.Spec.MatchResources = &admissionv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
 		MatchLabels: map[string]string{corev1.LabelMetadataName: ns}}}
 	for _, o := range []client.Object{&policy, &binding} {
-		if err := env.Client.Create(context.Background(), o); err != nil {
+		if err := c.Create(context.Background(), o); err != nil {
 			t.Fatalf("installing the policy %s: %v", name, err)
 		}
-		t.Cleanup(func() { _ = env.Client.Delete(context.Background(), o) })
+		t.Cleanup(func() { _ = c.Delete(context.Background(), o) })
 	}
 	return name
 }

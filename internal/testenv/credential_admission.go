@@ -3,9 +3,12 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	admissionv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -18,13 +21,22 @@ import (
 const CredentialPolicyMaxOthers = 12
 
 // InstallCredentialPolicy installs the shipped upstream-credential-binding
-// ValidatingAdmissionPolicy (config/admission) for namespace ns only, waits until the API server
-// enforces it, and removes it when the test ends. Its binding selects ns alone, so other tests,
-// which create credentials as the administrator, are unaffected.
+// ValidatingAdmissionPolicy and upstream-credential-creator MutatingAdmissionPolicy
+// (config/admission) for namespace ns only, waits until the API server enforces both, and
+// removes them when the test ends. Their bindings select ns alone, so other tests, which create
+// credentials as the administrator, are unaffected.
 func InstallCredentialPolicy(t testing.TB, ns string) {
 	t.Helper()
-	env, ctx := Current(), context.Background()
-	name := installPolicy(t, ns, "upstream_credential_policy")
+	env := Current()
+	InstallCredentialPolicyOn(t, env.Client, env.Root, ns)
+}
+
+// InstallCredentialPolicyOn is InstallCredentialPolicy on a control plane that Main did not
+// start (test/e2e's): c reaches it as an administrator, root is the repository.
+func InstallCredentialPolicyOn(t testing.TB, c client.Client, root, ns string) {
+	t.Helper()
+	ctx := context.Background()
+	name := installPolicy(t, c, root, ns, "upstream_credential_policy")
 	// Even the administrator, who may impersonate anyone, is refused one subject more than a
 	// request may bind; dry run, so nothing is stored while the binding is not yet in force.
 	probe := &mcpv1alpha1.UpstreamCredential{
@@ -36,10 +48,44 @@ func InstallCredentialPolicy(t testing.TB, ns string) {
 			mcpv1alpha1.CredentialSubject{Kind: mcpv1alpha1.SubjectUser, Name: fmt.Sprintf("policy-probe-%d", i)})
 	}
 	Eventually(t, policyEnforcedWithin, "the credential policy to be enforced in "+ns, func() (bool, string) {
-		err := env.Client.Create(ctx, probe.DeepCopy(), client.DryRunAll)
+		err := c.Create(ctx, probe.DeepCopy(), client.DryRunAll)
 		if err == nil {
 			return false, fmt.Sprintf("a credential binding %d other users is still admitted", len(probe.Spec.Subjects))
 		}
 		return strings.Contains(err.Error(), name), err.Error()
+	})
+	installCreatorPolicy(t, c, root, ns)
+}
+
+// installCreatorPolicy installs the shipped upstream-credential-creator MutatingAdmissionPolicy
+// and its binding, renamed for ns and bound to ns alone, waits until the API server writes the
+// creator of a (dry-run) credential, and removes both when the test ends.
+func installCreatorPolicy(t testing.TB, c client.Client, root, ns string) {
+	t.Helper()
+	var policy admissionv1.MutatingAdmissionPolicy
+	var binding admissionv1.MutatingAdmissionPolicyBinding
+	readManifest(t, filepath.Join(root, "config", "admission", "upstream_credential_creator_policy.yaml"), &policy)
+	readManifest(t, filepath.Join(root, "config", "admission", "upstream_credential_creator_policy_binding.yaml"), &binding)
+	name := policy.Name + "-" + ns
+	policy.Name, binding.Name, binding.Spec.PolicyName = name, name, name
+	binding.Spec.MatchResources = &admissionv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
+		MatchLabels: map[string]string{corev1.LabelMetadataName: ns}}}
+	for _, o := range []client.Object{&policy, &binding} {
+		if err := c.Create(context.Background(), o); err != nil {
+			t.Fatalf("installing the policy %s: %v", name, err)
+		}
+		t.Cleanup(func() { _ = c.Delete(context.Background(), o) })
+	}
+	probe := &mcpv1alpha1.UpstreamCredential{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "policy-probe-", Namespace: ns},
+		Spec: mcpv1alpha1.UpstreamCredentialSpec{ServerRef: mcpv1alpha1.ServerReference{Name: "probe"},
+			Subjects: []mcpv1alpha1.CredentialSubject{{Kind: mcpv1alpha1.SubjectUser, Name: "policy-probe"}}},
+	}
+	Eventually(t, policyEnforcedWithin, "the creator policy to be enforced in "+ns, func() (bool, string) {
+		got := probe.DeepCopy()
+		if err := c.Create(context.Background(), got, client.DryRunAll); err != nil {
+			return false, err.Error()
+		}
+		return got.Annotations[mcpv1alpha1.AnnotationCreatedBy] != "", "no creator written yet"
 	})
 }

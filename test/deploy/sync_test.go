@@ -30,7 +30,8 @@ func TestChartCopiesMatchConfig(t *testing.T) {
 		pairs[filepath.Join(repoRoot, "config", "rbac", f)] = filepath.Join(chartDir, "files", "rbac", f)
 	}
 	for _, f := range []string{"handover_policy.yaml", "handover_policy_binding.yaml",
-		"upstream_credential_policy.yaml", "upstream_credential_policy_binding.yaml"} {
+		"upstream_credential_policy.yaml", "upstream_credential_policy_binding.yaml",
+		"upstream_credential_creator_policy.yaml", "upstream_credential_creator_policy_binding.yaml"} {
 		pairs[filepath.Join(repoRoot, "config", "admission", f)] = filepath.Join(chartDir, "files", "admission", f)
 	}
 	for src, dst := range pairs {
