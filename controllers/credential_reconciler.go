@@ -54,6 +54,7 @@ func (r *UpstreamCredentialReconciler) lifecycle() *lifecycle.Runner {
 // Reconcile observes the credential and its server, runs the token lifecycle, and patches
 // status once.
 func (r *UpstreamCredentialReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	pt := startPass(r.Clock)
 	c := &mcpv1alpha1.UpstreamCredential{}
 	if err := r.APIReader.Get(ctx, req.NamespacedName, c); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -76,16 +77,21 @@ func (r *UpstreamCredentialReconciler) Reconcile(ctx context.Context, req ctrl.R
 	orig := c.DeepCopy()
 	pctx, cancel := context.WithTimeout(ctx, passTimeout)
 	obs := r.observe(pctx, c, us, log)
+	pt.mark(phaseRead)
 	res := r.lifecycle().Run(pctx, lifecycle.Pass{Facts: obs.facts, Owner: &credentialOwner{r: r, c: c, uids: obs.handOverUIDs}, Log: log})
 	cancel()
 	applyCredentialStatus(c, obs, res.Status)
+	pt.markPass(res)
 	if err := r.patchStatus(ctx, orig, c); err != nil {
 		return ctrl.Result{}, err
 	}
+	pt.mark(phasePatch)
 	if r.signals != nil && obs.facts.Record != nil {
 		r.signals.handled(client.ObjectKeyFromObject(c), obs.facts.Record.Revision)
 	}
 	r.emit(c, append(res.Events, credentialTransitionEvents(orig, c)...))
+	pt.mark(phaseEvents)
+	pt.observe("upstreamcredential")
 	countRefreshes(res)
 	return ctrl.Result{RequeueAfter: lifecycle.RequeueAfter(res.WakeAt, r.Clock.Now())}, nil
 }

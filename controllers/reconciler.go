@@ -63,6 +63,7 @@ func (r *UpstreamServerReconciler) lifecycle() *lifecycle.Runner {
 
 // Reconcile observes the server, runs the token lifecycle, and patches status once.
 func (r *UpstreamServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	pt := startPass(r.Clock)
 	us := &mcpv1alpha1.UpstreamServer{}
 	// Read from the API server, not the cache: status carries failure memory and handled
 	// requests, and a cache that lags behind our own last patch would make this reconcile
@@ -92,17 +93,23 @@ func (r *UpstreamServerReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	// patch below runs on the reconcile's own context.
 	pctx, cancel := context.WithTimeout(ctx, passTimeout)
 	obs := r.observe(pctx, us, log)
+	pt.mark(phaseRead)
 	res := r.lifecycle().Run(pctx, lifecycle.Pass{Facts: obs.facts, Owner: &serverOwner{r: r, us: us, cfg: obs.facts.Config, uids: obs.handOverUIDs}, Log: log})
 	cancel()
 	applyStatus(us, obs, res.Status)
+	pt.markPass(res)
 	us.Status.Credentials = r.credentialCounts(ctx, us)
+	pt.mark(phaseCounts)
 	if err := r.patchStatus(ctx, orig, us); err != nil {
 		return ctrl.Result{}, err
 	}
+	pt.mark(phasePatch)
 	if r.signals != nil && obs.facts.Record != nil {
 		r.signals.handled(upstream.Name(us), obs.facts.Record.Revision)
 	}
 	r.emit(us, append(res.Events, transitionEvents(orig, us)...))
+	pt.mark(phaseEvents)
+	pt.observe("upstreamserver")
 	r.observeMetrics(us, res)
 	// Measured from now, when the reconcile returns, so no wake-up is late by the pass's length.
 	return ctrl.Result{RequeueAfter: lifecycle.RequeueAfter(res.WakeAt, r.Clock.Now())}, nil

@@ -32,6 +32,7 @@ func main() {
 	flag.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
 	flag.BoolVar(&o.MetricsSecure, "metrics-secure", false, "Serve metrics over HTTPS, each scrape authenticated and authorized (GET /metrics) against the API server.")
 	flag.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
+	flag.StringVar(&o.PprofAddr, "pprof-bind-address", "0", "Address of net/http/pprof (/debug/pprof/), for profiling; 0 disables it. Unauthenticated: bind it to loopback.")
 	flag.DurationVar(&o.StoreOpenTimeout, "token-store-open-timeout", 5*time.Second, "How long to wait for the token store's file lock.")
 	flag.BoolVar(&o.BrowserLogin, "browser-login", false, "Open a browser on this machine to log in when a server needs authorization (local runs only).")
 	flag.StringVar(&gw.Addr, "gateway-bind-address", ":8090", "Address of the MCP gateway (/servers/<namespace>/<name>/mcp and /mcp); 0 disables it.")

@@ -189,6 +189,7 @@ func newControllerManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Ma
 		Logger:                  log,
 		Metrics:                 metricsOptions(o),
 		HealthProbeBindAddress:  orDisabled(o.ProbeAddr),
+		PprofBindAddress:        orDisabled(o.PprofAddr),
 		LeaderElection:          o.LeaderElection,
 		LeaderElectionID:        leaderElectionID,
 		LeaderElectionNamespace: o.LeaderElectionNamespace,

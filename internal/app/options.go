@@ -45,6 +45,9 @@ type Options struct {
 	// MetricsAddr and ProbeAddr are the metrics and /healthz,/readyz listen addresses; empty
 	// or "0" disables them.
 	MetricsAddr, ProbeAddr string
+	// PprofAddr serves net/http/pprof (CPU, heap, goroutine and block profiles); empty or "0"
+	// disables it. For profiling the manager under load (make bench); keep it off in a cluster.
+	PprofAddr string
 	// MetricsSecure serves metrics over HTTPS, each scrape authenticated (TokenReview) and
 	// authorized (SubjectAccessReview for GET /metrics), as kubebuilder scaffolds it. The binary
 	// keeps plain HTTP for local runs; the chart turns this on.

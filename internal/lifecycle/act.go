@@ -74,6 +74,7 @@ func (r *Runner) Run(ctx context.Context, p Pass) Result {
 // do performs one step and records what happened. It sets no condition.
 func (r *Runner) do(ctx context.Context, p Pass, o Outcomes, s Step) Outcome {
 	f := p.Facts
+	began := r.Now()
 	var out Outcome
 	switch s.Kind {
 	case StepSaveUnsaved:
@@ -100,6 +101,7 @@ func (r *Runner) do(ctx context.Context, p Pass, o Outcomes, s Step) Outcome {
 		out = r.connect(ctx, p, current(f, o), s)
 	}
 	out.Step, out.At = s, r.Now()
+	out.Took = out.At.Sub(began)
 	return out
 }
 
@@ -112,18 +114,25 @@ func (r *Runner) deleteHandOver(ctx context.Context, p Pass, s Step) {
 
 func (r *Runner) saveUnsaved(f *Facts) Outcome {
 	u := f.Unsaved
-	rev, err := r.Store.Save(f.Key, u.Record, u.ExpectRevision)
+	rev, saved, err := r.save(f.Key, u.Record, u.ExpectRevision)
 	switch {
 	case errors.Is(err, tokenstore.ErrConflict):
 		r.Forget(f.Key) // a newer token landed meanwhile: the remembered one is older
-		return Outcome{Conflict: true}
+		return Outcome{Conflict: true, Saved: saved}
 	case err != nil:
-		return Outcome{StoreErr: err}
+		return Outcome{StoreErr: err, Saved: saved}
 	}
 	r.Forget(f.Key)
 	rec := *u.Record
 	rec.Revision = rev
-	return Outcome{Record: &rec}
+	return Outcome{Record: &rec, Saved: saved}
+}
+
+// save saves rec under k if the stored revision is still expect, and says how long it took.
+func (r *Runner) save(k tokenstore.Key, rec *tokenstore.Record, expect uint64) (uint64, time.Duration, error) {
+	began := r.Now()
+	rev, err := r.Store.Save(k, rec, expect)
+	return rev, r.Now().Sub(began), err
 }
 
 // ingest saves a login over the current record (compare-and-swap: the newest login wins).
@@ -141,14 +150,14 @@ func (r *Runner) ingest(ctx context.Context, p Pass, o Outcomes, s Step) Outcome
 	if cur := current(f, o); cur != nil {
 		expect = cur.Revision
 	}
-	rev, err := r.Store.Save(f.Key, &rec, expect)
+	rev, saved, err := r.save(f.Key, &rec, expect)
 	if err != nil {
-		return Outcome{Err: errors.Join(errors.New("saving it"), err)}
+		return Outcome{Err: errors.Join(errors.New("saving it"), err), Saved: saved}
 	}
 	rec.Revision = rev
 	r.Forget(f.Key)
 	forgetReplaced(current(f, o), &rec)
-	return Outcome{Record: &rec, CorrelationID: rec.CorrelationID}
+	return Outcome{Record: &rec, CorrelationID: rec.CorrelationID, Saved: saved}
 }
 
 // Unsaved is the token a failed save left in memory for k, or nil: observe reads it.

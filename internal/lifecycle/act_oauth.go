@@ -94,7 +94,8 @@ func (r *Runner) refresh(ctx context.Context, p Pass, rec *tokenstore.Record) Ou
 		return out
 	}
 	next := refreshed(rec, tok, f.Now, id)
-	rev, err := r.Store.Save(f.Key, next, rec.Revision)
+	rev, saved, err := r.save(f.Key, next, rec.Revision)
+	out.Saved = saved
 	switch {
 	case errors.Is(err, tokenstore.ErrConflict):
 		log.Info("Discarded a refreshed token: a newer token was saved meanwhile")

@@ -75,6 +75,9 @@ type Outcome struct {
 	CorrelationID string
 	// Duration of the network call (refresh), for metrics.
 	Duration time.Duration
+	// Took is how long the whole step took, and Saved how much of it the token store's save
+	// (with its fsync) took, for the manager's phase metrics.
+	Took, Saved time.Duration
 }
 
 // Outcomes is the record of one pass.
