@@ -91,13 +91,25 @@ func (p *Pool) size() int {
 	return len(p.sessions)
 }
 
-// CloseAll closes every session.
+// closeParallel bounds how many sessions CloseAll ends at once. Ending a streamable HTTP
+// session sends a DELETE (bounded by the SDK's own timeout); one after the other, 5,000 of them
+// took longer than a pod's grace period at shutdown.
+const closeParallel = 64
+
+// CloseAll closes every session, up to closeParallel at a time, and returns when all are closed.
 func (p *Pool) CloseAll() {
 	p.mu.Lock()
 	all := p.sessions
 	p.sessions = map[string]*Session{}
 	p.mu.Unlock()
+	sem := make(chan struct{}, closeParallel)
+	var wg sync.WaitGroup
 	for _, s := range all {
-		_ = s.Close()
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			_ = s.Close()
+		})
 	}
+	wg.Wait()
 }

@@ -134,3 +134,51 @@ func TestSessionOutlivesTheDialContext(t *testing.T) {
 		})
 	}
 }
+
+// heldDeletes holds every DELETE (a session's end) until released, counting how many are in
+// flight at once.
+type heldDeletes struct {
+	base              http.RoundTripper
+	inFlight, maxSeen atomic.Int32
+	release           chan struct{}
+}
+
+func (h *heldDeletes) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method != http.MethodDelete {
+		return h.base.RoundTrip(req)
+	}
+	n := h.inFlight.Add(1)
+	defer h.inFlight.Add(-1)
+	for m := h.maxSeen.Load(); n > m && !h.maxSeen.CompareAndSwap(m, n); m = h.maxSeen.Load() {
+	}
+	<-h.release
+	return h.base.RoundTrip(req)
+}
+
+// CloseAll ends sessions side by side, not one after the other: at shutdown every session's
+// DELETE waits for its server, and in a row 5,000 of them outlasted the pod's grace period.
+func TestCloseAllEndsSessionsSideBySide(t *testing.T) {
+	srv := startServer(t, oauthserver.Options{NoAuth: true})
+	held := &heldDeletes{base: http.DefaultTransport, release: make(chan struct{})}
+	p := NewPool("test", nil, held)
+	const sessions = 20
+	for i := range sessions {
+		if _, _, err := p.Ensure(context.Background(), "ns/s"+string(rune('a'+i)), Target{URL: srv.MCPURL(), Transport: TransportStreamableHTTP}, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan struct{})
+	go func() { p.CloseAll(); close(done) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for held.maxSeen.Load() < sessions && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(held.release)
+	<-done
+	if got := held.maxSeen.Load(); got < sessions {
+		t.Fatalf("at most %d of %d sessions' DELETEs were in flight at once", got, sessions)
+	}
+	if p.size() != 0 {
+		t.Fatalf("%d sessions left after CloseAll", p.size())
+	}
+}
