@@ -25,10 +25,11 @@ const (
 
 // browserOpen is one recorded open. Only the non-secret parameters of the URL are kept.
 type browserOpen struct {
-	At       time.Time `json:"at"`
-	Resource string    `json:"resource"`
-	ClientID string    `json:"clientID"`
-	Followed string    `json:"followed,omitempty"` // "ok" or why following failed
+	At        time.Time `json:"at"`
+	Resource  string    `json:"resource"`
+	ClientID  string    `json:"clientID"`
+	LoginHint string    `json:"loginHint,omitempty"` // the upstream user asked for (OIDC login_hint)
+	Followed  string    `json:"followed,omitempty"`  // "ok" or why following failed
 }
 
 func browserMain(mode string) int {
@@ -39,7 +40,8 @@ func browserMain(mode string) int {
 	if err != nil {
 		return 2
 	}
-	rec := browserOpen{At: time.Now(), Resource: u.Query().Get("resource"), ClientID: u.Query().Get("client_id")}
+	q := u.Query()
+	rec := browserOpen{At: time.Now(), Resource: q.Get("resource"), ClientID: q.Get("client_id"), LoginHint: q.Get("login_hint")}
 	appendOpen(rec)
 	if mode != "follow" {
 		return 0

@@ -31,11 +31,15 @@ type serverOpts struct {
 	// clientID and clientSecret name a pre-registered confidential client; the secret goes
 	// into a Secret the spec references.
 	clientID, clientSecret string
+	// perSubject sets spec.credentialMode: PerSubject (each caller's own UpstreamCredential).
+	perSubject bool
+	// scopes is spec.oauth.scopes (test/oauthserver's whoami tool needs "profile").
+	scopes []string
 }
 
 // newNamespace creates a namespace for one scenario and, when the scenario ends, snapshots
-// every server's status (for the leak check) and removes the servers, so the next scenario's
-// manager does not see them.
+// every server's and credential's status (for the leak check) and removes them, so the next
+// scenario's manager does not see them.
 func newNamespace(t *testing.T, name string) string {
 	t.Helper()
 	ctx := context.Background()
@@ -60,6 +64,24 @@ func newNamespace(t *testing.T, name string) string {
 			_ = kube.Patch(ctx, us, patch)
 			_ = kube.Delete(ctx, us)
 		}
+		var creds mcpv1alpha1.UpstreamCredentialList
+		if err := kube.List(ctx, &creds, client.InNamespace(name)); err != nil {
+			t.Errorf("listing credentials: %v", err)
+			return
+		}
+		if len(creds.Items) == 0 {
+			return
+		}
+		if b, err := json.MarshalIndent(creds.Items, "", "  "); err == nil {
+			_ = os.WriteFile(filepath.Join(runDir, "snapshots", name+"-credentials.json"), b, 0o600)
+		}
+		for i := range creds.Items {
+			c := &creds.Items[i]
+			patch := client.MergeFrom(c.DeepCopy())
+			c.Finalizers = nil
+			_ = kube.Patch(ctx, c, patch)
+			_ = kube.Delete(ctx, c)
+		}
 	})
 	return name
 }
@@ -69,8 +91,14 @@ func createServer(t *testing.T, ns, name, url string, o serverOpts) {
 	t.Helper()
 	us := &mcpv1alpha1.UpstreamServer{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: mcpv1alpha1.UpstreamServerSpec{URL: url}}
+	if o.refreshBefore > 0 || len(o.scopes) > 0 {
+		us.Spec.OAuth = &mcpv1alpha1.OAuthSpec{Scopes: o.scopes}
+	}
 	if o.refreshBefore > 0 {
-		us.Spec.OAuth = &mcpv1alpha1.OAuthSpec{RefreshBefore: &metav1.Duration{Duration: o.refreshBefore}}
+		us.Spec.OAuth.RefreshBefore = &metav1.Duration{Duration: o.refreshBefore}
+	}
+	if o.perSubject {
+		us.Spec.CredentialMode = mcpv1alpha1.CredentialModePerSubject
 	}
 	if o.healthCheck > 0 {
 		us.Spec.HealthCheckInterval = &metav1.Duration{Duration: o.healthCheck}

@@ -23,17 +23,25 @@ const probeLen = 16
 
 // testNoSecretLeaks runs last: every access token, refresh token, authorization code and
 // client secret that any OAuth server of the run issued (/admin/issued, collected when each
-// stopped) must appear in none of the logs (manager, CLI, OAuth servers, $BROWSER records),
-// events (events.k8s.io/v1 and v1) or server statuses of the whole run.
+// stopped), and every ServiceAccount token a gateway caller presented, must appear in none of
+// the logs (manager, CLI, OAuth servers, $BROWSER records, what the gateway answered its
+// callers), events (events.k8s.io/v1 and v1) or server and credential statuses of the whole run.
 func testNoSecretLeaks(t *testing.T) {
 	start := time.Now()
 	issuedMu.Lock()
 	secrets := append([]string(nil), issued...)
+	callers := append([]string(nil), callerTokens...)
 	issuedMu.Unlock()
 	if len(secrets) < 50 {
 		t.Fatalf("only %d issued secrets collected: did the other scenarios run?", len(secrets))
 	}
 	needles, owner := leakNeedles(secrets)
+	for i, tok := range callers {
+		if parts := strings.Split(tok, "."); len(parts) == 3 && len(parts[2]) > probeLen {
+			needles, owner = append(needles, parts[2]), append(owner, fmt.Sprintf("the signature of caller ServiceAccount token #%d", i))
+		}
+		needles, owner = append(needles, tok), append(owner, fmt.Sprintf("caller ServiceAccount token #%d", i))
+	}
 
 	sources := map[string][]byte{}
 	_ = filepath.WalkDir(filepath.Join(runDir, "logs"), func(p string, d fs.DirEntry, err error) error {
@@ -56,6 +64,7 @@ func testNoSecretLeaks(t *testing.T) {
 	var ev eventsv1.EventList
 	var cev corev1.EventList
 	var us mcpv1alpha1.UpstreamServerList
+	var creds mcpv1alpha1.UpstreamCredentialList
 	if err := kube.List(ctx, &ev); err != nil {
 		t.Fatalf("listing events: %v", err)
 	}
@@ -65,9 +74,13 @@ func testNoSecretLeaks(t *testing.T) {
 	if err := kube.List(ctx, &us); err != nil {
 		t.Fatalf("listing servers: %v", err)
 	}
+	if err := kube.List(ctx, &creds); err != nil {
+		t.Fatalf("listing credentials: %v", err)
+	}
 	sources["events.k8s.io/v1 events"], _ = json.Marshal(ev.Items)
 	sources["v1 events"], _ = json.Marshal(cev.Items)
 	sources["current statuses"], _ = json.Marshal(us.Items)
+	sources["current credential statuses"], _ = json.Marshal(creds.Items)
 
 	var total int
 	var leaks []string
@@ -89,11 +102,11 @@ func testNoSecretLeaks(t *testing.T) {
 	if len(leaks) > 0 {
 		t.Errorf("%d secret leaks (secrets not shown):\n%s", len(leaks), strings.Join(leaks, "\n"))
 	}
-	t.Logf("%d issued secrets, %d sources (%d log files, %d events), %d KiB scanned: %d leaks",
-		len(secrets), len(sources), countPrefix(names, "log "), len(ev.Items)+len(cev.Items), total/1024, len(leaks))
-	addSummary(summaryRow{scenario: "6 no secret leaks", duration: time.Since(start), reuses: "-",
-		notes: fmt.Sprintf("%d issued secrets vs %d sources (%d KiB, %d events): %d leaks",
-			len(secrets), len(sources), total/1024, len(ev.Items)+len(cev.Items), len(leaks))})
+	t.Logf("%d issued secrets and %d caller tokens, %d sources (%d log files, %d events), %d KiB scanned: %d leaks",
+		len(secrets), len(callers), len(sources), countPrefix(names, "log "), len(ev.Items)+len(cev.Items), total/1024, len(leaks))
+	addSummary(summaryRow{scenario: "7 no secret leaks", duration: time.Since(start), reuses: "-",
+		notes: fmt.Sprintf("%d issued secrets + %d caller tokens vs %d sources (%d KiB, %d events): %d leaks",
+			len(secrets), len(callers), len(sources), total/1024, len(ev.Items)+len(cev.Items), len(leaks))})
 }
 
 // leakNeedles turns each issued secret into the strings to look for: the secret, the part after

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -41,6 +42,13 @@ func newManager(t *testing.T, name string, browserLogin bool, env []string) *man
 	return m
 }
 
+// authenticatedGateway drops --gateway-allow-loopback-unauthenticated: every gateway caller,
+// loopback included, needs a Kubernetes bearer token (TokenReview) and the verb use on the
+// server (SubjectAccessReview), as in a cluster. Call it before start.
+func (m *manager) authenticatedGateway() {
+	m.args = slices.DeleteFunc(m.args, func(a string) bool { return a == "--gateway-allow-loopback-unauthenticated" })
+}
+
 // start runs a new manager process (the previous one must have ended).
 func (m *manager) start(t *testing.T) *proc.Process {
 	t.Helper()
@@ -70,6 +78,19 @@ func (m *manager) checkAlive(t *testing.T) {
 // holds a file lock).
 func (m *manager) record(t *testing.T, us *mcpv1alpha1.UpstreamServer) *tokenstore.Record {
 	t.Helper()
+	return m.recordAt(t, upstream.StoreKey(us), us.Namespace+"/"+us.Name)
+}
+
+// credentialRecord reads a credential's token record from the store (the manager must be
+// stopped).
+func (m *manager) credentialRecord(t *testing.T, us *mcpv1alpha1.UpstreamServer, c *mcpv1alpha1.UpstreamCredential) *tokenstore.Record {
+	t.Helper()
+	return m.recordAt(t, upstream.CredentialStoreKey(us, c), "credential "+c.Namespace+"/"+c.Name)
+}
+
+// recordAt reads the record under key (nil if there is none); what names it in failures.
+func (m *manager) recordAt(t *testing.T, key tokenstore.Key, what string) *tokenstore.Record {
+	t.Helper()
 	if m.cur != nil && !m.cur.Exited() {
 		t.Fatal("reading the token store while the manager runs")
 	}
@@ -78,12 +99,12 @@ func (m *manager) record(t *testing.T, us *mcpv1alpha1.UpstreamServer) *tokensto
 		t.Fatalf("opening the token store: %v", err)
 	}
 	defer func() { _ = s.Close() }()
-	rec, err := s.Load(upstream.StoreKey(us))
+	rec, err := s.Load(key)
 	if errors.Is(err, tokenstore.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
-		t.Fatalf("loading %s/%s from the token store: %v", us.Namespace, us.Name, err)
+		t.Fatalf("loading %s from the token store: %v", what, err)
 	}
 	return rec
 }
