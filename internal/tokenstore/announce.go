@@ -73,13 +73,19 @@ func (a *announcer) announce(sk string) {
 // ErrClosed when the store closes, and Load's error for a record that cannot be read. A waiter
 // that leaves holds nothing: its registration is released on return.
 func (s *Store) WaitNewer(ctx context.Context, k Key, rev uint64) (*Record, error) {
+	return waitNewer(ctx, &s.announced, k, rev, s.Load, s.done)
+}
+
+// waitNewer is WaitNewer for any backend: load reads the record, a announces its writes, and
+// closed ends the wait with ErrClosed.
+func waitNewer(ctx context.Context, a *announcer, k Key, rev uint64, load func(Key) (*Record, error), closed <-chan struct{}) (*Record, error) {
 	sk, err := k.storageKey()
 	if err != nil {
 		return nil, err
 	}
 	for {
-		changed, release := s.announced.subscribe(string(sk))
-		rec, err := s.Load(k)
+		changed, release := a.subscribe(string(sk))
+		rec, err := load(k)
 		switch {
 		case err == nil && rec.Revision != rev:
 			release()
@@ -94,9 +100,26 @@ func (s *Store) WaitNewer(ctx context.Context, k Key, rev uint64) (*Record, erro
 		case <-ctx.Done():
 			release()
 			return nil, fmt.Errorf("waiting for a new revision of token %s: %w", k, ctx.Err())
-		case <-s.done:
+		case <-closed:
 			release()
 			return nil, fmt.Errorf("waiting for a new revision of token %s: %w", k, ErrClosed)
 		}
 	}
+}
+
+// Announcer is the wake-up registry of WaitNewer for another backend: it announces each
+// storage key once the write is visible to its Load, and WaitNewer waits on it exactly as
+// Store.WaitNewer does. The zero value is ready to use.
+type Announcer struct{ a announcer }
+
+// Announce wakes the waiters of storage key sk; call it after the write is visible to Load.
+func (a *Announcer) Announce(sk string) { a.a.announce(sk) }
+
+// Waiting is how many WaitNewer calls are registered now.
+func (a *Announcer) Waiting() int64 { return a.a.waiting.Load() }
+
+// WaitNewer returns the record under k once its revision is not rev (see Store.WaitNewer):
+// load reads the record, and closed ends the wait with ErrClosed.
+func (a *Announcer) WaitNewer(ctx context.Context, k Key, rev uint64, load func(Key) (*Record, error), closed <-chan struct{}) (*Record, error) {
+	return waitNewer(ctx, &a.a, k, rev, load, closed)
 }
