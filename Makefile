@@ -43,6 +43,7 @@ help: ## Show every target with its description.
 .PHONY: manifests
 manifests: controller-gen ## Generate the CRD and RBAC manifests from the Go types and markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./api/..." paths="./controllers/..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	$(CONTROLLER_GEN) rbac:roleName=token-store-role paths="./internal/secretstore/..." output:rbac:artifacts:config=config/rbac/token_store
 	@$(MAKE) --no-print-directory helm-sync
 
 .PHONY: generate
@@ -107,6 +108,7 @@ helm-sync: ## Copy the CRDs, RBAC rules and admission policy from config/ into t
 	@rm -f $(CHART_DIR)/files/crds/*.yaml
 	cp config/crd/bases/*.yaml $(CHART_DIR)/files/crds/
 	cp config/rbac/role.yaml config/rbac/leader_election_role.yaml config/rbac/upstreamserver_user_role.yaml config/rbac/upstreamserver_viewer_role.yaml $(CHART_DIR)/files/rbac/
+	cp config/rbac/token_store/role.yaml $(CHART_DIR)/files/rbac/token_store_role.yaml
 	@mkdir -p $(CHART_DIR)/files/admission
 	cp config/admission/handover_policy.yaml config/admission/handover_policy_binding.yaml config/admission/upstream_credential_policy.yaml config/admission/upstream_credential_policy_binding.yaml config/admission/upstream_credential_creator_policy.yaml config/admission/upstream_credential_creator_policy_binding.yaml $(CHART_DIR)/files/admission/
 

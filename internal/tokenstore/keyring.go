@@ -130,8 +130,13 @@ func ParseSealed(storageKey string, v []byte) (Sealed, error) {
 // errNotSealedFor is returned by checkSealed for a value that does not belong to its Sealed.
 var errNotSealedFor = errors.New("value's header differs from the record it is copied as")
 
-// checkSealed verifies that s.Value's header says what s says, so PutSealed never stores a
-// value under a key it was not sealed for.
+// CheckSealed verifies that s.Value's header says what s says, so PutSealed never stores a
+// value under a key it was not sealed for, and returns the storage key to store it under.
+func CheckSealed(s Sealed) (string, error) {
+	sk, err := checkSealed(s)
+	return string(sk), err
+}
+
 func checkSealed(s Sealed) ([]byte, error) {
 	sk, err := s.Key.storageKey()
 	if err != nil {
