@@ -39,8 +39,8 @@ const (
 
 // Defaults of Options.
 const (
-	DefaultSyncTimeout    = 2 * time.Minute
-	DefaultRequestTimeout = 15 * time.Second
+	DefaultSyncTimeout       = 2 * time.Minute
+	DefaultRequestTimeout    = 15 * time.Second
 	defaultQPS, defaultBurst = 50, 100
 )
 
