@@ -55,6 +55,19 @@
 // informer has caught up. The informer's events announce each changed key, so WaitNewer wakes
 // on a save made by any replica, without polling.
 //
+// # Performance
+//
+// go test -bench . -benchtime 400x on envtest (kube-apiserver and etcd on the same 2 shared
+// vCPUs, load average about 9; envtest runs etcd with --unsafe-no-fsync, so a real cluster's
+// fsync adds to each save), 1 store:
+//
+//	Save, 1 goroutine      2.3 ms/op  (~430 saves/s; bbolt with fsync: 0.85 ms, without: 78 µs)
+//	Save, 32 goroutines    1.3 ms/op  (~760 saves/s)
+//	Load                   5.7 µs/op  (a map lookup and AES-GCM; no API call)
+//
+// A controller refreshing 10,000 tokens an hour needs about 3 saves a second. The store's
+// client has its own rate limit (50 requests/s, burst 100) unless the configuration sets one.
+//
 // # Secrets
 //
 // Only sealed bytes leave the process; errors name records by namespace/name@bindinghash and
