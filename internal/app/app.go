@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -40,8 +39,9 @@ import (
 type Manager struct {
 	// Manager is controller-runtime's manager (client, cache, runnables).
 	ctrl.Manager
-	// Store is the open token store, closed by Start when the manager stops.
-	Store *tokenstore.Store
+	// Store is the open token store (bbolt or Secrets, Options.TokenStoreBackend), closed by
+	// Start when the manager stops.
+	Store tokenstore.Backend
 	// Sessions is the live MCP session pool.
 	Sessions *mcpconn.Pool
 	// Egress is the transport of the reconciler's sessions and OAuth calls; GatewayEgress the
@@ -78,9 +78,6 @@ func NewScheme() (*runtime.Scheme, error) {
 // New wires a manager against cfg. On error everything it opened is closed again; on success
 // the caller must call Start (or Close, if it never starts it).
 func New(cfg *rest.Config, o Options) (m *Manager, err error) {
-	if o.TokenStore == "" {
-		return nil, errors.New("app: Options.TokenStore is required")
-	}
 	log := o.Logger
 	if log.GetSink() == nil {
 		log = ctrl.Log
@@ -93,11 +90,8 @@ func New(cfg *rest.Config, o Options) (m *Manager, err error) {
 			m = nil
 		}
 	}()
-	m.Store, err = tokenstore.Open(o.TokenStore, tokenstore.Options{
-		KeyFile: o.KeyFile, OpenTimeout: o.StoreOpenTimeout, NoSync: o.NoSync, Logger: log.WithName("tokenstore"),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("opening the token store %s: %w", o.TokenStore, err)
+	if m.Store, err = openStore(cfg, o, log); err != nil {
+		return nil, err
 	}
 	if m.Manager, err = newControllerManager(cfg, o, log); err != nil {
 		return nil, fmt.Errorf("creating the manager: %w", err)

@@ -23,9 +23,15 @@ import (
 // value of each field is what a test wants unless the field says otherwise; cmd/manager sets
 // the production values from its flags.
 type Options struct {
-	// TokenStore is the bbolt file (created 0600, its directory 0700). Required.
+	// TokenStoreBackend is StoreBackendBolt (the default when empty) or StoreBackendSecrets.
+	TokenStoreBackend string
+	// TokenStore is the bbolt file (created 0600, its directory 0700). Required for bolt.
 	TokenStore string
-	// KeyFile is the AES-256 key file; empty means TokenStore+".key", generated if missing.
+	// TokenStoreNamespace holds the token Secrets: the manager's own namespace. Required for
+	// secrets.
+	TokenStoreNamespace string
+	// KeyFile is the AES-256 key file; for bolt, empty means TokenStore+".key", generated if
+	// missing; secrets requires it (every replica must mount the same one).
 	KeyFile string
 	// StoreOpenTimeout bounds the wait for the store's file lock (tokenstore's default when 0).
 	StoreOpenTimeout time.Duration

@@ -29,6 +29,9 @@ type ManagerOptions struct {
 	StorePath string
 	// NoSync skips fsync in the store (faster; loses saves on a crash, which no test makes).
 	NoSync bool
+	// TokenStoreBackend, with TokenStoreNamespace and KeyFile, runs the manager on another
+	// token store (app.StoreBackendSecrets); empty: bbolt at StorePath.
+	TokenStoreBackend, TokenStoreNamespace, KeyFile string
 	// Clock is the reconciler's clock; nil means the real one.
 	Clock clock.PassiveClock
 	// BrowserLogin and BrowserLoginPoll enable the manager's own browser login.
@@ -93,6 +96,7 @@ func startManager(o ManagerOptions, book *logBook) (*Manager, error) {
 	m := &Manager{Namespace: o.Namespace, StorePath: o.StorePath, book: book, done: make(chan struct{})}
 	ao := app.Options{
 		TokenStore: o.StorePath, NoSync: o.NoSync, SkipNameValidation: true,
+		TokenStoreBackend: o.TokenStoreBackend, TokenStoreNamespace: o.TokenStoreNamespace, KeyFile: o.KeyFile,
 		Logger: book.logger(), Clock: o.Clock, SessionClientName: "mcpproxy-operator-test",
 		BrowserLogin: o.BrowserLogin, BrowserLoginPoll: o.BrowserLoginPoll,
 	}
