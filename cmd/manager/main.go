@@ -1,6 +1,7 @@
 // Command manager runs the mcpproxy-operator controller: it owns every UpstreamServer's OAuth
-// token (persisted in an encrypted bbolt file) and its live MCP session. `manager rotate-key`
-// rotates the token store's encryption key (see rotatekey.go).
+// token (persisted, sealed, in a bbolt file or in Secrets of its namespace) and its live MCP
+// session. `manager rotate-key` rotates the token store's encryption key (see rotatekey.go);
+// `manager migrate-store` copies a token store from one backend to the other (migratestore.go).
 package main
 
 import (
@@ -23,9 +24,16 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == rotateKeyCommand {
 		os.Exit(rotateKeyMain(os.Args[2:], os.Stdout, os.Stderr))
 	}
+	if len(os.Args) > 1 && os.Args[1] == migrateStoreCommand {
+		os.Exit(migrateStoreMain(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	o, gw := app.Options{}, app.GatewayOptions{}
-	flag.StringVar(&o.TokenStore, "token-store", "mcpproxy-tokens.db", "Path of the bbolt token store (created 0600).")
-	flag.StringVar(&o.KeyFile, "token-encryption-key-file", "", "File with the AES-256 key(s) sealing the token store; generated next to the store when empty.")
+	flag.StringVar(&o.TokenStoreBackend, "token-store-backend", app.StoreBackendBolt, "Where tokens are kept: bolt (a bbolt file, --token-store; one replica) or secrets "+
+		"(one Secret per token in --token-store-namespace, sealed with --token-encryption-key-file, which it requires).")
+	flag.StringVar(&o.TokenStore, "token-store", "mcpproxy-tokens.db", "Path of the bbolt token store (created 0600), for --token-store-backend=bolt.")
+	flag.StringVar(&o.TokenStoreNamespace, "token-store-namespace", "", "Namespace of the token Secrets, for --token-store-backend=secrets "+
+		"(default: the pod's, from POD_NAMESPACE or the ServiceAccount's namespace file). Keep it the manager's own: tenants must not edit it.")
+	flag.StringVar(&o.KeyFile, "token-encryption-key-file", "", "File with the AES-256 key(s) sealing the token store; for bolt, generated next to the store when empty.")
 	flag.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "How many different servers reconcile in parallel.")
 	flag.BoolVar(&o.LeaderElection, "leader-elect", false, "Use leader election, so only one manager writes the token store.")
 	flag.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election lease (default: the pod's).")
@@ -58,6 +66,12 @@ func main() {
 	}
 	o.Egress = policy
 	o.Namespaces = namespaces.items()
+	if o.TokenStoreBackend == app.StoreBackendSecrets && o.TokenStoreNamespace == "" {
+		if o.TokenStoreNamespace, err = podNamespace(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+	}
 
 	ctrl.SetLogger(crzap.New(crzap.UseFlagOptions(&zapOpts), crzap.RawZapOpts(zap.WrapCore(logging.Redacting))))
 	if gw.Addr != "0" {
@@ -76,7 +90,11 @@ func run(o app.Options) error {
 	if err != nil {
 		return err
 	}
-	ctrl.Log.WithName("setup").Info("Starting manager", "tokenStore", o.TokenStore,
+	where := o.TokenStore
+	if o.TokenStoreBackend == app.StoreBackendSecrets {
+		where = "secrets in namespace " + o.TokenStoreNamespace
+	}
+	ctrl.Log.WithName("setup").Info("Starting manager", "tokenStore", where,
 		"maxConcurrentReconciles", o.MaxConcurrentReconciles, "egress", o.Egress.String())
 	return m.Start(ctrl.SetupSignalHandler())
 }
