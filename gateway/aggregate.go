@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -263,18 +264,49 @@ func (c *catalog) callHandler(s *aggSession, t *exposedTool) mcp.ToolHandler {
 			}
 		}
 		addedLatency.Observe(time.Since(start).Seconds())
-		res, err := conn.sess.CallTool(ctx, &mcp.CallToolParams{Meta: req.Params.Meta, Name: t.name, Arguments: req.Params.Arguments})
+		cctx, refused := withRefusalSlot(ctx)
+		res, err := conn.sess.CallTool(cctx, &mcp.CallToolParams{Meta: req.Params.Meta, Name: t.name, Arguments: req.Params.Arguments})
 		if err != nil {
 			var werr *jsonrpc.Error
-			if errors.As(err, &werr) {
+			switch {
+			case refused.get() != nil:
+				// The gateway answered for the upstream (a token being replaced, a login
+				// needed, refreshes backing off…): the caller learns why, as on the pass-through.
+				status = "unavailable"
+				return nil, refused.get().rpcError()
+			case errors.As(err, &werr) && !rejectedByTransport(werr):
 				status = "upstream_error"
 				return nil, werr
+			case werr != nil:
+				// The SDK's client keeps only a sentinel of an answer it did not take (429,
+				// 502, 503, 504) or of a request it could not send: say what happened instead.
+				status = "unreachable"
+				c.g.log.Info("A tool call did not reach its upstream", "server", t.server.String(), "tool", t.name, "error", err.Error())
+				return nil, &jsonrpc.Error{Code: CodeBadGateway, Message: fmt.Sprintf(
+					"Calling %s on UpstreamServer %s failed: the upstream did not take the call (%s); try again", t.name, t.server, lastPart(err))}
 			}
 			return nil, &jsonrpc.Error{Code: CodeBadGateway, Message: fmt.Sprintf("Calling %s on UpstreamServer %s failed: %v", t.name, t.server, err)}
 		}
 		status = "ok"
 		return res, nil
 	}
+}
+
+// rejectedByTransport reports whether e is the SDK's sentinel for a request its transport did
+// not deliver (jsonrpc2.ErrRejected, not exported): an answer of 429, 502, 503 or 504, whose
+// body the SDK drops, or a request that failed before any answer.
+func rejectedByTransport(e *jsonrpc.Error) bool {
+	return e.Code == -32005 && e.Message == "rejected by transport"
+}
+
+// lastPart is the innermost cause in err's message ("Service Unavailable", "connection
+// refused"), without the URL a transport error names.
+func lastPart(err error) string {
+	s := err.Error()
+	if i := strings.LastIndex(s, ": "); i >= 0 {
+		s = s[i+2:]
+	}
+	return s
 }
 
 // reconnect opens a new session with h's token when the old one is gone (at most one per

@@ -2,11 +2,15 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 )
 
 // JSON-RPC error codes the gateway answers with (the implementation-defined server error range).
@@ -87,18 +91,80 @@ func writeRPCError(w http.ResponseWriter, status int, id json.RawMessage, code i
 	_, _ = w.Write(rpcErrorBody(id, code, msg, data))
 }
 
-// rpcErrorResponseFor builds an *http.Response carrying a JSON-RPC error, for the transport.
+// rpcErrorResponseFor builds an *http.Response carrying a JSON-RPC error, for the transport:
+// the gateway's own answer instead of the upstream's. A catalog session's request also leaves
+// it in the refusal slot of its context (withRefusalSlot), because the SDK's client keeps
+// nothing of a 502 or 503 answer but its status: a tool call on /mcp tells its caller the
+// gateway's reason from there.
 func rpcErrorResponseFor(req *http.Request, status, code int, msg string, data *rpcErrorData, retryAfter time.Duration) *http.Response {
 	body := rpcErrorBody(requestRPCID(req), code, msg, data)
 	h := http.Header{"Content-Type": {"application/json"}}
 	if retryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(retrySeconds(retryAfter)))
 	}
+	if slot := refusalSlotFrom(req.Context()); slot != nil {
+		// A tool call's caller sees no header: the wait goes into data.
+		d := rpcErrorData{}
+		if data != nil {
+			d = *data
+		}
+		if retryAfter > 0 && d.RetryAfterSeconds == 0 {
+			d.RetryAfterSeconds = retrySeconds(retryAfter)
+		}
+		slot.set(&refusal{code: code, msg: msg, data: &d})
+	}
 	return &http.Response{
 		Status: strconv.Itoa(status) + " " + http.StatusText(status), StatusCode: status,
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: h,
 		Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body)), Request: req,
 	}
+}
+
+// refusal is an answer the gateway made itself instead of forwarding a request upstream.
+type refusal struct {
+	code int
+	msg  string
+	data *rpcErrorData
+}
+
+// rpcError is the refusal as a JSON-RPC error of a tool call.
+func (r *refusal) rpcError() *jsonrpc.Error {
+	e := &jsonrpc.Error{Code: int64(r.code), Message: r.msg}
+	if r.data != nil {
+		e.Data, _ = json.Marshal(r.data)
+	}
+	return e
+}
+
+// refusalSlot holds the last refusal met by the requests of one tool call.
+type refusalSlot struct {
+	mu sync.Mutex
+	r  *refusal
+}
+
+func (s *refusalSlot) set(r *refusal) {
+	s.mu.Lock()
+	s.r = r
+	s.mu.Unlock()
+}
+
+func (s *refusalSlot) get() *refusal {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.r
+}
+
+type refusalSlotKey struct{}
+
+// withRefusalSlot gives the requests made under ctx a slot for the gateway's refusals.
+func withRefusalSlot(ctx context.Context) (context.Context, *refusalSlot) {
+	slot := &refusalSlot{}
+	return context.WithValue(ctx, refusalSlotKey{}, slot), slot
+}
+
+func refusalSlotFrom(ctx context.Context) *refusalSlot {
+	slot, _ := ctx.Value(refusalSlotKey{}).(*refusalSlot)
+	return slot
 }
 
 func retrySeconds(d time.Duration) int {
