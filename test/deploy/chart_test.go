@@ -225,6 +225,7 @@ func TestChartSchemaRejects(t *testing.T) {
 		"unknown key":     "persistence:\n  sizee: 1Gi\n",
 		"bad size":        "persistence:\n  size: lots\n",
 		"bad pull policy": "image:\n  pullPolicy: Sometimes\n",
+		"unknown store":   "tokenStore:\n  backend: etcd\n",
 	}
 	for name, values := range cases {
 		t.Run(name, func(t *testing.T) {

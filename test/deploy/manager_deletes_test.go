@@ -188,6 +188,7 @@ func checkDeletesAs(t *testing.T, p *admissionv1.ValidatingAdmissionPolicy, b *a
 	if _, err := cs.CoreV1().Secrets(ns).Get(ctx, handOver.Name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("the hand-over was not deleted: %v", err)
 	}
+	checkTokenRecordDeletes(t, p, user, ns)
 	// Anyone else is not matched: the administrator deletes the Opaque Secret.
 	if err := cs.CoreV1().Secrets(ns).Delete(ctx, plain.Name, metav1.DeleteOptions{}); err != nil {
 		t.Errorf("the policy refused another user's deletion: %v", err)
@@ -218,5 +219,54 @@ func handOverSecret(t *testing.T, cs kubernetes.Interface, ns string) *corev1.Se
 			Annotations: map[string]string{"mcpproxy.dev/created-by": who.Status.UserInfo.Username}},
 		Type: "mcpproxy.dev/login",
 		Data: map[string][]byte{"login.json": []byte(`{"version":1}`)},
+	}
+}
+
+// checkTokenRecordDeletes: the manager may delete the Secrets token store's records (type
+// mcpproxy.dev/token) in its own namespace, and not in another (ns).
+func checkTokenRecordDeletes(t *testing.T, p *admissionv1.ValidatingAdmissionPolicy, user, ns string) {
+	t.Helper()
+	ctx := context.Background()
+	cs := kubernetes.NewForConfigOrDie(restCfg)
+	saNS, saName := saOf(t, user)
+	ensureNamespace(t, saNS)
+	ignoreExists := func(_ any, err error) error {
+		if apierrors.IsAlreadyExists(err) {
+			return nil
+		}
+		return err
+	}
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "delete-token-records", Namespace: saNS},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "delete"}}}}
+	must(t, ignoreExists(cs.RbacV1().Roles(saNS).Create(ctx, role, metav1.CreateOptions{})))
+	must(t, ignoreExists(cs.RbacV1().RoleBindings(saNS).Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "delete-token-records", Namespace: saNS},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: saName, Namespace: saNS}},
+	}, metav1.CreateOptions{})))
+	record := func(ns string) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{GenerateName: "mcpproxy-token-", Namespace: ns,
+			Labels: map[string]string{"mcpproxy.dev/token-server": "0123"}},
+			Type: "mcpproxy.dev/token", Data: map[string][]byte{"record": []byte("sealed")}}
+	}
+	cfg := rest.CopyConfig(restCfg)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
+	asManager := kubernetes.NewForConfigOrDie(cfg).CoreV1()
+
+	foreign, err := cs.CoreV1().Secrets(ns).Create(ctx, record(ns), metav1.CreateOptions{})
+	must(t, err)
+	if err := asManager.Secrets(ns).Delete(ctx, foreign.Name, metav1.DeleteOptions{}); err == nil || !strings.Contains(err.Error(), p.Name) {
+		t.Errorf("%s deleted the token record %s/%s outside its namespace: %v", user, ns, foreign.Name, err)
+	}
+	own, err := cs.CoreV1().Secrets(saNS).Create(ctx, record(saNS), metav1.CreateOptions{})
+	must(t, err)
+	// RBAC takes effect asynchronously: dry-run until allowed.
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if err = asManager.Secrets(saNS).Delete(ctx, own.Name, metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}}); err == nil {
+			break
+		}
+	}
+	if err := asManager.Secrets(saNS).Delete(ctx, own.Name, metav1.DeleteOptions{}); err != nil {
+		t.Errorf("%s may not delete its own token record %s/%s: %v", user, saNS, own.Name, err)
 	}
 }

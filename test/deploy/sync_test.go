@@ -29,6 +29,7 @@ func TestChartCopiesMatchConfig(t *testing.T) {
 	for _, f := range []string{"role.yaml", "leader_election_role.yaml", "upstreamserver_user_role.yaml", "upstreamserver_viewer_role.yaml"} {
 		pairs[filepath.Join(repoRoot, "config", "rbac", f)] = filepath.Join(chartDir, "files", "rbac", f)
 	}
+	pairs[filepath.Join(repoRoot, "config", "rbac", "token_store", "role.yaml")] = filepath.Join(chartDir, "files", "rbac", "token_store_role.yaml")
 	for _, f := range []string{"handover_policy.yaml", "handover_policy_binding.yaml",
 		"upstream_credential_policy.yaml", "upstream_credential_policy_binding.yaml",
 		"upstream_credential_creator_policy.yaml", "upstream_credential_creator_policy_binding.yaml"} {
