@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -29,6 +30,10 @@ func startProfile(pid int, data string) *profiler {
 	}
 	return &profiler{cmd: cmd, data: data}
 }
+
+// perfPadding is what perf report pads a symbol line with: spaces up to a terminal's width, and
+// two empty columns.
+var perfPadding = regexp.MustCompile(`(\s+-\s+-)?\s*$`)
 
 // stop ends the sampling and writes the hottest functions, flat and cumulative, to out.
 func (p *profiler) stop(out string) error {
@@ -60,7 +65,7 @@ func (p *profiler) stop(out string) error {
 			if strings.TrimSpace(l) == "" || strings.HasPrefix(l, "#") {
 				continue
 			}
-			sb.WriteString(l + "\n")
+			sb.WriteString(perfPadding.ReplaceAllString(l, "") + "\n")
 			if n++; n >= 40 {
 				break
 			}

@@ -110,10 +110,10 @@ func credentialsSection(w printf, c *CredentialResult) {
 		w("Not measured (`BENCH_CREDENTIALS=0`).\n")
 		return
 	}
-	w("%d UpstreamCredentials over %d PerSubject servers, one upstream user each, every one logged in through a credential "+
+	w("%s UpstreamCredentials over %d PerSubject servers, one upstream user each, every one logged in through a credential "+
 		"hand-over; access-token lifetime %gs, steady window %g lifetimes, `--max-concurrent-reconciles=%d`. A credential keeps "+
 		"no live session: each login and each refresh is proven by one MCP request.\n\n",
-		c.Credentials, c.Servers, c.TokenTTLSeconds, c.Lifetimes, c.MaxConcurrentRecons)
+		thousands(c.Credentials), c.Servers, c.TokenTTLSeconds, c.Lifetimes, c.MaxConcurrentRecons)
 	w("| | target | %s credentials over %d servers |\n|---|---|---|\n", thousands(c.Credentials), c.Servers)
 	measured := c.Completed || c.WindowSeconds > 0
 	for _, row := range credentialRows {
@@ -174,7 +174,7 @@ var credentialRows = []credentialRow{
 // beforeExpiryCell, latenessCell and writesCell show a steady window's figures, the same for
 // servers and credentials.
 func beforeExpiryCell(s Steady) string {
-	return fmt.Sprintf("%.1f%% (%d due)", s.RefreshedBeforeExp, s.DueRefreshes)
+	return fmt.Sprintf("%.1f%% (%s due)", s.RefreshedBeforeExp, thousands(s.DueRefreshes))
 }
 
 func latenessCell(s Steady) string {
