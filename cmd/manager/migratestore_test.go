@@ -178,3 +178,48 @@ func TestMigrateStoreRefusesBadArguments(t *testing.T) {
 		t.Errorf("exit code %d, want 1 (%s)", code, stderr.String())
 	}
 }
+
+// rotate-key works on a Secrets store too: a new key first, every record resealed with it (its
+// revision kept), then --drop-old-keys leaves the new key alone, which opens every record.
+func TestRotateKeyOnSecrets(t *testing.T) {
+	ns, keyFile := testenv.NewNamespace(t, "rotate"), storetest.KeyFile(t, 1)
+	s := openSecrets(t, ns, keyFile)
+	revs := map[tokenstore.Key]uint64{}
+	for i := range 3 {
+		k := storetest.TestKey(fmt.Sprintf("r-%d", i))
+		rev, err := s.Save(k, storetest.TestRecord(k), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		revs[k] = rev
+	}
+	_ = s.Close()
+	o := rotateKeyOptions{backend: "secrets", namespace: ns, keyFile: keyFile,
+		config: func() (*rest.Config, error) { return testenv.Current().Config, nil }}
+	for _, drop := range []bool{false, true} {
+		o.dropOld = drop
+		msg, err := rotateKey(o)
+		if err != nil {
+			t.Fatalf("rotate-key (drop=%t): %v", drop, err)
+		}
+		t.Log(msg)
+	}
+	s = openSecrets(t, ns, keyFile) // the key file now holds the new key alone
+	defer s.Close()
+	keys, _ := tokenstore.LoadKeyring(keyFile, logr.Discard())
+	all, err := s.ExportSealed()
+	if err != nil || len(all) != 3 {
+		t.Fatalf("ExportSealed = %v, %v", all, err)
+	}
+	for _, rec := range all {
+		if rec.KeyID != keys.ActiveKeyID() || rec.Revision != revs[rec.Key] {
+			t.Errorf("%s: want key ID %s and revision %d", rec, keys.ActiveKeyID(), revs[rec.Key])
+		}
+		if _, err := s.Load(rec.Key); err != nil {
+			t.Errorf("%s does not open with the new key: %v", rec.Key, err)
+		}
+	}
+	if _, err := rotateKey(rotateKeyOptions{backend: "secrets", keyFile: keyFile}); err == nil {
+		t.Error("rotate-key on Secrets without a namespace")
+	}
+}

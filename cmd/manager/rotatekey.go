@@ -14,6 +14,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
+	"k8s.io/client-go/rest"
+
+	"github.com/mcpproxy/mcpproxy-operator/internal/app"
+	"github.com/mcpproxy/mcpproxy-operator/internal/secretstore"
 	"github.com/mcpproxy/mcpproxy-operator/internal/tokenstore"
 )
 
@@ -26,6 +31,10 @@ type rotateKeyOptions struct {
 	openTimeout    time.Duration
 	// dropOld removes every key but the first, after checking nothing needs them any more.
 	dropOld bool
+	// backend is app.StoreBackendBolt (store) or app.StoreBackendSecrets (namespace, reached
+	// with config).
+	backend, namespace string
+	config             func() (*rest.Config, error)
 }
 
 // rotateKeyMain parses rotate-key's flags and runs it; it returns the exit code.
@@ -37,11 +46,16 @@ func rotateKeyMain(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.keyFile, "token-encryption-key-file", "", "The store's key file (default: the token store path + \".key\").")
 	fs.DurationVar(&o.openTimeout, "token-store-open-timeout", 5*time.Second, "How long to wait for the store's file lock (the manager must be stopped).")
 	fs.BoolVar(&o.dropOld, "drop-old-keys", false, "Instead of adding a key: reseal with the first key, then remove every other key from the file.")
+	fs.StringVar(&o.backend, "token-store-backend", app.StoreBackendBolt, "The store's backend: bolt (--token-store) or secrets (--token-store-namespace; --token-encryption-key-file is then required).")
+	fs.StringVar(&o.namespace, "token-store-namespace", "", "Namespace of the token Secrets, for --token-store-backend=secrets.")
+	kubeconfig := fs.String("kubeconfig", "", "Kubeconfig for a secrets store (default: $KUBECONFIG, ~/.kube/config, or the pod's ServiceAccount).")
+	o.config = func() (*rest.Config, error) { return kubeConfig(*kubeconfig) }
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: manager %s [flags]\n\n"+
 			"Adds a new AES-256 key first in the key file (old keys stay, so old records still open),\n"+
 			"reseals every record with it, and with --drop-old-keys later removes the old keys.\n"+
-			"Run it while the manager is stopped: it needs the store's file lock.\n\n", rotateKeyCommand)
+			"Run it while the manager is stopped: it needs a bbolt store's file lock, and a manager\n"+
+			"running on Secrets would not open records sealed with a key it did not start with.\n\n", rotateKeyCommand)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -60,11 +74,20 @@ func rotateKeyMain(args []string, stdout, stderr io.Writer) int {
 // never leaves the key file unable to open a record: a new key is written before any record
 // is sealed with it, and an old key is removed only after a reseal proved nothing needs it.
 func rotateKey(o rotateKeyOptions) (string, error) {
-	if o.keyFile == "" {
-		o.keyFile = o.store + ".key"
-	}
-	if _, err := os.Stat(o.store); err != nil {
-		return "", fmt.Errorf("no token store to rotate: %w", err)
+	switch o.backend {
+	case "", app.StoreBackendBolt:
+		if o.keyFile == "" {
+			o.keyFile = o.store + ".key"
+		}
+		if _, err := os.Stat(o.store); err != nil {
+			return "", fmt.Errorf("no token store to rotate: %w", err)
+		}
+	case app.StoreBackendSecrets:
+		if o.keyFile == "" || o.namespace == "" {
+			return "", errors.New("a secrets store needs --token-encryption-key-file and --token-store-namespace")
+		}
+	default:
+		return "", fmt.Errorf("unknown --token-store-backend %q", o.backend)
 	}
 	old, err := os.ReadFile(o.keyFile)
 	if err != nil {
@@ -124,11 +147,8 @@ func dropOldKeys(o rotateKeyOptions, old []byte, keys []string, resealed int) (s
 
 // reseal opens the store with keyFile and reseals every record not sealed with its first key.
 func reseal(o rotateKeyOptions, keyFile string) (int, error) {
-	s, err := tokenstore.Open(o.store, tokenstore.Options{KeyFile: keyFile, OpenTimeout: o.openTimeout})
+	s, err := openToReseal(o, keyFile)
 	if err != nil {
-		if errors.Is(err, tokenstore.ErrLocked) {
-			return 0, fmt.Errorf("%w: stop the manager first", err)
-		}
 		return 0, err
 	}
 	n, err := s.Reseal()
@@ -205,4 +225,26 @@ func writeFileAtomic(path string, data []byte) error {
 	}
 	defer func() { _ = d.Close() }()
 	return d.Sync()
+}
+
+func openToReseal(o rotateKeyOptions, keyFile string) (tokenstore.Backend, error) {
+	if o.backend == app.StoreBackendSecrets {
+		keys, err := tokenstore.LoadKeyring(keyFile, logr.Discard())
+		if err != nil {
+			return nil, err
+		}
+		cfg, err := o.config()
+		if err != nil {
+			return nil, fmt.Errorf("loading the kubeconfig: %w", err)
+		}
+		return secretstore.NewForConfig(cfg, secretstore.Options{Namespace: o.namespace, Keys: keys})
+	}
+	s, err := tokenstore.Open(o.store, tokenstore.Options{KeyFile: keyFile, OpenTimeout: o.openTimeout})
+	if errors.Is(err, tokenstore.ErrLocked) {
+		return nil, fmt.Errorf("%w: stop the manager first", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
 }
