@@ -29,6 +29,14 @@
 //     polling). A commit nobody waits for pays one atomic load.
 //   - Secrets never reach fmt, logr, slog or error messages.
 //
+// # Backends
+//
+// Store is one implementation of Backend; internal/secretstore (Kubernetes Secrets, for a
+// store shared by replicas) is the other. Keyring seals and opens values exactly as Store does,
+// so a record is the same bytes in both; ExportSealed and PutSealed copy them (`manager
+// migrate-store`), never over a newer revision, raising Store's counter past what they copy.
+// Every backend passes the contract in internal/tokenstore/storetest.
+//
 // # Key file
 //
 // One key per line, base64 or hex (or a file of exactly 32 raw bytes);
