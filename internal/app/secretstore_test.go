@@ -2,7 +2,9 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,6 +58,18 @@ func TestManagerOnTheSecretsBackend(t *testing.T) {
 		r, err := m.Store.Load(key)
 		return err == nil && r.RefreshCount > first.RefreshCount && r.Revision > first.Revision
 	})
+	// Neither the Secrets nor the manager's log show a token.
+	var list corev1.SecretList
+	if err := c.List(context.Background(), &list, client.InNamespace(storeNS)); err != nil {
+		t.Fatal(err)
+	}
+	stored, _ := json.Marshal(list)
+	logs := strings.Join(m.Logs(), "\n")
+	for _, secret := range []string{first.AccessToken, first.RefreshToken} {
+		if secret == "" || strings.Contains(string(stored), secret) || strings.Contains(logs, secret) {
+			t.Fatal("a token is in the clear in the token Secrets or the manager's log")
+		}
+	}
 
 	if err := m.Stop(); err != nil {
 		t.Fatal(err)
