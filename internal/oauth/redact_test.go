@@ -134,7 +134,7 @@ func TestFlowLogsCarryNoSecretsAndACorrelationID(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(logs, "Logged in") || !strings.Contains(logs, "Refreshed token") {
+	if !strings.Contains(logs, "Logged in") || !strings.Contains(logs, "Received a refreshed token") {
 		t.Fatalf("expected flow log lines, got:\n%s", logs)
 	}
 }

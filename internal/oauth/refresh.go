@@ -81,7 +81,9 @@ func Refresh(ctx context.Context, r RefreshRequest) (*Token, error) {
 	if !tok.Expiry.IsZero() {
 		expiresIn = tok.Expiry.Sub(now()).Round(time.Second)
 	}
-	log.Info("Refreshed token", "tokenEndpoint", Redact(r.TokenEndpoint), "rotated", rotated, "expiresIn", expiresIn)
+	// Debug only: the caller logs the refresh once it is saved ("Refreshed token"), and one line
+	// per refresh is what a log sampler at thousands of refreshes a minute can keep.
+	log.V(1).Info("Received a refreshed token", "tokenEndpoint", Redact(r.TokenEndpoint), "rotated", rotated, "expiresIn", expiresIn)
 	return tok, nil
 }
 
