@@ -24,6 +24,7 @@ type view struct {
 // entry is one Secret's state.
 type entry struct {
 	rv      uint64 // resourceVersion (of the deleted object, for a tombstone)
+	rvs     string // the resourceVersion as the API server wrote it, to update with
 	present bool   // false: a tombstone left by this store's own delete
 	sk      string // storage key (KeyAnnotation)
 	value   []byte // sealed value; shared with the informer's object, never modified
@@ -107,7 +108,7 @@ func (v *view) observe(sec *corev1.Secret, present bool) []string {
 		}
 		return changedKeys(cur.sk, "")
 	}
-	v.entries[sec.Name] = &entry{rv: rv, present: true, sk: sk, value: sec.Data[DataKey]}
+	v.entries[sec.Name] = &entry{rv: rv, rvs: sec.ResourceVersion, present: true, sk: sk, value: sec.Data[DataKey]}
 	if cur == nil || !cur.present {
 		return changedKeys(sk, "")
 	}

@@ -38,7 +38,7 @@ func (s *Store) current(ctx context.Context, k tokenstore.Key, name, sk string, 
 		if e == nil || !e.present {
 			return state{}, nil
 		}
-		return stateOf(k, sk, e.sk, e.value, fmt.Sprint(e.rv)), nil
+		return stateOf(k, sk, e.sk, e.value, e.rvs), nil
 	}
 	list, err := s.secrets.List(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name + ",type=" + string(SecretType)})
 	if err != nil {
