@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,11 +48,14 @@ func burst(cfg Config, res *Result, c client.Client, a *authServer, m *managerPr
 	if res.RawThroughput > 0 {
 		res.BurstRatio = res.BurstThroughput / res.RawThroughput
 	}
+	if res.RawPipeline > 0 {
+		res.BurstPipelineRat = res.BurstThroughput / res.RawPipeline
+	}
 	if after, serr := m.scrape(); serr == nil {
 		burstMeans(res, before, after)
 	}
-	logf(cfg, "N=%d: burst: %d refreshes at %.1f/s (ratio to raw %.3f; annotating took %.1fs; mean reconcile %.0fms, token call %.0fms)",
-		n, k, res.BurstThroughput, res.BurstRatio, res.BurstAnnotateS, 1000*res.BurstReconcileMean, 1000*res.BurstTokenCallMean)
+	logf(cfg, "N=%d: burst: %d refreshes at %.1f/s (ratio to raw %.3f, to the raw pipeline %.3f; annotating took %.1fs; mean reconcile %.0fms, token call %.0fms; phases %s)",
+		n, k, res.BurstThroughput, res.BurstRatio, res.BurstPipelineRat, res.BurstAnnotateS, 1000*res.BurstReconcileMean, 1000*res.BurstTokenCallMean, phasesCell(res.BurstPhases))
 	return err
 }
 
@@ -95,6 +99,47 @@ func burstMeans(res *Result, before, after metricSet) {
 	}
 	res.BurstReconcileMean = mean("controller_runtime_reconcile_time_seconds", `controller="upstreamserver"`)
 	res.BurstTokenCallMean = mean("mcpproxy_token_refresh_duration_seconds")
+	res.BurstPhases = phaseMeans(before, after, "upstreamserver")
+}
+
+// reconcilePhases are the phases the manager's histogram names, in a reconcile's order.
+var reconcilePhases = []string{"read", "plan", "token_call", "save", "session", "discover", "other_steps", "credentials", "status_patch", "events"}
+
+// phaseMeans is the mean seconds per reconcile of controller spent in each phase between two
+// scrapes, and under "queue" the mean wait in its work queue.
+func phaseMeans(before, after metricSet, controller string) map[string]float64 {
+	reconciles := after.sum("controller_runtime_reconcile_total", `controller="`+controller+`"`) -
+		before.sum("controller_runtime_reconcile_total", `controller="`+controller+`"`)
+	if reconciles <= 0 {
+		return nil
+	}
+	delta := func(name string, labels ...string) float64 {
+		return after.sum(name, labels...) - before.sum(name, labels...)
+	}
+	out := map[string]float64{}
+	for _, p := range reconcilePhases {
+		if d := delta("mcpproxy_reconcile_phase_duration_seconds_sum", `controller="`+controller+`"`, `phase="`+p+`"`); d > 0 {
+			out[p] = d / reconciles
+		}
+	}
+	if n := delta("workqueue_queue_duration_seconds_count", `name="`+controller+`"`); n > 0 {
+		out["queue"] = delta("workqueue_queue_duration_seconds_sum", `name="`+controller+`"`) / n
+	}
+	return out
+}
+
+// phasesCell prints phase means in milliseconds, in a reconcile's order, the queue first.
+func phasesCell(p map[string]float64) string {
+	if len(p) == 0 {
+		return "n/a"
+	}
+	var parts []string
+	for _, name := range append([]string{"queue"}, reconcilePhases...) {
+		if v, ok := p[name]; ok {
+			parts = append(parts, fmt.Sprintf("%s %s", name, ms(1000*v)))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // steady watches the server fleet's steady state for cfg.Lifetimes token lifetimes and fills

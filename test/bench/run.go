@@ -59,6 +59,13 @@ type Result struct {
 	BurstAnnotateS     float64 `json:"burstAnnotateSeconds"`
 	BurstReconcileMean float64 `json:"burstReconcileMeanSeconds"`
 	BurstTokenCallMean float64 `json:"burstTokenCallMeanSeconds"`
+	// BurstPhases is the mean seconds per burst reconcile spent in each phase (the manager's
+	// mcpproxy_reconcile_phase_duration_seconds), and "queue" the mean wait in the work queue.
+	BurstPhases map[string]float64 `json:"burstPhaseMeanSeconds,omitempty"`
+	// RawPipeline is the three I/O steps of a refresh (token request, fsync'd save, status
+	// patch) by RawWorkers workers with no controller: the ceiling of the burst.
+	RawPipeline      float64 `json:"rawPipelineRefreshesPerSecond"`
+	BurstPipelineRat float64 `json:"burstPipelineRatio"`
 	// Login: hand-over Secret created → Ready, as seen by a watch.
 	HandOverToReady Dist    `json:"handOverToReady"`
 	SeedSeconds     float64 `json:"seedSeconds"`
@@ -282,6 +289,11 @@ func (r *nRun) rawEndpoint() (err error) {
 		return err
 	}
 	logf(r.cfg, "N=%d: raw token endpoint: %.0f refreshes/s with %d clients", r.n, r.res.RawThroughput, r.cfg.MaxConcurrentReconciles)
+	if r.res.RawPipeline, err = r.a.rawPipeline(r.c, r.dir, r.cfg.MaxConcurrentReconciles, r.cfg.RawDuration); err != nil {
+		return fmt.Errorf("raw pipeline: %w", err)
+	}
+	logf(r.cfg, "N=%d: raw pipeline (token request, fsync'd save, status patch): %.0f refreshes/s with %d workers",
+		r.n, r.res.RawPipeline, r.cfg.MaxConcurrentReconciles)
 	return nil
 }
 
