@@ -42,6 +42,8 @@ type UpstreamCredentialReconciler struct {
 	signals *signalQueue
 	once    sync.Once
 	runner  *lifecycle.Runner
+	// seen lets a reconcile read a credential from the cache when nothing wrote it since.
+	seen lastSeen
 }
 
 func (r *UpstreamCredentialReconciler) lifecycle() *lifecycle.Runner {
@@ -56,8 +58,10 @@ func (r *UpstreamCredentialReconciler) lifecycle() *lifecycle.Runner {
 func (r *UpstreamCredentialReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	pt := startPass(r.Clock)
 	c := &mcpv1alpha1.UpstreamCredential{}
-	if err := r.APIReader.Get(ctx, req.NamespacedName, c); err != nil {
+	// As fresh as the API server has it (see UpstreamServerReconciler.Reconcile).
+	if _, err := r.seen.read(ctx, r.Client, r.APIReader, req.NamespacedName, c); err != nil {
 		if apierrors.IsNotFound(err) {
+			r.seen.forget(req.NamespacedName)
 			return ctrl.Result{}, r.deleteOrphanHandOvers(ctx, req)
 		}
 		return ctrl.Result{}, err
@@ -89,6 +93,7 @@ func (r *UpstreamCredentialReconciler) Reconcile(ctx context.Context, req ctrl.R
 	if r.signals != nil && obs.facts.Record != nil {
 		r.signals.handled(client.ObjectKeyFromObject(c), obs.facts.Record.Revision)
 	}
+	r.seen.note(c)
 	r.emit(c, append(res.Events, credentialTransitionEvents(orig, c)...))
 	pt.mark(phaseEvents)
 	pt.observe("upstreamcredential")

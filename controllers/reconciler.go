@@ -50,8 +50,10 @@ type UpstreamServerReconciler struct {
 
 	// signals carries in-process requests (session drops, gateway refresh requests).
 	signals *Signals
-	once    sync.Once
-	runner  *lifecycle.Runner
+	// seen lets a reconcile read a server from the cache when nothing wrote it since the last.
+	seen   lastSeen
+	once   sync.Once
+	runner *lifecycle.Runner
 }
 
 func (r *UpstreamServerReconciler) lifecycle() *lifecycle.Runner {
@@ -65,11 +67,13 @@ func (r *UpstreamServerReconciler) lifecycle() *lifecycle.Runner {
 func (r *UpstreamServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	pt := startPass(r.Clock)
 	us := &mcpv1alpha1.UpstreamServer{}
-	// Read from the API server, not the cache: status carries failure memory and handled
-	// requests, and a cache that lags behind our own last patch would make this reconcile
-	// decide on stale facts (and write them back).
-	if err := r.APIReader.Get(ctx, req.NamespacedName, us); err != nil {
+	// As fresh as the API server has it: status carries failure memory and handled requests,
+	// and a cache that lags behind our own last patch would make this reconcile decide on
+	// stale facts (and write them back). The cache's copy serves when it is still the one the
+	// last reconcile left (lastSeen); any other is read from the API server.
+	if _, err := r.seen.read(ctx, r.Client, r.APIReader, req.NamespacedName, us); err != nil {
 		if apierrors.IsNotFound(err) {
+			r.seen.forget(req.NamespacedName)
 			r.Sessions.Close(req.String())
 			return ctrl.Result{}, r.deleteOrphanHandOvers(ctx, req)
 		}
@@ -107,6 +111,7 @@ func (r *UpstreamServerReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	if r.signals != nil && obs.facts.Record != nil {
 		r.signals.handled(upstream.Name(us), obs.facts.Record.Revision)
 	}
+	r.seen.note(us) // the patch, when there was one, returned the new resourceVersion
 	r.emit(us, append(res.Events, transitionEvents(orig, us)...))
 	pt.mark(phaseEvents)
 	pt.observe("upstreamserver")
