@@ -3,7 +3,8 @@ package gateway
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -33,6 +34,21 @@ type Identity struct {
 	// Loopback is true for an unauthenticated loopback caller (--gateway-allow-loopback-unauthenticated),
 	// who may use every server.
 	Loopback bool
+	// accessKey is the part of a SubjectAccessReview answer's cache key that names the
+	// caller (accessPrefix), computed once per TokenReview answer.
+	accessKey string
+}
+
+// accessPrefix is the caller's part of the key of a cached SubjectAccessReview answer: name,
+// UID and groups (sorted), everything the review is asked for besides the server. Extra is
+// left out; a workload's identity carries the same extra for the life of its token.
+func (id *Identity) accessPrefix() string {
+	if id.accessKey != "" {
+		return id.accessKey
+	}
+	groups := slices.Clone(id.Groups)
+	slices.Sort(groups)
+	return strings.Join([]string{id.Name, id.UID, strings.Join(groups, ",")}, "\x00") + "\x00"
 }
 
 // authorizer answers "who is this" (TokenReview) and "may they use this server"
@@ -44,12 +60,30 @@ type authorizer struct {
 	// the separate, smaller rejected cache, so junk can only ever evict junk.
 	tokens   *ttlCache[string, *Identity]
 	rejected *ttlCache[string, struct{}]
-	access   *ttlCache[string, bool]
+	// access holds SubjectAccessReview answers, allowed and denied, for at most maxAccessTTL.
+	access *ttlCache[string, bool]
 	// limit bounds the reviews of tokens neither cache knows.
 	limit *reviewLimiter
 
 	mu       sync.Mutex
 	inflight map[string]*reviewCall
+	// asking are the SubjectAccessReviews in flight, by access key: callers asking the same
+	// question at the same time (a client's burst after the answer expired) wait for one.
+	asking map[string]*accessCall
+}
+
+// maxAccessTTL bounds how long a SubjectAccessReview's answer is used, whatever AuthCacheTTL
+// says: a RoleBinding removed (or added) takes effect on the gateway within 10 seconds, for
+// requests on open sessions too. That is one review per caller and server every 10 seconds at
+// most, however many requests they make; the kube-apiserver's own webhook authorizer keeps
+// its answers longer (5 minutes allowed, 30 seconds denied by default).
+const maxAccessTTL = 10 * time.Second
+
+// accessCall is one SubjectAccessReview in flight.
+type accessCall struct {
+	done    chan struct{}
+	allowed bool
+	err     error
 }
 
 // reviewTimeout bounds one TokenReview; it outlives the caller that started it, since callers
@@ -60,26 +94,27 @@ func newAuthorizer(c client.Client, o Options) *authorizer {
 	return &authorizer{client: c, audiences: o.Audiences,
 		tokens:   newTTLCache[string, *Identity](o.AuthCacheTTL, o.AuthCacheSize),
 		rejected: newTTLCache[string, struct{}](o.AuthCacheTTL, o.RejectedTokenCacheSize),
-		access:   newTTLCache[string, bool](o.AuthCacheTTL, o.AuthCacheSize),
+		access:   newTTLCache[string, bool](min(o.AuthCacheTTL, maxAccessTTL), o.AuthCacheSize),
 		limit:    newReviewLimiter(o.ReviewRatePerClient, o.ReviewRateTotal),
-		inflight: map[string]*reviewCall{}}
+		inflight: map[string]*reviewCall{}, asking: map[string]*accessCall{}}
 }
 
 // review authenticates a bearer token presented from the address client; nil means the token
 // is not valid. A token neither cache knows costs a TokenReview, within the rate limit
 // (errReviewLimited otherwise), and once however many requests present it at the same time.
 func (a *authorizer) review(ctx context.Context, token, client string) (*Identity, error) {
+	// Keyed by the token's hash: the token itself is never kept.
 	sum := sha256.Sum256([]byte(token))
-	key := hex.EncodeToString(sum[:])
+	key := string(sum[:])
 	if id, ok := a.tokens.get(key); ok {
-		authCache.WithLabelValues("token", "hit").Inc()
+		tokenHits.Inc()
 		return id, nil
 	}
 	if _, ok := a.rejected.get(key); ok {
-		authCache.WithLabelValues("token", "rejected_hit").Inc()
+		tokenRejectedHits.Inc()
 		return nil, nil
 	}
-	authCache.WithLabelValues("token", "miss").Inc()
+	tokenMisses.Inc()
 	call, leader := a.join(key)
 	if !leader {
 		select {
@@ -100,11 +135,34 @@ func (a *authorizer) review(ctx context.Context, token, client string) (*Identit
 	switch {
 	case call.err != nil:
 	case call.id != nil:
-		a.tokens.put(key, call.id)
+		// Never past the token's own expiry, when it says one.
+		a.tokens.putFor(key, call.id, untilExpiry(token, time.Now()))
 	default:
 		a.rejected.put(key, struct{}{})
 	}
 	return call.id, call.err
+}
+
+// untilExpiry is how long a JWT bearer token is valid by its unverified exp claim (the
+// TokenReview verified the token; exp only shortens how long its answer is used), or an
+// unbounded duration when the token says nothing.
+func untilExpiry(token string, now time.Time) time.Duration {
+	const unbounded = time.Duration(1<<63 - 1)
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return unbounded
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return unbounded
+	}
+	var claims struct {
+		Exp *float64 `json:"exp"`
+	}
+	if json.Unmarshal(payload, &claims) != nil || claims.Exp == nil {
+		return unbounded
+	}
+	return time.Unix(int64(*claims.Exp), 0).Sub(now)
 }
 
 // join returns the review in flight for key, or starts one (leader).
@@ -136,7 +194,9 @@ func (a *authorizer) tokenReview(ctx context.Context, token string) (*Identity, 
 		return nil, nil
 	}
 	u := tr.Status.User
-	return &Identity{Name: u.Username, UID: u.UID, Groups: u.Groups, Extra: u.Extra}, nil
+	id := &Identity{Name: u.Username, UID: u.UID, Groups: u.Groups, Extra: u.Extra}
+	id.accessKey = id.accessPrefix()
+	return id, nil
 }
 
 // allowed asks whether id may use the UpstreamServer nn.
@@ -144,14 +204,46 @@ func (a *authorizer) allowed(ctx context.Context, id *Identity, nn types.Namespa
 	if id.Loopback {
 		return true, nil
 	}
-	groups := slices.Clone(id.Groups)
-	slices.Sort(groups)
-	key := strings.Join([]string{id.Name, id.UID, strings.Join(groups, ","), nn.Namespace, nn.Name}, "\x00")
+	key := id.accessPrefix() + nn.Namespace + "\x00" + nn.Name
 	if ok, hit := a.access.get(key); hit {
-		authCache.WithLabelValues("access", "hit").Inc()
+		accessHits.Inc()
 		return ok, nil
 	}
-	authCache.WithLabelValues("access", "miss").Inc()
+	accessMisses.Inc()
+	a.mu.Lock()
+	call := a.asking[key]
+	leader := call == nil
+	if leader {
+		call = &accessCall{done: make(chan struct{})}
+		a.asking[key] = call
+	}
+	a.mu.Unlock()
+	if !leader {
+		select {
+		case <-call.done:
+			return call.allowed, call.err
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	}
+	defer func() {
+		a.mu.Lock()
+		delete(a.asking, key)
+		a.mu.Unlock()
+		close(call.done)
+	}()
+	// Detached from the caller that asked first, like a TokenReview: the others wait for it.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reviewTimeout)
+	defer cancel()
+	call.allowed, call.err = a.subjectAccessReview(rctx, id, nn)
+	if call.err == nil {
+		a.access.put(key, call.allowed)
+	}
+	return call.allowed, call.err
+}
+
+// subjectAccessReview asks the API server whether id may use the UpstreamServer nn.
+func (a *authorizer) subjectAccessReview(ctx context.Context, id *Identity, nn types.NamespacedName) (bool, error) {
 	extra := map[string]authzv1.ExtraValue{}
 	for k, v := range id.Extra {
 		extra[k] = authzv1.ExtraValue(v)
@@ -166,7 +258,6 @@ func (a *authorizer) allowed(ctx context.Context, id *Identity, nn types.Namespa
 	if err := a.client.Create(ctx, sar); err != nil {
 		return false, fmt.Errorf("creating a SubjectAccessReview: %w", err)
 	}
-	a.access.put(key, sar.Status.Allowed)
 	return sar.Status.Allowed, nil
 }
 

@@ -46,10 +46,13 @@ func (c *ttlCache[K, V]) get(k K) (V, bool) {
 }
 
 // put stores v under k, evicting the least recently used entry when full.
-func (c *ttlCache[K, V]) put(k K, v V) {
+func (c *ttlCache[K, V]) put(k K, v V) { c.putFor(k, v, c.ttl) }
+
+// putFor is put for at most ttl (the cache's own TTL if ttl is longer).
+func (c *ttlCache[K, V]) putFor(k K, v V, ttl time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	exp := c.now().Add(c.ttl)
+	exp := c.now().Add(min(ttl, c.ttl))
 	if el, ok := c.items[k]; ok {
 		e := el.Value.(*ttlEntry[K, V])
 		e.value, e.expires = v, exp

@@ -44,6 +44,15 @@ var (
 	})
 )
 
+// The auth cache's series, resolved once: a lookup happens on every request.
+var (
+	tokenHits         = authCache.WithLabelValues("token", "hit")
+	tokenRejectedHits = authCache.WithLabelValues("token", "rejected_hit")
+	tokenMisses       = authCache.WithLabelValues("token", "miss")
+	accessHits        = authCache.WithLabelValues("access", "hit")
+	accessMisses      = authCache.WithLabelValues("access", "miss")
+)
+
 func init() {
 	metrics.Registry.MustRegister(requests, upstreamLatency, addedLatency, tokenRetries, refreshRequests, authCache, reviewsLimited, sessionsRefused)
 }
