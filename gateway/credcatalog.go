@@ -68,7 +68,7 @@ func (c *catalog) credentialsChanged() bool {
 // obtained, by whom, for which scopes). A refresh keeps the grant, and the list; a new login,
 // which may be another person's, or a change of spec replaces the session. "" without a token.
 func (c *catalog) grantOf(us *mcpv1alpha1.UpstreamServer, cred *mcpv1alpha1.UpstreamCredential) string {
-	rec, err := c.g.up.load(holder{us: us, cred: cred})
+	rec, err := c.g.up.loadFresh(holder{us: us, cred: cred})
 	if err != nil || rec == nil || rec.AccessToken == "" || !boundTo(rec, us.Spec.URL) {
 		return ""
 	}
@@ -119,8 +119,7 @@ func (c *catalog) dropCredentialConns(ctx context.Context, now time.Time) []*ups
 	// per open credential session.
 	var stale []check
 	for _, ch := range checks {
-		cred := &mcpv1alpha1.UpstreamCredential{}
-		err := c.g.opts.Client.Get(ctx, types.NamespacedName{Namespace: ch.key.nn.Namespace, Name: ch.key.cred}, cred)
+		cred, err := c.g.credential(ctx, types.NamespacedName{Namespace: ch.key.nn.Namespace, Name: ch.key.cred})
 		if err != nil || cred.UID != ch.key.uid || !credentialReady(cred) || c.grantOf(ch.us, cred) != ch.conn.grant {
 			stale = append(stale, ch)
 		}

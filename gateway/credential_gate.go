@@ -195,8 +195,7 @@ func (g *Gateway) recheck(ctx context.Context, h holder) *notReady {
 	if nr != nil || h.cred == nil {
 		return nr
 	}
-	cred := &mcpv1alpha1.UpstreamCredential{}
-	err := g.opts.Client.Get(ctx, client.ObjectKeyFromObject(h.cred), cred)
+	cred, err := g.credential(ctx, client.ObjectKeyFromObject(h.cred))
 	switch {
 	case apierrors.IsNotFound(err) || err == nil && cred.UID != h.cred.UID:
 		return &notReady{status: http.StatusServiceUnavailable, code: CodeNotReady, data: h.data(), retryAfter: time.Second,
@@ -205,7 +204,7 @@ func (g *Gateway) recheck(ctx context.Context, h holder) *notReady {
 		return nil
 	}
 	fresh := holder{us: us, cred: cred, login: h.login}
-	rec, err := g.up.load(fresh)
+	rec, err := g.up.loadFresh(fresh)
 	if err != nil {
 		return nil
 	}

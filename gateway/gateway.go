@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
 	"github.com/mcpproxy/mcpproxy-operator/internal/mcpconn"
 	"github.com/mcpproxy/mcpproxy-operator/internal/tokenstore"
 	"github.com/mcpproxy/mcpproxy-operator/internal/upstream"
@@ -51,6 +52,8 @@ type Options struct {
 	// RefreshWait bounds how long a request rejected with 401 waits for a new token (default 10s).
 	RefreshWait time.Duration
 	// AuthCacheTTL and AuthCacheSize bound the cache of review answers (default 30s, 10000).
+	// A SubjectAccessReview's answer is used for at most 10s whatever the TTL, a TokenReview's
+	// never past the token's own expiry.
 	AuthCacheTTL  time.Duration
 	AuthCacheSize int
 	// RejectedTokenCacheSize bounds the cache of tokens the API server rejected, kept apart
@@ -84,6 +87,10 @@ type Gateway struct {
 	up     *upstreams
 	grants *endpointGrants
 	slots  *sessionSlots
+	// servers and credentials are the UpstreamServers and UpstreamCredentials as the
+	// manager's informers deliver them (index.go).
+	servers     *objectIndex[*mcpv1alpha1.UpstreamServer]
+	credentials *objectIndex[*mcpv1alpha1.UpstreamCredential]
 	// versions answers the SDK's protocol version lookups on /mcp requests that open no session.
 	versions *mcp.Server
 	catalog  *catalog
@@ -117,7 +124,8 @@ func New(o Options) (*Gateway, error) {
 	if o.ResyncInterval <= 0 {
 		o.ResyncInterval = 30 * time.Second
 	}
-	g := &Gateway{opts: o, log: o.Logger}
+	g := &Gateway{opts: o, log: o.Logger, servers: newObjectIndex[*mcpv1alpha1.UpstreamServer](),
+		credentials: newObjectIndex[*mcpv1alpha1.UpstreamCredential]()}
 	g.auth = newAuthorizer(o.Client, o)
 	g.up = newUpstreams(g)
 	g.grants = newEndpointGrants(o.AuthCacheSize)
@@ -166,6 +174,14 @@ func (g *Gateway) Start(ctx context.Context) error {
 		// No WriteTimeout: event streams are long-lived.
 		BaseContext: func(net.Listener) context.Context { return ctx },
 	}
+	go func() {
+		if err := g.servers.watch(ctx, g.opts.Informers, &mcpv1alpha1.UpstreamServer{}); err != nil {
+			g.log.Error(err, "Failed to watch UpstreamServers; requests read them from the cache")
+		}
+		if err := g.credentials.watch(ctx, g.opts.Informers, &mcpv1alpha1.UpstreamCredential{}); err != nil {
+			g.log.Error(err, "Failed to watch UpstreamCredentials; requests read them from the cache")
+		}
+	}()
 	catalogDone := make(chan struct{})
 	go func() { defer close(catalogDone); g.catalog.run(ctx) }()
 	errc := make(chan error, 1)

@@ -59,7 +59,11 @@ func refuseMethod(w http.ResponseWriter, r *http.Request) bool {
 // query is dropped, so the upstream sees spec.url's own. An sse-endpoint path that was not
 // handed out is refused here (404).
 func (g *Gateway) outbound(w http.ResponseWriter, r *http.Request, id *Identity, us *mcpv1alpha1.UpstreamServer) (*http.Request, bool) {
-	out := r.Clone(r.Context())
+	// A shallow copy: the reverse proxy clones it again, and only the header and the URL
+	// change here (a whole Clone copied the caller's header only to drop it).
+	out := r.WithContext(r.Context())
+	u := *r.URL
+	out.URL = &u
 	out.Header = forwardedHeaders(r.Header)
 	granted := g.grants.granted(id, us, r.URL)
 	switch {

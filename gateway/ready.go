@@ -88,10 +88,10 @@ func (g *Gateway) pick(w http.ResponseWriter, r *http.Request, id *Identity, us 
 // check reads the server and decides whether a request may be forwarded: for a Shared server
 // with its token, for a PerSubject server as far as the server goes (credentialFor does the rest).
 func (g *Gateway) check(ctx context.Context, nn types.NamespacedName) (*mcpv1alpha1.UpstreamServer, *notReady) {
-	us := &mcpv1alpha1.UpstreamServer{}
-	err := g.opts.Client.Get(ctx, nn, us)
+	us, err := g.server(ctx, nn)
 	if apierrors.IsNotFound(err) {
 		// The cache may lag behind a server created a moment ago: ask the API server.
+		us = &mcpv1alpha1.UpstreamServer{}
 		err = g.opts.APIReader.Get(ctx, nn, us)
 	}
 	if err != nil {

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/mcpproxy/mcpproxy-operator/internal/tokenstore"
@@ -60,26 +59,30 @@ func (u *upstreams) waitNewer(ctx context.Context, h holder, rev uint64) *tokens
 			return nil
 		}
 		if rec.AccessToken != "" {
-			return rec
+			return u.records.seen(k, rec)
 		}
 		cur = rec.Revision // a record without an access token: wait for the next one
 	}
 }
 
+// newerRecord is h's stored record if it is another revision than rev (read afresh: rev was
+// refused upstream), or nil.
 func (u *upstreams) newerRecord(h holder, rev uint64) *tokenstore.Record {
-	rec, err := u.load(h)
+	rec, err := u.records.fresh(h.key())
 	if err == nil && rec != nil && rec.Revision != rev && rec.AccessToken != "" {
 		return rec
 	}
 	return nil
 }
 
-// load reads h's stored token; nil without one (public and API-key servers, a credential
-// nobody logged in to).
+// load reads h's stored token, through the short cache of records (records.go); nil without
+// one (public and API-key servers, a credential nobody logged in to).
 func (u *upstreams) load(h holder) (*tokenstore.Record, error) {
-	rec, err := u.g.opts.Store.Load(h.key())
-	if errors.Is(err, tokenstore.ErrNotFound) {
-		return nil, nil
-	}
-	return rec, err
+	return u.records.load(h.key())
+}
+
+// loadFresh is load bypassing the cache: for decisions about what an upstream refused, and
+// about whose login a session carries.
+func (u *upstreams) loadFresh(h holder) (*tokenstore.Record, error) {
+	return u.records.fresh(h.key())
 }

@@ -144,8 +144,11 @@ func (u *upstreams) attempt(req *http.Request, us *mcpv1alpha1.UpstreamServer, r
 	if rec != nil && rec.AccessToken != "" && boundTo(rec, us.Spec.URL) {
 		creds.Bearer = rec.AccessToken
 	}
-	out := req.Clone(netguard.WithCredentials(req.Context(), creds))
-	stripCallerCredentials(out.Header)
+	out := req.WithContext(netguard.WithCredentials(req.Context(), creds))
+	if hasCallerCredentials(out.Header) {
+		out.Header = out.Header.Clone()
+		stripCallerCredentials(out.Header)
+	}
 	if ri := requestInfoFrom(req.Context()); ri != nil && !ri.addedObserved {
 		ri.addedObserved = true
 		addedLatency.Observe(time.Since(ri.start).Seconds())

@@ -29,6 +29,7 @@ type upstreams struct {
 	base    http.RoundTripper
 	rp      *httputil.ReverseProxy
 	headers *ttlCache[string, http.Header]
+	records *records
 
 	mu sync.Mutex
 	// requested remembers the last refresh asked for per token holder (holder.mark), so a
@@ -57,6 +58,7 @@ func holderFrom(ctx context.Context) (holder, bool) {
 
 func newUpstreams(g *Gateway) *upstreams {
 	u := &upstreams{g: g, base: newBaseTransport(), headers: newTTLCache[string, http.Header](10*time.Second, 1024),
+		records:   newRecords(g.opts.Store),
 		requested: map[string]refreshMark{}, rejected: map[string]uint64{},
 		endpoints: map[types.NamespacedName]map[string]struct{}{}}
 	u.rp = &httputil.ReverseProxy{
@@ -65,9 +67,19 @@ func newUpstreams(g *Gateway) *upstreams {
 		FlushInterval:  -1,
 		ModifyResponse: u.modifyResponse,
 		ErrorHandler:   u.proxyError,
+		BufferPool:     copyBuffers{},
 	}
 	return u
 }
+
+// copyBuffers lends the reverse proxy the buffers it copies answers through: without a pool
+// it allocates 32 KiB for every answer.
+type copyBuffers struct{}
+
+var copyBufferPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (copyBuffers) Get() []byte  { return *copyBufferPool.Get().(*[]byte) }
+func (copyBuffers) Put(b []byte) { copyBufferPool.Put(&b) }
 
 // newBaseTransport is the gateway's transport until SetEgress gives it the manager's: the
 // binary's default egress policy, credentials only to their bound origin, every phase but the
@@ -125,6 +137,11 @@ func (u *upstreams) rewrite(pr *httputil.ProxyRequest) {
 	stripCallerCredentials(pr.Out.Header)
 }
 
+// hasCallerCredentials reports whether h carries what stripCallerCredentials removes.
+func hasCallerCredentials(h http.Header) bool {
+	return len(h["Authorization"]) > 0 || len(h["Proxy-Authorization"]) > 0 || len(h["Cookie"]) > 0
+}
+
 // stripCallerCredentials removes what authenticates the caller to the gateway.
 func stripCallerCredentials(h http.Header) {
 	h.Del("Authorization")
@@ -162,8 +179,8 @@ func (t boundTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
-	us := &mcpv1alpha1.UpstreamServer{}
-	if err := t.u.g.opts.Client.Get(req.Context(), t.nn, us); err != nil {
+	us, err := t.u.g.server(req.Context(), t.nn)
+	if err != nil {
 		return fail(fmt.Errorf("reading UpstreamServer %s: %w", t.nn, err))
 	}
 	if target(us) != t.target {
@@ -172,8 +189,7 @@ func (t boundTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.cred == "" {
 		return t.u.send(req, serverHolder(us))
 	}
-	cred := &mcpv1alpha1.UpstreamCredential{}
-	err := t.u.g.opts.Client.Get(req.Context(), types.NamespacedName{Namespace: t.nn.Namespace, Name: t.cred}, cred)
+	cred, err := t.u.g.credential(req.Context(), types.NamespacedName{Namespace: t.nn.Namespace, Name: t.cred})
 	switch {
 	case apierrors.IsNotFound(err):
 		return t.u.base.RoundTrip(req)

@@ -1,0 +1,106 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
+
+	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	"github.com/mcpproxy/mcpproxy-operator/internal/tokenstore"
+)
+
+// countingStore is a TokenReader that counts its reads.
+type countingStore struct {
+	mu    sync.Mutex
+	loads int
+	recs  map[tokenstore.Key]*tokenstore.Record
+}
+
+func (s *countingStore) Load(k tokenstore.Key) (*tokenstore.Record, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.loads++
+	if r, ok := s.recs[k]; ok {
+		c := *r
+		return &c, nil
+	}
+	return nil, fmt.Errorf("%w: %s", tokenstore.ErrNotFound, k)
+}
+
+func (s *countingStore) WaitNewer(context.Context, tokenstore.Key, uint64) (*tokenstore.Record, error) {
+	return nil, context.Canceled
+}
+
+func (s *countingStore) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.loads
+}
+
+// A record is read from the store once per recordTTL however many requests use it, never
+// holds the refresh token or the client's registration, and a fresh read bypasses the cache.
+func TestRecordsAreReadOncePerTTL(t *testing.T) {
+	k := tokenstore.Key{Namespace: "ns", Name: "s", Binding: tokenstore.Binding{ServerURL: "https://mcp.example/mcp"}}
+	none := tokenstore.Key{Namespace: "ns", Name: "public"}
+	st := &countingStore{recs: map[tokenstore.Key]*tokenstore.Record{k: {AccessToken: "at", RefreshToken: "rt",
+		Client: tokenstore.ClientRegistration{ClientID: "c", ClientSecret: "cs"}, Revision: 7, ServerURL: "https://mcp.example/mcp",
+		Expiry: time.Now().Add(time.Hour), Scopes: []string{"mcp"}, ObtainedBy: "alice"}}}
+	r := newRecords(st)
+	now := time.Now()
+	r.c.now = func() time.Time { return now }
+
+	for range 100 {
+		rec, err := r.load(k)
+		if err != nil || rec == nil || rec.AccessToken != "at" || rec.Revision != 7 || rec.ObtainedBy != "alice" {
+			t.Fatalf("load: %+v, %v", rec, err)
+		}
+		if rec.RefreshToken != "" || rec.Client.ClientSecret != "" || rec.Client.ClientID != "" {
+			t.Fatalf("the cached record keeps more than forwarding needs: %+v", rec)
+		}
+		if rec, err := r.load(none); rec != nil || err != nil {
+			t.Fatalf("a server without a token: %+v, %v", rec, err)
+		}
+	}
+	if got := st.count(); got != 2 {
+		t.Fatalf("%d store reads for 200 loads within the TTL, want 2", got)
+	}
+	if _, err := r.fresh(k); err != nil || st.count() != 3 {
+		t.Fatalf("fresh: %v, %d reads, want 3", err, st.count())
+	}
+	now = now.Add(recordTTL)
+	if _, err := r.load(k); err != nil || st.count() != 4 {
+		t.Fatalf("after the TTL: %v, %d reads, want 4", err, st.count())
+	}
+}
+
+// The index follows the informer's adds, updates and deletes, tombstones included.
+func TestObjectIndexFollowsTheInformer(t *testing.T) {
+	x := newObjectIndex[*mcpv1alpha1.UpstreamServer]()
+	nn := types.NamespacedName{Namespace: "ns", Name: "s"}
+	v1 := &mcpv1alpha1.UpstreamServer{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "s", Generation: 1}}
+	v2 := &mcpv1alpha1.UpstreamServer{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "s", Generation: 2}}
+	x.set(v1)
+	x.set(&mcpv1alpha1.UpstreamCredential{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "s"}}) // another kind: ignored
+	if got, ok := x.get(nn); !ok || got != v1 {
+		t.Fatalf("after add: %v %v", got, ok)
+	}
+	x.set(v2)
+	if got, _ := x.get(nn); got != v2 {
+		t.Fatalf("after update: %v", got)
+	}
+	x.remove(toolscache.DeletedFinalStateUnknown{Key: "ns/s", Obj: v2})
+	if _, ok := x.get(nn); ok {
+		t.Fatal("a tombstone did not remove the object")
+	}
+	x.set(v1)
+	x.remove(v1)
+	if _, ok := x.get(nn); ok {
+		t.Fatal("a delete did not remove the object")
+	}
+}
