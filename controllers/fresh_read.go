@@ -5,16 +5,20 @@ import (
 	"sync"
 
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/resourceversion"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // lastSeen remembers, per object, the resourceVersion a reconcile left it at: what it read, or
-// what its own patches returned. A reconcile needs the object as fresh as the API server has it
+// what its own patches returned. A reconcile needs the object at least as fresh as it left it
 // (status carries failure memory and handled requests; deciding on a copy older than our own
-// last patch would write stale facts back), but the informer's copy is that fresh whenever its
-// resourceVersion is still the one we left: nothing was written since. Then the reconcile skips
-// its GET, one API round trip of every routine refresh. A copy that differs (the cache lags our
-// patch, or someone else wrote) is read from the API server, as before.
+// last patch would write stale facts back), and the informer's copy is that fresh whenever its
+// resourceVersion is not older than the one we left. Resource versions of one resource compare
+// as integers (k8s.io/apimachinery's resourceversion). Then the reconcile skips its GET, one API
+// round trip of every refresh: one woken by its requeue, and one woken by an event (a refresh
+// request, say), whose object the cache already holds. A copy the cache has not caught up with
+// yet, or one we cannot compare, is read from the API server, as before. A newer write the cache
+// has not seen yet brings its own event, and with it another reconcile.
 type lastSeen struct {
 	mu sync.Mutex
 	rv map[types.NamespacedName]string
@@ -44,12 +48,14 @@ func (l *lastSeen) get(key types.NamespacedName) (string, bool) {
 	return rv, ok
 }
 
-// read fills obj with key's object: the cache's copy when it is still the one last noted,
-// otherwise the API server's. It reports which one it used.
+// read fills obj with key's object: the cache's copy when it is not older than the one last
+// noted, otherwise the API server's. It reports which one it used.
 func (l *lastSeen) read(ctx context.Context, cache, api client.Reader, key types.NamespacedName, obj client.Object) (cached bool, err error) {
 	if rv, ok := l.get(key); ok && rv != "" {
-		if err := cache.Get(ctx, key, obj); err == nil && obj.GetResourceVersion() == rv {
-			return true, nil
+		if err := cache.Get(ctx, key, obj); err == nil {
+			if cmp, err := resourceversion.CompareResourceVersion(obj.GetResourceVersion(), rv); err == nil && cmp >= 0 {
+				return true, nil
+			}
 		}
 	}
 	return false, api.Get(ctx, key, obj)

@@ -30,9 +30,9 @@ func (o *oneObject) Get(_ context.Context, key client.ObjectKey, obj client.Obje
 
 func (o *oneObject) List(context.Context, client.ObjectList, ...client.ListOption) error { return nil }
 
-// A reconcile reads the cache's copy only when it is the version the last reconcile left;
-// anything else (never seen, the cache lagging our patch or ahead of it, a cache error) goes
-// to the API server.
+// A reconcile reads the cache's copy only when it is not older than the version the last
+// reconcile left; anything else (never seen, the cache lagging our patch, a version that does
+// not compare, a cache error) goes to the API server.
 func TestReadUsesTheCacheOnlyWhenNothingWroteSince(t *testing.T) {
 	key := types.NamespacedName{Namespace: "ns", Name: "s"}
 	for name, tc := range map[string]struct {
@@ -43,7 +43,9 @@ func TestReadUsesTheCacheOnlyWhenNothingWroteSince(t *testing.T) {
 		"never seen":                             {noted: "", cached: "7"},
 		"the cache holds what we left":           {noted: "7", cached: "7", wantCache: true},
 		"the cache lags behind our last patch":   {noted: "8", cached: "7"},
-		"someone wrote since (the cache has it)": {noted: "7", cached: "9"},
+		"someone wrote since (the cache has it)": {noted: "7", cached: "9", wantCache: true},
+		"shorter is older":                       {noted: "10", cached: "9"},
+		"a version that does not compare":        {noted: "7", cached: "x7"},
 		"the cache fails":                        {noted: "7", cacheErr: errors.New("not synced")},
 	} {
 		t.Run(name, func(t *testing.T) {
