@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
@@ -110,10 +109,11 @@ func (r *UpstreamCredentialReconciler) handOvers(ctx context.Context, c *mcpv1al
 // person allowed to log in to the server, but not to act as those subjects, would otherwise
 // slip their own account under another person's agents (and harvest what they write). The
 // holder of its login logs in again freely; anyone else creates a credential of their own.
-// Before anyone has logged in, the first login comes from its creator (the created-by
-// annotation, written by the upstream-credential-creator admission policy) or from a user it
-// lists as a subject (whoever created it could already act as that user). (created-by on the
-// hand-over is verified by the login-handover admission policy where it is installed.)
+// Before anyone has logged in, the first login comes from its creator alone (the created-by
+// annotation, written by the upstream-credential-creator admission policy): not from a user it
+// lists as a subject, who would otherwise race the creator's own login in and own the
+// credential for good. (created-by on the hand-over is verified by the login-handover
+// admission policy where it is installed.)
 func replacesOwnersLogin(c *mcpv1alpha1.UpstreamCredential, by string) error {
 	who := by
 	if who == "" {
@@ -132,11 +132,10 @@ func replacesOwnersLogin(c *mcpv1alpha1.UpstreamCredential, by string) error {
 			short(who), owner, owner)
 	}
 	creator := c.Annotations[mcpv1alpha1.AnnotationCreatedBy]
-	if creator == "" || creator == by || by != "" && slices.Contains(c.Spec.Subjects,
-		mcpv1alpha1.CredentialSubject{Kind: mcpv1alpha1.SubjectUser, Name: by}) {
+	if creator == "" || creator == by {
 		return nil
 	}
 	return fmt.Errorf("it was handed over by %s, but nobody has logged in for the credential yet and it belongs to %s, "+
-		"who created it: its first login comes from %s or from a user it lists as a subject; create another "+
-		"UpstreamCredential for your own login", short(who), short(creator), short(creator))
+		"who created it: its first login comes from %s; create another UpstreamCredential for your own login",
+		short(who), short(creator), short(creator))
 }

@@ -15,8 +15,8 @@ import (
 )
 
 // attackSetup: real RBAC (bindCredentialUsers: alice and bob hold only the shipped editor role),
-// both admission policies, a manager, a PerSubject server gh and alice's credential gh-alice
-// bound (by the administrator) to alice's agent and to alice, holding alice's login.
+// the admission policies, a manager, a PerSubject server gh and alice's credential gh-alice
+// bound to alice's agent and to alice, holding alice's login.
 func attackSetup(t *testing.T) (srv *oauthserver.Server, h *harness, ns string, us *mcpv1alpha1.UpstreamServer, c *mcpv1alpha1.UpstreamCredential,
 	handOverAs func(who, upstreamUser string)) {
 	t.Helper()
@@ -27,7 +27,15 @@ func attackSetup(t *testing.T) (srv *oauthserver.Server, h *harness, ns string, 
 	testenv.InstallHandOverPolicy(t, ns)
 	h = startHarness(t, ns, "")
 	us = createPerSubjectServer(t, ns, "gh", srv.MCPURL())
-	c = createCredential(t, ns, "gh-alice", us.Name, saSubject(ns, "alice-agent"), userSubject("alice"))
+	// Alice creates it (as an administrator: binding her agent needs the right to act as it),
+	// so the creator policy records her and her login is its first.
+	c = &mcpv1alpha1.UpstreamCredential{}
+	c.Namespace, c.Name = ns, "gh-alice"
+	c.Spec = mcpv1alpha1.UpstreamCredentialSpec{ServerRef: mcpv1alpha1.ServerReference{Name: us.Name},
+		Subjects: []mcpv1alpha1.CredentialSubject{saSubject(ns, "alice-agent"), userSubject("alice")}}
+	if err := testenv.ClientAs(t, "alice", "system:masters").Create(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
 	handOverAs = func(who, upstreamUser string) {
 		t.Helper()
 		handOverAsUser(t, srv, us, c, who, upstreamUser)
@@ -101,6 +109,40 @@ func TestAFreshCredentialBelongsToItsCreator(t *testing.T) {
 	cur := waitCredVerified(t, c, 30*time.Second)
 	if cur.Status.Token == nil || cur.Status.Token.ObtainedBy != "alice" || cur.Status.Owner != "alice" {
 		t.Fatalf("gh-alice after alice's login: token %+v, owner %q", cur.Status.Token, cur.Status.Owner)
+	}
+}
+
+// Uma (editor, allowed to impersonate bob) creates her own credential, bound to herself and to
+// bob so that bob may use her login. Before she has logged in, bob hands his own upstream login
+// over into it: refused, it belongs to uma. (Before, bob, a user it lists, could supply the
+// first login and own it for good: uma's calls wrote into bob's account.)
+func TestAUserSubjectDoesNotSupplyTheFirstLogin(t *testing.T) {
+	srv := testenv.StartOAuthServer(t, oauthserver.Options{AccessTokenTTL: time.Hour})
+	ns := newNamespace(t)
+	bindCredentialUsers(t, ns)
+	testenv.InstallCredentialPolicy(t, ns)
+	testenv.InstallHandOverPolicy(t, ns)
+	h := startHarness(t, ns, "")
+	us := createPerSubjectServer(t, ns, "gh", srv.MCPURL())
+	c := &mcpv1alpha1.UpstreamCredential{}
+	c.Namespace, c.Name = ns, "gh-uma"
+	c.Spec = mcpv1alpha1.UpstreamCredentialSpec{ServerRef: mcpv1alpha1.ServerReference{Name: us.Name},
+		Subjects: []mcpv1alpha1.CredentialSubject{userSubject("uma"), userSubject("bob")}}
+	if err := testenv.ClientAs(t, "uma", "system:authenticated").Create(context.Background(), c); err != nil {
+		t.Fatalf("uma may not create her credential: %v", err)
+	}
+	handOverAsUser(t, srv, us, c, "bob", "bob-upstream")
+	testenv.Eventually(t, 30*time.Second, "bob's hand-over refused", func() (bool, string) {
+		cur := getCredential(t, c)
+		la := credCondition(cur, mcpv1alpha1.ConditionLoginAccepted)
+		return la != nil && la.Status == "False" && strings.Contains(la.Message, "belongs to uma, who created it"), describeCred(cur)
+	})
+	if rec, err := h.Store.Load(credentialKey(get(t, us), getCredential(t, c))); err == nil {
+		t.Fatalf("uma's fresh credential holds the login of %s after bob's hand-over", rec.ObtainedBy)
+	}
+	handOverAsUser(t, srv, us, c, "uma", "uma-upstream")
+	if cur := waitCredVerified(t, c, 30*time.Second); cur.Status.Owner != "uma" {
+		t.Fatalf("gh-uma's owner after uma's login: %q", cur.Status.Owner)
 	}
 }
 

@@ -42,8 +42,9 @@ func TestOnlyTheHolderLogsInAgainForACredential(t *testing.T) {
 }
 
 // Before anyone has logged in, a credential belongs to its creator: the first login comes from
-// them or from a user the credential lists, never from anyone else allowed to log in to the
-// server (the creator's agents would write into that person's account).
+// them alone, never from anyone else allowed to log in to the server (the creator's agents would
+// write into that person's account), not even a user the credential lists (who would race the
+// creator's own login in and own the credential for good).
 func TestTheFirstLoginComesFromTheCreatorOrABoundUser(t *testing.T) {
 	created := withCreator(&mcpv1alpha1.UpstreamCredential{Spec: mcpv1alpha1.UpstreamCredentialSpec{Subjects: []mcpv1alpha1.CredentialSubject{
 		{Kind: mcpv1alpha1.SubjectServiceAccount, Namespace: "team-a", Name: "alice-agent"},
@@ -56,7 +57,7 @@ func TestTheFirstLoginComesFromTheCreatorOrABoundUser(t *testing.T) {
 		refused bool
 	}{
 		"the creator":                             {created, "admin", false},
-		"a user it lists":                         {created, "alice", false},
+		"a user it lists":                         {created, "alice", true},
 		"someone else":                            {created, "carol", true},
 		"the name of a group it lists":            {created, "devs", true},
 		"the name of a ServiceAccount it lists":   {created, "alice-agent", true},
