@@ -2,11 +2,15 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/jsonschema-go/jsonschema"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -102,5 +106,49 @@ func TestObjectIndexFollowsTheInformer(t *testing.T) {
 	x.remove(v1)
 	if _, ok := x.get(nn); ok {
 		t.Fatal("a delete did not remove the object")
+	}
+}
+
+// A tool's schema is handed to every /mcp session's server as a *jsonschema.Schema when that
+// form encodes to exactly the upstream's schema (the SDK then adds the tool without a JSON
+// round trip per session), and as the upstream sent it otherwise.
+func TestExposedSchemasAreDecodedOnceAndUnchanged(t *testing.T) {
+	decode := func(s string) any {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(s), &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		schema    string
+		input     bool
+		converted bool
+	}{
+		{`{"type":"object","properties":{"text":{"type":"string","description":"the text"}},"required":["text"]}`, true, true},
+		{`{"type":"object","properties":{"n":{"type":"integer","minimum":1}},"x-vendor":{"a":[1,2]}}`, true, true},
+		{`{"type":["object","null"]}`, true, false}, // the SDK refuses it either way; left as it is
+		{`{"type":"object","minLength":1.5}`, true, false},
+		{`{"type":"array","items":{"type":"string"}}`, false, true},
+	} {
+		in := decode(tc.schema)
+		got := schemaOf(in, tc.input)
+		_, isSchema := got.(*jsonschema.Schema)
+		if isSchema != tc.converted {
+			t.Errorf("%s: converted %v, want %v", tc.schema, isSchema, tc.converted)
+		}
+		a, _ := json.Marshal(in)
+		b, _ := json.Marshal(got)
+		if !reflect.DeepEqual(decode(string(a)), decode(string(b))) {
+			t.Errorf("%s: a client would see %s", tc.schema, b)
+		}
+	}
+	tool := &mcp.Tool{Name: "echo", InputSchema: decode(`{"type":"object","properties":{"text":{"type":"string"}}}`)}
+	e := exposeTool(types.NamespacedName{Namespace: "ns", Name: "s"}, tool, "ns.s.echo")
+	if _, ok := e.tool.InputSchema.(*jsonschema.Schema); !ok {
+		t.Fatalf("the exposed tool's input schema is a %T", e.tool.InputSchema)
+	}
+	if _, ok := tool.InputSchema.(map[string]any); !ok {
+		t.Fatal("the upstream's tool was changed")
 	}
 }
