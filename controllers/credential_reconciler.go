@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"sync"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
@@ -55,11 +58,17 @@ func (r *UpstreamCredentialReconciler) lifecycle() *lifecycle.Runner {
 
 // Reconcile observes the credential and its server, runs the token lifecycle, and patches
 // status once.
-func (r *UpstreamCredentialReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+func (r *UpstreamCredentialReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, err error) {
 	pt := startPass(r.Clock)
+	// A pass that failed may have written more than it knows (a patch applied, its answer
+	// lost): the next one reads from the API server.
+	defer func() {
+		if err != nil {
+			r.seen.forget(req.NamespacedName)
+		}
+	}()
 	c := &mcpv1alpha1.UpstreamCredential{}
-	// As fresh as the API server has it (see UpstreamServerReconciler.Reconcile).
-	if _, err := r.seen.read(ctx, r.Client, r.APIReader, req.NamespacedName, c); err != nil {
+	if err := r.read(ctx, req.NamespacedName, c); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.seen.forget(req.NamespacedName)
 			return ctrl.Result{}, r.deleteOrphanHandOvers(ctx, req)
@@ -99,6 +108,20 @@ func (r *UpstreamCredentialReconciler) Reconcile(ctx context.Context, req ctrl.R
 	pt.observe("upstreamcredential")
 	countRefreshes(res)
 	return ctrl.Result{RequeueAfter: lifecycle.RequeueAfter(res.WakeAt, r.Clock.Now())}, nil
+}
+
+// read reads the credential as fresh as the API server has it (see
+// UpstreamServerReconciler.Reconcile), and from the API server itself while a login hand-over
+// for it is pending: whom the credential belongs to decides whether that login is taken, and a
+// cached copy lagging a subject change or a just-recorded owner must not decide it.
+func (r *UpstreamCredentialReconciler) read(ctx context.Context, key types.NamespacedName, c *mcpv1alpha1.UpstreamCredential) error {
+	list := &metav1.PartialObjectMetadataList{}
+	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
+	if err := r.List(ctx, list, client.InNamespace(key.Namespace), client.MatchingLabelsSelector{Selector: credentialHandOvers(key.Name)}); err != nil || len(list.Items) > 0 {
+		return r.APIReader.Get(ctx, key, c)
+	}
+	_, err := r.seen.read(ctx, r.Client, r.APIReader, key, c)
+	return err
 }
 
 // server reads the credential's server from the API server; nil when there is none.

@@ -64,8 +64,15 @@ func (r *UpstreamServerReconciler) lifecycle() *lifecycle.Runner {
 }
 
 // Reconcile observes the server, runs the token lifecycle, and patches status once.
-func (r *UpstreamServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+func (r *UpstreamServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, err error) {
 	pt := startPass(r.Clock)
+	// A pass that failed may have written more than it knows (a patch applied, its answer
+	// lost): the next one reads from the API server.
+	defer func() {
+		if err != nil {
+			r.seen.forget(req.NamespacedName)
+		}
+	}()
 	us := &mcpv1alpha1.UpstreamServer{}
 	// As fresh as the API server has it: status carries failure memory and handled requests,
 	// and a cache that lags behind our own last patch would make this reconcile decide on
