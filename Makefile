@@ -110,7 +110,7 @@ helm-sync: ## Copy the CRDs, RBAC rules and admission policy from config/ into t
 	cp config/rbac/role.yaml config/rbac/leader_election_role.yaml config/rbac/upstreamserver_user_role.yaml config/rbac/upstreamserver_viewer_role.yaml $(CHART_DIR)/files/rbac/
 	cp config/rbac/token_store/role.yaml $(CHART_DIR)/files/rbac/token_store_role.yaml
 	@mkdir -p $(CHART_DIR)/files/admission
-	cp config/admission/handover_policy.yaml config/admission/handover_policy_binding.yaml config/admission/upstream_credential_policy.yaml config/admission/upstream_credential_policy_binding.yaml config/admission/upstream_credential_creator_policy.yaml config/admission/upstream_credential_creator_policy_binding.yaml $(CHART_DIR)/files/admission/
+	cp config/admission/handover_policy.yaml config/admission/handover_policy_binding.yaml config/admission/upstream_credential_policy.yaml config/admission/upstream_credential_policy_binding.yaml config/admission/upstream_credential_creator_policy.yaml config/admission/upstream_credential_creator_policy_binding.yaml config/admission/persubject_server_policy.yaml config/admission/persubject_server_policy_binding.yaml $(CHART_DIR)/files/admission/
 
 .PHONY: helm-lint
 helm-lint: helm ## Lint the chart with its default values.

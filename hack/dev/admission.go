@@ -24,7 +24,7 @@ func installAdmission(ctx context.Context, cfg *rest.Config, dir string) error {
 		return err
 	}
 	var objs []client.Object
-	for _, name := range []string{"handover_policy", "upstream_credential_policy", "upstream_credential_creator_policy"} {
+	for _, name := range []string{"handover_policy", "upstream_credential_policy", "persubject_server_policy", "upstream_credential_creator_policy"} {
 		var policy, binding client.Object = &admissionv1.ValidatingAdmissionPolicy{}, &admissionv1.ValidatingAdmissionPolicyBinding{}
 		if name == "upstream_credential_creator_policy" {
 			// The API server records who created each UpstreamCredential.

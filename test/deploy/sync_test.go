@@ -32,7 +32,8 @@ func TestChartCopiesMatchConfig(t *testing.T) {
 	pairs[filepath.Join(repoRoot, "config", "rbac", "token_store", "role.yaml")] = filepath.Join(chartDir, "files", "rbac", "token_store_role.yaml")
 	for _, f := range []string{"handover_policy.yaml", "handover_policy_binding.yaml",
 		"upstream_credential_policy.yaml", "upstream_credential_policy_binding.yaml",
-		"upstream_credential_creator_policy.yaml", "upstream_credential_creator_policy_binding.yaml"} {
+		"upstream_credential_creator_policy.yaml", "upstream_credential_creator_policy_binding.yaml",
+		"persubject_server_policy.yaml", "persubject_server_policy_binding.yaml"} {
 		pairs[filepath.Join(repoRoot, "config", "admission", f)] = filepath.Join(chartDir, "files", "admission", f)
 	}
 	for src, dst := range pairs {
