@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -20,20 +21,37 @@ import (
 	"github.com/mcpproxy/mcpproxy-operator/internal/upstream"
 )
 
-// idleSessionSweep is how long an aggregated session server without a live session is kept.
+// idleSessionSweep is how long an aggregated session server without a live session is kept
+// after a session last joined it.
 const idleSessionSweep = time.Minute
 
-// aggSession is the MCP server of one caller's session on /mcp: it lists only the tools of
-// servers that caller may use.
+// aggSession is the MCP server of one caller's sessions on /mcp: it lists only the tools of
+// servers that caller may use. The sessions of one caller (the same user, UID, groups and
+// extra) that opened with the same CredentialHeader see the same tools, so they share it
+// (groupKey): the SDK's AddTool costs two JSON round trips per tool, and a server of its own
+// for every session cost each new session that much per tool of the catalog.
 type aggSession struct {
-	id *Identity
-	// entries is the CredentialHeader of the initialize request: the session's choice among
-	// the caller's credentials of PerSubject servers, for its whole life.
+	key string
+	id  *Identity
+	// entries is the CredentialHeader of the initialize request: the sessions' choice among
+	// the caller's credentials of PerSubject servers, for their whole life.
 	entries []credentialEntry
 	srv     *mcp.Server
-	created time.Time
+	joined  time.Time               // when a session last joined; guarded by catalog.mu
 	mu      sync.Mutex              // serializes apply
 	have    map[string]*exposedTool // by exposed name
+}
+
+// groupKey names the sessions that share a server: the caller, everything its TokenReview
+// said (the same principal with the same attributes), and the CredentialHeader as sent.
+func groupKey(id *Identity, h http.Header) string {
+	extra := make([]string, 0, len(id.Extra))
+	for k, v := range id.Extra {
+		extra = append(extra, k+"="+strings.Join(v, "\x01"))
+	}
+	sort.Strings(extra)
+	return strings.Join([]string{id.accessPrefix(), strconv.FormatBool(id.Loopback), strings.Join(extra, "\x02"),
+		strings.Join(h.Values(CredentialHeader), ",")}, "\x00")
 }
 
 type identityKey struct{}
@@ -86,9 +104,11 @@ func newAggServer() *mcp.Server {
 	})
 }
 
-// newSessionServer builds the server of a new /mcp session for the request's caller, once per
-// new-session request (serveNewSession). For every other request the SDK only reads the
-// protocol versions a server supports, which the shared tool-less server answers.
+// newSessionServer returns the server of a new /mcp session for the request's caller, once
+// per new-session request (serveNewSession): the server its earlier sessions with the same
+// CredentialHeader share, brought in step with the caller's permissions now, or a new one.
+// For every other request the SDK only reads the protocol versions a server supports, which
+// the shared tool-less server answers.
 func (c *catalog) newSessionServer(r *http.Request) *mcp.Server {
 	b := sessionBuildFrom(r.Context())
 	if b == nil {
@@ -98,24 +118,28 @@ func (c *catalog) newSessionServer(r *http.Request) *mcp.Server {
 		return b.srv
 	}
 	id := identityFrom(r.Context())
-	srv := newAggServer()
-	b.srv = srv
-	s := &aggSession{id: id, entries: credentialEntries(r.Header), srv: srv, created: time.Now(), have: map[string]*exposedTool{}}
-	c.apply(r.Context(), s, newCredMemo(c.g))
+	key := groupKey(id, r.Header)
 	c.mu.Lock()
-	c.sessions[s] = struct{}{}
+	s := c.sessions[key]
+	if s == nil {
+		s = &aggSession{key: key, id: id, entries: credentialEntries(r.Header), srv: newAggServer(), have: map[string]*exposedTool{}}
+		c.sessions[key] = s
+	}
+	s.joined = time.Now()
 	c.mu.Unlock()
-	return srv
+	b.srv = s.srv
+	c.apply(r.Context(), s, newCredMemo(c.g))
+	return s.srv
 }
 
-// applyAll brings every session's tools in step with the catalog; sweep also forgets session
-// servers whose sessions ended.
+// applyAll brings every session server's tools in step with the catalog; sweep also forgets
+// session servers no session joined for a while and whose sessions all ended.
 func (c *catalog) applyAll(ctx context.Context, sweep bool) {
 	c.mu.Lock()
 	all := make([]*aggSession, 0, len(c.sessions))
-	for s := range c.sessions {
-		if sweep && time.Since(s.created) > idleSessionSweep && !hasSessions(s.srv) {
-			delete(c.sessions, s)
+	for key, s := range c.sessions {
+		if sweep && time.Since(s.joined) > idleSessionSweep && !hasSessions(s.srv) {
+			delete(c.sessions, key)
 			continue
 		}
 		all = append(all, s)

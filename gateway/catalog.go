@@ -36,9 +36,9 @@ type catalog struct {
 	mu       sync.Mutex
 	conns    map[connKey]*upstreamConn
 	tools    map[string]*exposedTool // the Shared servers' tools, by exposed name
-	sessions map[*aggSession]struct{}
-	busy     map[connKey]bool      // a connect or relist of the session is in flight
-	retryAt  map[connKey]time.Time // a session that failed is not tried again before
+	sessions map[string]*aggSession  // the /mcp session servers, by groupKey
+	busy     map[connKey]bool        // a connect or relist of the session is in flight
+	retryAt  map[connKey]time.Time   // a session that failed is not tried again before
 	// perSubject are the Ready PerSubject servers of the last sync; wants the credential
 	// sessions callers of /mcp use (credcatalog.go).
 	perSubject map[types.NamespacedName]*mcpv1alpha1.UpstreamServer
@@ -89,7 +89,7 @@ func newCatalog(g *Gateway) *catalog {
 	t := defaultCatalogTuning
 	t.Limits = g.opts.UpstreamLimits
 	return &catalog{g: g, wake: make(chan struct{}, 1), conns: map[connKey]*upstreamConn{},
-		tools: map[string]*exposedTool{}, sessions: map[*aggSession]struct{}{},
+		tools: map[string]*exposedTool{}, sessions: map[string]*aggSession{},
 		work: make(chan struct{}, t.Parallel), limits: t.Limits.WithDefaults(), tuning: t,
 		busy: map[connKey]bool{}, retryAt: map[connKey]time.Time{},
 		perSubject: map[types.NamespacedName]*mcpv1alpha1.UpstreamServer{}, wants: map[connKey]*credWant{}}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"sync"
 	"testing"
@@ -150,5 +152,52 @@ func TestExposedSchemasAreDecodedOnceAndUnchanged(t *testing.T) {
 	}
 	if _, ok := tool.InputSchema.(map[string]any); !ok {
 		t.Fatal("the upstream's tool was changed")
+	}
+}
+
+// The /mcp sessions of one caller that opened with the same CredentialHeader share one server,
+// whose tools are added once; another caller, or another header, gets a server of its own.
+func TestSessionsOfOneCallerShareTheirServer(t *testing.T) {
+	rc := &reviewCounter{}
+	rc.allowed.Store(true)
+	cl := rc.client(t)
+	g, err := New(Options{Client: cl, APIReader: cl, Store: &countingStore{}, Refresher: &refreshRecorder{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := g.catalog
+	for i := range 300 {
+		nn := types.NamespacedName{Namespace: "ns", Name: fmt.Sprintf("s%03d", i)}
+		tool := &mcp.Tool{Name: "echo", InputSchema: map[string]any{"type": "object"}}
+		c.tools[ToolName(nn.Namespace, nn.Name, "echo")] = exposeTool(nn, tool, ToolName(nn.Namespace, nn.Name, "echo"))
+	}
+	alice := &Identity{Name: "system:serviceaccount:ns:alice", UID: "a"}
+	bob := &Identity{Name: "system:serviceaccount:ns:bob", UID: "b"}
+	open := func(id *Identity, header string) *mcp.Server {
+		r := httptest.NewRequest(http.MethodPost, "/mcp", nil)
+		if header != "" {
+			r.Header.Set(CredentialHeader, header)
+		}
+		r = r.WithContext(withSessionBuild(context.WithValue(r.Context(), identityKey{}, id), &sessionBuild{}))
+		return c.newSessionServer(r)
+	}
+	first := open(alice, "")
+	for range 63 {
+		if open(alice, "") != first {
+			t.Fatal("a second session of the same caller got a server of its own")
+		}
+	}
+	if open(bob, "") == first || open(alice, "gh-alice") == first {
+		t.Fatal("another caller, or another credential header, shares the first caller's server")
+	}
+	if len(c.sessions) != 3 {
+		t.Fatalf("%d session servers, want 3", len(c.sessions))
+	}
+	if got := len(c.sessions[groupKey(alice, http.Header{})].have); got != 300 {
+		t.Fatalf("the shared server lists %d tools, want 300", got)
+	}
+	// One review per caller and server: joining a server again within maxAccessTTL asks none.
+	if got := rc.accessReviews.Load(); got != 600 {
+		t.Fatalf("%d SubjectAccessReviews, want 600 (300 servers, 2 callers)", got)
 	}
 }

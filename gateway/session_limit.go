@@ -9,9 +9,9 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// sessionSlots counts the open aggregated /mcp sessions of each identity. Each session has its
-// own mcp.Server (it lists only its caller's tools), so a slot is held until that server's
-// session ends: a DELETE, the SDK's idle timeout, or a failed initialize.
+// sessionSlots counts the open aggregated /mcp sessions of each identity. A slot is held until
+// the session that took it ends (a DELETE, the SDK's idle timeout), or at once for a failed
+// initialize; the sessions of one caller may share a server (aggSession).
 type sessionSlots struct {
 	max  int
 	mu   sync.Mutex
@@ -41,23 +41,24 @@ func (s *sessionSlots) release(key string) {
 	}
 }
 
-// holdUntilClosed keeps key's slot until every session of srv ended; srv nil (no server was
-// built) or without a session (initialize failed) frees it at once.
-func (s *sessionSlots) holdUntilClosed(key string, srv *mcp.Server) {
-	var live []*mcp.ServerSession
-	if srv != nil {
+// holdUntilClosed keeps key's slot until srv's session sessionID ended; srv nil (no server was
+// built) or without that session (initialize failed) frees it at once.
+func (s *sessionSlots) holdUntilClosed(key string, srv *mcp.Server, sessionID string) {
+	var live *mcp.ServerSession
+	if srv != nil && sessionID != "" {
 		for ss := range srv.Sessions() {
-			live = append(live, ss)
+			if ss.ID() == sessionID {
+				live = ss
+				break
+			}
 		}
 	}
-	if len(live) == 0 {
+	if live == nil {
 		s.release(key)
 		return
 	}
 	go func() {
-		for _, ss := range live {
-			_ = ss.Wait()
-		}
+		_ = live.Wait()
 		s.release(key)
 	}()
 }
@@ -103,5 +104,5 @@ func (g *Gateway) serveNewSession(h http.Handler, w http.ResponseWriter, r *http
 		return
 	}
 	h.ServeHTTP(w, r)
-	g.slots.holdUntilClosed(key, b.srv)
+	g.slots.holdUntilClosed(key, b.srv, w.Header().Get("Mcp-Session-Id"))
 }
