@@ -30,6 +30,10 @@ type GatewayTarget struct {
 	// CallsPerSecond by concurrent clients; RatioToDirect likewise.
 	CallsPerSecond map[int]float64 `json:"callsPerSecond"`
 	RatioToDirect  map[int]float64 `json:"ratioToDirect,omitempty"`
+	// ManagerCPUPerCallUs is the manager's CPU time (user and system) per call while the
+	// clients called, by concurrent clients: what a call costs the gateway, steadier on a
+	// shared machine than throughput (for direct calls, the manager's background work).
+	ManagerCPUPerCallUs map[int]float64 `json:"managerCpuPerCallUs,omitempty"`
 }
 
 // GatewayResult is the gateway section.
@@ -65,18 +69,29 @@ func benchGateway(cfg Config, a *authServer, m *managerProc, n int) (GatewayResu
 	eps := gatewayEndpoints(a, m)
 	res := GatewayResult{Measured: true, Servers: n}
 	for _, ep := range eps {
-		t := GatewayTarget{Name: ep.name, CallsPerSecond: map[int]float64{}}
+		t := GatewayTarget{Name: ep.name, CallsPerSecond: map[int]float64{}, ManagerCPUPerCallUs: map[int]float64{}}
 		lat, err := latency(ep, cfg.GatewayCalls)
 		if err != nil {
 			return res, fmt.Errorf("%s: %w", ep.name, err)
 		}
 		t.Latency = distOf(lat)
 		for _, c := range cfg.GatewayConcurrency {
-			rate, err := throughput(ep, c, cfg.GatewayDuration)
+			var cpu [2]float64
+			r, err := driveWith(ep, c, cfg.GatewayDuration, func(i int) {
+				if ps, err := m.procStats(); err == nil {
+					cpu[i] = ps.CPUSeconds
+				}
+			})
+			if err == nil && r.failed > 0 {
+				err = r.firstErr
+			}
 			if err != nil {
 				return res, fmt.Errorf("%s with %d clients: %w", ep.name, c, err)
 			}
-			t.CallsPerSecond[c] = rate
+			t.CallsPerSecond[c] = r.rate()
+			if r.calls > 0 && cpu[1] > 0 {
+				t.ManagerCPUPerCallUs[c] = (cpu[1] - cpu[0]) / float64(r.calls) * 1e6
+			}
 		}
 		res.Targets = append(res.Targets, t)
 	}
@@ -136,19 +151,6 @@ func latency(ep endpoint, calls int) ([]time.Duration, error) {
 	return out, nil
 }
 
-// throughput runs clients sessions calling in a loop for d and returns calls per second; a
-// failed call fails the measurement.
-func throughput(ep endpoint, clients int, d time.Duration) (float64, error) {
-	r, err := drive(ep, clients, d)
-	if err != nil {
-		return 0, err
-	}
-	if r.failed > 0 {
-		return 0, r.firstErr
-	}
-	return r.rate(), nil
-}
-
 // load is what clients calling in a loop saw: the calls that succeeded and those that failed.
 type load struct {
 	calls, failed int64
@@ -164,6 +166,15 @@ func (l load) rate() float64 { return float64(l.calls) / l.elapsed.Seconds() }
 // going on after a failed call: every failure is counted. Only a session that cannot be
 // opened is an error.
 func drive(ep endpoint, clients int, d time.Duration) (load, error) {
+	return driveWith(ep, clients, d, nil)
+}
+
+// driveWith is drive calling mark(0) right before the first call and mark(1) right after
+// the last, so the calling window alone can be measured.
+func driveWith(ep endpoint, clients int, d time.Duration, mark func(int)) (load, error) {
+	if mark == nil {
+		mark = func(int) {}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), d+2*time.Minute)
 	defer cancel()
 	sessions := make([]*mcp.ClientSession, clients)
@@ -179,6 +190,7 @@ func drive(ep endpoint, clients int, d time.Duration) (load, error) {
 	var mu sync.Mutex
 	res := load{errs: map[string]int{}}
 	var wg sync.WaitGroup
+	mark(0)
 	start := time.Now()
 	stopAt := start.Add(d)
 	for _, cs := range sessions {
@@ -200,6 +212,7 @@ func drive(ep endpoint, clients int, d time.Duration) (load, error) {
 	}
 	wg.Wait()
 	res.elapsed = time.Since(start)
+	mark(1)
 	res.calls, res.failed = ok.Load(), failed.Load()
 	return res, nil
 }
