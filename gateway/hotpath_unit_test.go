@@ -50,7 +50,10 @@ func (s *countingStore) count() int {
 }
 
 // A record is read from the store once per recordTTL however many requests use it, never
-// holds the refresh token or the client's registration, and a fresh read bypasses the cache.
+// holds the refresh token or the client's registration, and a fresh read bypasses the cache. A
+// missing record, or one whose token expires within the TTL, is read again each time: a login
+// that lands, or a refreshed token, is used at once (an e2e run saw a 503 after a login, and
+// expired 3-second tokens sent upstream).
 func TestRecordsAreReadOncePerTTL(t *testing.T) {
 	k := tokenstore.Key{Namespace: "ns", Name: "s", Binding: tokenstore.Binding{ServerURL: "https://mcp.example/mcp"}}
 	none := tokenstore.Key{Namespace: "ns", Name: "public"}
@@ -73,15 +76,23 @@ func TestRecordsAreReadOncePerTTL(t *testing.T) {
 			t.Fatalf("a server without a token: %+v, %v", rec, err)
 		}
 	}
-	if got := st.count(); got != 2 {
-		t.Fatalf("%d store reads for 200 loads within the TTL, want 2", got)
+	if got := st.count(); got != 101 {
+		t.Fatalf("%d store reads for 100 loads of a record and 100 of a missing one within the TTL, want 1 + 100", got)
 	}
-	if _, err := r.fresh(k); err != nil || st.count() != 3 {
-		t.Fatalf("fresh: %v, %d reads, want 3", err, st.count())
+	if _, err := r.fresh(k); err != nil || st.count() != 102 {
+		t.Fatalf("fresh: %v, %d reads, want 102", err, st.count())
 	}
 	now = now.Add(recordTTL)
-	if _, err := r.load(k); err != nil || st.count() != 4 {
-		t.Fatalf("after the TTL: %v, %d reads, want 4", err, st.count())
+	if _, err := r.load(k); err != nil || st.count() != 103 {
+		t.Fatalf("after the TTL: %v, %d reads, want 103", err, st.count())
+	}
+	st.recs[k].Expiry = time.Now().Add(recordTTL / 2)
+	r.fresh(k)
+	before := st.count()
+	for i := 1; i <= 3; i++ {
+		if _, err := r.load(k); err != nil || st.count() != before+i {
+			t.Fatalf("a token about to expire: %v, %d reads, want %d", err, st.count(), before+i)
+		}
 	}
 }
 

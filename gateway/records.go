@@ -36,15 +36,19 @@ func newRecords(store TokenReader) *records {
 	return &records{store: store, c: newTTLCache[tokenstore.Key, *tokenstore.Record](recordTTL, maxCachedRecords)}
 }
 
-// load returns k's record, nil when none is stored, from the cache when it is fresh enough.
+// load returns k's record, nil when none is stored, from the cache when it is fresh enough:
+// a cached token that expires within recordTTL (short-lived tokens are refreshed about then)
+// is read afresh, so the cache never sends an expired token when the store holds its successor.
 func (r *records) load(k tokenstore.Key) (*tokenstore.Record, error) {
-	if rec, ok := r.c.get(k); ok {
+	if rec, ok := r.c.get(k); ok && rec != nil && (rec.Expiry.IsZero() || time.Until(rec.Expiry) > recordTTL) {
 		return rec, nil
 	}
 	return r.fresh(k)
 }
 
-// fresh reads k's record from the store, bypassing the cache, and caches it.
+// fresh reads k's record from the store, bypassing the cache, and caches it. A missing record
+// is not served from the cache (load reads again): a login that lands is used at once, not a
+// second later; the nil put only drops a record cached before.
 func (r *records) fresh(k tokenstore.Key) (*tokenstore.Record, error) {
 	rec, err := r.store.Load(k)
 	if errors.Is(err, tokenstore.ErrNotFound) {
