@@ -104,7 +104,8 @@ func (c *catalog) start(ctx context.Context, j catalogJob) {
 }
 
 // finish records a job's result. A new session joins the catalog; a failed connect, or a
-// relist that failed (its session is closed), keeps the server out until RetryDelay passed.
+// relist that failed (its session is closed), keeps the server out until RetryDelay passed,
+// and then asks for a sync.
 // A refusal (401, 403, also after initialize) is treated like any unauthorized server: it
 // stays out and the controller is asked to look, as it owns the server's authorization.
 func (c *catalog) finish(ctx context.Context, j catalogJob, conn *upstreamConn, err error) {
@@ -136,6 +137,11 @@ func (c *catalog) finish(ctx context.Context, j catalogJob, conn *upstreamConn, 
 	}
 	if err != nil {
 		c.failed(j, err)
+		if ctx.Err() == nil {
+			// Try again once the delay is over: nothing else may ask for a sync before the
+			// periodic one (a credential logged in again meanwhile found it still held back).
+			time.AfterFunc(c.tuning.RetryDelay, c.poke)
+		}
 	}
 	if err == nil || closeConn != nil {
 		c.poke() // the catalog changed: the next sync rebuilds it

@@ -201,17 +201,21 @@ func testPerPersonCredentials(t *testing.T) {
 			now.Refreshes-loggedOut.Users["alice"].Refreshes, now.MCPValidToken-loggedOut.Users["alice"].MCPValidToken)
 	}
 
-	// The command agent-a was told logs it in again (with the upstream user to log in as). Only
-	// the pass-through is checked: /mcp shows the tools again at the catalog's next resync (up
-	// to 30s) when the login follows its failed connect of the logged-out credential within the
-	// catalog's retry delay, which it does here.
+	// The command agent-a was told logs it in again (with the upstream user to log in as). The
+	// login follows the catalog's failed connect of the logged-out credential within its retry
+	// delay; the catalog tries again once the delay is over, so /mcp shows the tools again well
+	// before its periodic resync (30s; before, it waited for that resync).
 	login("agent-a", strings.Fields(strings.TrimPrefix(told.Data.LoginCommand, "mcpproxy "))...)
 	if credName["agent-a"] != alice {
 		t.Errorf("the login command agent-a was told logged in to %s, not its credential %s", credName["agent-a"], alice)
 	}
 	_ = sessions["agent-a pass"].Close()
 	sessions["agent-a pass"] = agents["agent-a"].connect(t, pass)
-	check("after alice's new login", "agent-a pass", "agent-b pass", "agent-b /mcp")
+	testenv.Eventually(t, 15*time.Second, "agent-a's /mcp session lists the server's tools again, before the periodic resync", func() (bool, string) {
+		names := toolNames(t, sessions["agent-a /mcp"])
+		return slices.Contains(names, whoamiTool), fmt.Sprint(names)
+	})
+	check("after alice's new login", "agent-a pass", "agent-a /mcp", "agent-b pass", "agent-b /mcp")
 
 	for _, cs := range sessions {
 		_ = cs.Close()
