@@ -2,8 +2,6 @@ package deploy
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -16,22 +14,13 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/yaml"
 )
 
 // configCreatorPolicy reads config/admission's upstream-credential-creator policy and binding.
 func configCreatorPolicy(t *testing.T) (*admissionv1.MutatingAdmissionPolicy, *admissionv1.MutatingAdmissionPolicyBinding) {
 	t.Helper()
 	p, b := &admissionv1.MutatingAdmissionPolicy{}, &admissionv1.MutatingAdmissionPolicyBinding{}
-	for file, obj := range map[string]any{"upstream_credential_creator_policy.yaml": p, "upstream_credential_creator_policy_binding.yaml": b} {
-		data, err := os.ReadFile(filepath.Join(repoRoot, "config", "admission", file))
-		if err == nil {
-			err = yaml.UnmarshalStrict(data, obj)
-		}
-		if err != nil {
-			t.Fatalf("config/admission/%s: %v", file, err)
-		}
-	}
+	configAdmission(t, "upstream_credential_creator_policy", p, b)
 	return p, b
 }
 

@@ -2,8 +2,6 @@ package deploy
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -18,23 +16,12 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/yaml"
 )
 
 // configCredentialPolicy reads config/admission's upstream-credential-binding policy and binding.
 func configCredentialPolicy(t *testing.T) (*admissionv1.ValidatingAdmissionPolicy, *admissionv1.ValidatingAdmissionPolicyBinding) {
 	t.Helper()
-	p, b := &admissionv1.ValidatingAdmissionPolicy{}, &admissionv1.ValidatingAdmissionPolicyBinding{}
-	for file, obj := range map[string]any{"upstream_credential_policy.yaml": p, "upstream_credential_policy_binding.yaml": b} {
-		data, err := os.ReadFile(filepath.Join(repoRoot, "config", "admission", file))
-		if err == nil {
-			err = yaml.UnmarshalStrict(data, obj)
-		}
-		if err != nil {
-			t.Fatalf("config/admission/%s: %v", file, err)
-		}
-	}
-	return p, b
+	return configValidating(t, "upstream_credential_policy")
 }
 
 // TestChartCredentialPolicyMatchesConfig: the chart and kustomize ship config/admission's

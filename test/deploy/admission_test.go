@@ -22,8 +22,22 @@ import (
 // configPolicy reads config/admission's policy and binding.
 func configPolicy(t *testing.T) (*admissionv1.ValidatingAdmissionPolicy, *admissionv1.ValidatingAdmissionPolicyBinding) {
 	t.Helper()
+	return configValidating(t, "handover_policy")
+}
+
+// configValidating reads config/admission's ValidatingAdmissionPolicy NAME.yaml and its binding.
+func configValidating(t *testing.T, name string) (*admissionv1.ValidatingAdmissionPolicy, *admissionv1.ValidatingAdmissionPolicyBinding) {
+	t.Helper()
 	p, b := &admissionv1.ValidatingAdmissionPolicy{}, &admissionv1.ValidatingAdmissionPolicyBinding{}
-	for file, obj := range map[string]any{"handover_policy.yaml": p, "handover_policy_binding.yaml": b} {
+	configAdmission(t, name, p, b)
+	return p, b
+}
+
+// configAdmission reads config/admission/NAME.yaml into policy and NAME_binding.yaml into
+// binding, strictly.
+func configAdmission(t *testing.T, name string, policy, binding any) {
+	t.Helper()
+	for file, obj := range map[string]any{name + ".yaml": policy, name + "_binding.yaml": binding} {
 		data, err := os.ReadFile(filepath.Join(repoRoot, "config", "admission", file))
 		if err == nil {
 			err = yaml.UnmarshalStrict(data, obj)
@@ -32,7 +46,6 @@ func configPolicy(t *testing.T) (*admissionv1.ValidatingAdmissionPolicy, *admiss
 			t.Fatalf("config/admission/%s: %v", file, err)
 		}
 	}
-	return p, b
 }
 
 // renderedPolicy returns the hand-over policy and binding of rendered objects (nil when there

@@ -2,8 +2,6 @@ package deploy
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/yaml"
 )
 
 const deletePolicySuffix = "-manager-secret-deletes"
@@ -36,17 +33,7 @@ func managerUser(t *testing.T, objs []*unstructured.Unstructured) string {
 // configDeletePolicy reads config/admission's manager delete policy and binding.
 func configDeletePolicy(t *testing.T) (*admissionv1.ValidatingAdmissionPolicy, *admissionv1.ValidatingAdmissionPolicyBinding) {
 	t.Helper()
-	p, b := &admissionv1.ValidatingAdmissionPolicy{}, &admissionv1.ValidatingAdmissionPolicyBinding{}
-	for file, obj := range map[string]any{"manager_secret_deletes_policy.yaml": p, "manager_secret_deletes_policy_binding.yaml": b} {
-		data, err := os.ReadFile(filepath.Join(repoRoot, "config", "admission", file))
-		if err == nil {
-			err = yaml.UnmarshalStrict(data, obj)
-		}
-		if err != nil {
-			t.Fatalf("config/admission/%s: %v", file, err)
-		}
-	}
-	return p, b
+	return configValidating(t, "manager_secret_deletes_policy")
 }
 
 // forUser is a policy spec with its manager username replaced.
