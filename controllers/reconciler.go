@@ -76,8 +76,8 @@ func (r *UpstreamServerReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	us := &mcpv1alpha1.UpstreamServer{}
 	// As fresh as the API server has it: status carries failure memory and handled requests,
 	// and a cache that lags behind our own last patch would make this reconcile decide on
-	// stale facts (and write them back). The cache's copy serves when it is still the one the
-	// last reconcile left (lastSeen); any other is read from the API server.
+	// stale facts (and write them back). The cache's copy serves when it is not older than the
+	// one the last reconcile left (lastSeen); otherwise it is read from the API server.
 	if _, err := r.seen.read(ctx, r.Client, r.APIReader, req.NamespacedName, us); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.seen.forget(req.NamespacedName)
