@@ -45,7 +45,7 @@ type UpstreamCredentialReconciler struct {
 	signals *signalQueue
 	once    sync.Once
 	runner  *lifecycle.Runner
-	// seen lets a reconcile read a credential from the cache when nothing wrote it since.
+	// seen lets a reconcile read a credential from the cache when its copy is not older than the last.
 	seen lastSeen
 }
 

@@ -50,7 +50,7 @@ type UpstreamServerReconciler struct {
 
 	// signals carries in-process requests (session drops, gateway refresh requests).
 	signals *Signals
-	// seen lets a reconcile read a server from the cache when nothing wrote it since the last.
+	// seen lets a reconcile read a server from the cache when its copy is not older than the last.
 	seen   lastSeen
 	once   sync.Once
 	runner *lifecycle.Runner
