@@ -124,10 +124,17 @@ func (r *UpstreamCredentialReconciler) read(ctx context.Context, key types.Names
 	return err
 }
 
-// server reads the credential's server from the API server; nil when there is none.
+// server reads the credential's server; nil when there is none. A pass uses only its spec, and
+// a change of the spec (or its deletion) enqueues the server's credentials again when the cache
+// has it (serverToCredentials), so the cache's copy serves: one API read less per credential
+// refresh. One the cache does not hold (yet) is looked up on the API server.
 func (r *UpstreamCredentialReconciler) server(ctx context.Context, c *mcpv1alpha1.UpstreamCredential) (*mcpv1alpha1.UpstreamServer, error) {
 	us := &mcpv1alpha1.UpstreamServer{}
-	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: c.Spec.ServerRef.Name}, us)
+	key := client.ObjectKey{Namespace: c.Namespace, Name: c.Spec.ServerRef.Name}
+	err := r.Get(ctx, key, us)
+	if err != nil {
+		err = r.APIReader.Get(ctx, key, us)
+	}
 	switch {
 	case apierrors.IsNotFound(err):
 		return nil, nil
