@@ -44,6 +44,10 @@ type Options struct {
 	// Refresher takes the gateway's refresh requests in process (controllers.Signals); required: a look
 	// at a server whose token expired, and the refresh of a revision the upstream rejected.
 	Refresher upstream.Refresher
+	// SharedStore says every replica reads the same token store (the Secrets backend): the
+	// gateway then serves on every replica, not only on the leader, and Refresher must carry a
+	// non-leader's requests to the leader.
+	SharedStore bool
 	// AllowLoopbackUnauthenticated lets callers from a loopback address in without a token,
 	// allowed to use every server. For local runs only.
 	AllowLoopbackUnauthenticated bool
@@ -158,9 +162,9 @@ func (g *Gateway) Addr() string {
 	return g.opts.Addr
 }
 
-// NeedLeaderElection is true: the gateway reads the token store only the leader holds, and
-// asks the leader's reconciler for refreshes.
-func (g *Gateway) NeedLeaderElection() bool { return true }
+// NeedLeaderElection is true unless Options.SharedStore: a bbolt token store is held by the
+// leader only. On a shared store every replica serves, and asks the leader for refreshes.
+func (g *Gateway) NeedLeaderElection() bool { return !g.opts.SharedStore }
 
 // Start serves until ctx is done, then shuts down, giving open streams a few seconds.
 func (g *Gateway) Start(ctx context.Context) error {

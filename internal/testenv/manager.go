@@ -41,6 +41,10 @@ type ManagerOptions struct {
 	// the manager starts so URL is known). Its log goes to GatewayLogs, not the test log,
 	// unless Gateway.Logger is set.
 	Gateway *app.GatewayOptions
+	// LeaderElection, in LeaderElectionNamespace, lets only the elected one of the managers
+	// sharing it run the controllers (app.Options.LeaderElection).
+	LeaderElection          bool
+	LeaderElectionNamespace string
 	// LogVerbosity is the highest V-level kept in Logs and shown in the test log.
 	LogVerbosity int
 }
@@ -99,6 +103,7 @@ func startManager(o ManagerOptions, book *logBook) (*Manager, error) {
 		TokenStoreBackend: o.TokenStoreBackend, TokenStoreNamespace: o.TokenStoreNamespace, KeyFile: o.KeyFile,
 		Logger: book.logger(), Clock: o.Clock, SessionClientName: "mcpproxy-operator-test",
 		BrowserLogin: o.BrowserLogin, BrowserLoginPoll: o.BrowserLoginPoll,
+		LeaderElection: o.LeaderElection, LeaderElectionNamespace: o.LeaderElectionNamespace,
 	}
 	if o.Namespace != "" {
 		ao.Namespaces = []string{o.Namespace}
