@@ -67,25 +67,8 @@ func handOverAsUser(t *testing.T, srv *oauthserver.Server, us *mcpv1alpha1.Upstr
 // server) may neither add himself to it nor hand his own upstream login into it: it belongs to
 // alice, who created it. (Before, he did both, and alice's calls went out as bob's account.)
 func TestAFreshCredentialBelongsToItsCreator(t *testing.T) {
-	srv := testenv.StartOAuthServer(t, oauthserver.Options{AccessTokenTTL: time.Hour})
-	ns := newNamespace(t)
-	bindCredentialUsers(t, ns)
-	testenv.InstallCredentialPolicy(t, ns)
-	testenv.InstallHandOverPolicy(t, ns)
-	h := startHarness(t, ns, "")
-	us := createPerSubjectServer(t, ns, "gh", srv.MCPURL())
+	srv, h, us, c := freshCredential(t, "alice", userSubject("alice"))
 	ctx := context.Background()
-	c := &mcpv1alpha1.UpstreamCredential{}
-	c.Namespace, c.Name = ns, "gh-alice"
-	c.Spec = mcpv1alpha1.UpstreamCredentialSpec{ServerRef: mcpv1alpha1.ServerReference{Name: us.Name},
-		Subjects: []mcpv1alpha1.CredentialSubject{userSubject("alice")}}
-	if err := testenv.ClientAs(t, "alice", "system:authenticated").Create(ctx, c); err != nil {
-		t.Fatalf("alice may not create her own credential: %v", err)
-	}
-	testenv.Eventually(t, 30*time.Second, "gh-alice asks for a login", func() (bool, string) {
-		cur := getCredential(t, c)
-		return credNeedsLogin(cur, mcpv1alpha1.ReasonNoToken), describeCred(cur)
-	})
 
 	// 1. Bob may not add himself.
 	bob := testenv.ClientAs(t, "bob", "system:authenticated")
@@ -94,15 +77,7 @@ func TestAFreshCredentialBelongsToItsCreator(t *testing.T) {
 	checkAdmission(t, bob.Update(ctx, withBob), "belongs to alice, who created it")
 
 	// 2. Bob's own login, handed over into it, is refused and stores nothing.
-	handOverAsUser(t, srv, us, c, "bob", "bob-upstream")
-	testenv.Eventually(t, 30*time.Second, "bob's hand-over refused", func() (bool, string) {
-		cur := getCredential(t, c)
-		la := credCondition(cur, mcpv1alpha1.ConditionLoginAccepted)
-		return la != nil && la.Status == "False" && strings.Contains(la.Message, "belongs to alice, who created it"), describeCred(cur)
-	})
-	if rec, err := h.Store.Load(credentialKey(get(t, us), getCredential(t, c))); err == nil {
-		t.Fatalf("alice's fresh credential holds the login of %s after bob's hand-over", rec.ObtainedBy)
-	}
+	refusedFirstLogin(t, srv, h, us, c, "bob", "belongs to alice, who created it")
 
 	// 3. Alice's login is taken.
 	handOverAsUser(t, srv, us, c, "alice", "alice-upstream")
@@ -117,6 +92,20 @@ func TestAFreshCredentialBelongsToItsCreator(t *testing.T) {
 // over into it: refused, it belongs to uma. (Before, bob, a user it lists, could supply the
 // first login and own it for good: uma's calls wrote into bob's account.)
 func TestAUserSubjectDoesNotSupplyTheFirstLogin(t *testing.T) {
+	srv, h, us, c := freshCredential(t, "uma", userSubject("uma"), userSubject("bob"))
+	refusedFirstLogin(t, srv, h, us, c, "bob", "belongs to uma, who created it")
+	handOverAsUser(t, srv, us, c, "uma", "uma-upstream")
+	if cur := waitCredVerified(t, c, 30*time.Second); cur.Status.Owner != "uma" {
+		t.Fatalf("gh-uma's owner after uma's login: %q", cur.Status.Owner)
+	}
+}
+
+// freshCredential: real RBAC (bindCredentialUsers), the admission policies, a manager, a
+// PerSubject server gh and a credential gh-CREATOR that creator (an editor) created with
+// subjects, which nobody has logged in to yet.
+func freshCredential(t *testing.T, creator string, subjects ...mcpv1alpha1.CredentialSubject) (*oauthserver.Server, *harness,
+	*mcpv1alpha1.UpstreamServer, *mcpv1alpha1.UpstreamCredential) {
+	t.Helper()
 	srv := testenv.StartOAuthServer(t, oauthserver.Options{AccessTokenTTL: time.Hour})
 	ns := newNamespace(t)
 	bindCredentialUsers(t, ns)
@@ -125,24 +114,30 @@ func TestAUserSubjectDoesNotSupplyTheFirstLogin(t *testing.T) {
 	h := startHarness(t, ns, "")
 	us := createPerSubjectServer(t, ns, "gh", srv.MCPURL())
 	c := &mcpv1alpha1.UpstreamCredential{}
-	c.Namespace, c.Name = ns, "gh-uma"
-	c.Spec = mcpv1alpha1.UpstreamCredentialSpec{ServerRef: mcpv1alpha1.ServerReference{Name: us.Name},
-		Subjects: []mcpv1alpha1.CredentialSubject{userSubject("uma"), userSubject("bob")}}
-	if err := testenv.ClientAs(t, "uma", "system:authenticated").Create(context.Background(), c); err != nil {
-		t.Fatalf("uma may not create her credential: %v", err)
+	c.Namespace, c.Name = ns, "gh-"+creator
+	c.Spec = mcpv1alpha1.UpstreamCredentialSpec{ServerRef: mcpv1alpha1.ServerReference{Name: us.Name}, Subjects: subjects}
+	if err := testenv.ClientAs(t, creator, "system:authenticated").Create(context.Background(), c); err != nil {
+		t.Fatalf("%s may not create her credential: %v", creator, err)
 	}
-	handOverAsUser(t, srv, us, c, "bob", "bob-upstream")
-	testenv.Eventually(t, 30*time.Second, "bob's hand-over refused", func() (bool, string) {
+	testenv.Eventually(t, 30*time.Second, c.Name+" asks for a login", func() (bool, string) {
+		cur := getCredential(t, c)
+		return credNeedsLogin(cur, mcpv1alpha1.ReasonNoToken), describeCred(cur)
+	})
+	return srv, h, us, c
+}
+
+// refusedFirstLogin hands who's own upstream login over into the fresh credential c and
+// checks that it is refused with a message containing why, and that nothing was stored.
+func refusedFirstLogin(t *testing.T, srv *oauthserver.Server, h *harness, us *mcpv1alpha1.UpstreamServer, c *mcpv1alpha1.UpstreamCredential, who, why string) {
+	t.Helper()
+	handOverAsUser(t, srv, us, c, who, who+"-upstream")
+	testenv.Eventually(t, 30*time.Second, who+"'s hand-over refused", func() (bool, string) {
 		cur := getCredential(t, c)
 		la := credCondition(cur, mcpv1alpha1.ConditionLoginAccepted)
-		return la != nil && la.Status == "False" && strings.Contains(la.Message, "belongs to uma, who created it"), describeCred(cur)
+		return la != nil && la.Status == "False" && strings.Contains(la.Message, why), describeCred(cur)
 	})
 	if rec, err := h.Store.Load(credentialKey(get(t, us), getCredential(t, c))); err == nil {
-		t.Fatalf("uma's fresh credential holds the login of %s after bob's hand-over", rec.ObtainedBy)
-	}
-	handOverAsUser(t, srv, us, c, "uma", "uma-upstream")
-	if cur := waitCredVerified(t, c, 30*time.Second); cur.Status.Owner != "uma" {
-		t.Fatalf("gh-uma's owner after uma's login: %q", cur.Status.Owner)
+		t.Fatalf("%s's fresh credential holds the login of %s after %s's hand-over", c.Name, rec.ObtainedBy, who)
 	}
 }
 
