@@ -43,20 +43,32 @@ func InstallHandOverPolicy(t testing.TB, ns string) {
 	})
 }
 
-// installPolicy installs the shipped policy config/admission/<file>.yaml of the repository at
-// root and its binding, renamed for ns and bound to ns alone, with c (an administrator), removes
-// both when the test ends, and returns the name.
+// installPolicy installs the shipped ValidatingAdmissionPolicy config/admission/<file>.yaml of
+// the repository at root and its binding, renamed for ns and bound to ns alone, with c (an
+// administrator), removes both when the test ends, and returns the name.
 func installPolicy(t testing.TB, c client.Client, root, ns, file string) string {
 	t.Helper()
 	var policy admissionv1.ValidatingAdmissionPolicy
 	var binding admissionv1.ValidatingAdmissionPolicyBinding
-	readManifest(t, filepath.Join(root, "config", "admission", file+".yaml"), &policy)
-	readManifest(t, filepath.Join(root, "config", "admission", file+"_binding.yaml"), &binding)
-	name := policy.Name + "-" + ns
-	policy.Name, binding.Name, binding.Spec.PolicyName = name, name, name
-	binding.Spec.MatchResources = &admissionv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
-		MatchLabels: map[string]string{corev1.LabelMetadataName: ns}}}
-	for _, o := range []client.Object{&policy, &binding} {
+	return installFor(t, c, root, ns, file, &policy, &binding, func(name string, sel *admissionv1.MatchResources) {
+		binding.Spec.PolicyName, binding.Spec.MatchResources = name, sel
+	})
+}
+
+// installFor reads config/admission/<file>.yaml into policy and <file>_binding.yaml into
+// binding, names both after the policy and ns, lets bind point the binding at that name and at
+// ns alone, creates both with c and deletes them when the test ends. It returns the name.
+func installFor(t testing.TB, c client.Client, root, ns, file string, policy, binding client.Object,
+	bind func(name string, sel *admissionv1.MatchResources)) string {
+	t.Helper()
+	readManifest(t, filepath.Join(root, "config", "admission", file+".yaml"), policy)
+	readManifest(t, filepath.Join(root, "config", "admission", file+"_binding.yaml"), binding)
+	name := policy.GetName() + "-" + ns
+	policy.SetName(name)
+	binding.SetName(name)
+	bind(name, &admissionv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
+		MatchLabels: map[string]string{corev1.LabelMetadataName: ns}}})
+	for _, o := range []client.Object{policy, binding} {
 		if err := c.Create(context.Background(), o); err != nil {
 			t.Fatalf("installing the policy %s: %v", name, err)
 		}

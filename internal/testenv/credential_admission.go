@@ -3,12 +3,10 @@ package testenv
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	admissionv1 "k8s.io/api/admissionregistration/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -64,18 +62,9 @@ func installCreatorPolicy(t testing.TB, c client.Client, root, ns string) {
 	t.Helper()
 	var policy admissionv1.MutatingAdmissionPolicy
 	var binding admissionv1.MutatingAdmissionPolicyBinding
-	readManifest(t, filepath.Join(root, "config", "admission", "upstream_credential_creator_policy.yaml"), &policy)
-	readManifest(t, filepath.Join(root, "config", "admission", "upstream_credential_creator_policy_binding.yaml"), &binding)
-	name := policy.Name + "-" + ns
-	policy.Name, binding.Name, binding.Spec.PolicyName = name, name, name
-	binding.Spec.MatchResources = &admissionv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
-		MatchLabels: map[string]string{corev1.LabelMetadataName: ns}}}
-	for _, o := range []client.Object{&policy, &binding} {
-		if err := c.Create(context.Background(), o); err != nil {
-			t.Fatalf("installing the policy %s: %v", name, err)
-		}
-		t.Cleanup(func() { _ = c.Delete(context.Background(), o) })
-	}
+	installFor(t, c, root, ns, "upstream_credential_creator_policy", &policy, &binding, func(name string, sel *admissionv1.MatchResources) {
+		binding.Spec.PolicyName, binding.Spec.MatchResources = name, sel
+	})
 	probe := &mcpv1alpha1.UpstreamCredential{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: "policy-probe-", Namespace: ns},
 		Spec: mcpv1alpha1.UpstreamCredentialSpec{ServerRef: mcpv1alpha1.ServerReference{Name: "probe"},
