@@ -26,18 +26,9 @@ func TestMain(m *testing.M) { testenv.Main(m, testenv.MainOptions{}) }
 // authorized by the API server: no token gets 401, a ServiceAccount without the metrics-reader
 // rule gets 403, one with it gets the metrics.
 func TestSecureMetricsNeedAnAuthorizedToken(t *testing.T) {
-	env := testenv.Current()
 	ns := testenv.NewNamespace(t, "metrics")
 	addr := freeAddr(t)
-	m, err := app.New(env.Config, app.Options{TokenStore: filepath.Join(t.TempDir(), "tokens.db"), NoSync: true,
-		Namespaces: []string{ns}, SkipNameValidation: true, MetricsAddr: addr, MetricsSecure: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Start(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	runManager(t, app.Options{Namespaces: []string{ns}, MetricsAddr: addr, MetricsSecure: true})
 
 	reader := serviceAccountToken(t, ns, "scraper")
 	stranger := serviceAccountToken(t, ns, "stranger")
@@ -111,4 +102,19 @@ func grantMetrics(t *testing.T, ns, sa string) {
 	if err := c.Create(context.Background(), binding); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// runManager starts a manager with o (a store of its own in a temp dir, unsynced; several per
+// process) until the test ends.
+func runManager(t *testing.T, o app.Options) {
+	t.Helper()
+	o.TokenStore, o.NoSync, o.SkipNameValidation = filepath.Join(t.TempDir(), "tokens.db"), true, true
+	m, err := app.New(testenv.Current().Config, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Start(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
 }

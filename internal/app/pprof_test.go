@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,15 +23,7 @@ func TestPprofAndPhaseMetricsAreServed(t *testing.T) {
 	env := testenv.Current()
 	ns := testenv.NewNamespace(t, "pprof")
 	pprofAddr, metricsAddr := freeAddr(t), freeAddr(t)
-	m, err := app.New(env.Config, app.Options{TokenStore: filepath.Join(t.TempDir(), "tokens.db"), NoSync: true,
-		Namespaces: []string{ns}, SkipNameValidation: true, MetricsAddr: metricsAddr, PprofAddr: pprofAddr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Start(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	runManager(t, app.Options{Namespaces: []string{ns}, MetricsAddr: metricsAddr, PprofAddr: pprofAddr})
 
 	get := func(url string) (string, error) {
 		resp, err := http.Get(url)
