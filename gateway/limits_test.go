@@ -24,6 +24,8 @@ func errorReason(body []byte) string {
 	return m.Error.Data.Reason
 }
 
+const discoverBody = `{"jsonrpc":"2.0","id":1,"method":"server/discover","params":{}}`
+
 // One identity may hold at most 16 aggregated /mcp sessions (the default); the 17th is refused
 // with a clear error, another identity is not affected, and ending a session frees its slot.
 func TestAggregatedSessionsAreCappedPerIdentity(t *testing.T) {
@@ -47,6 +49,12 @@ func TestAggregatedSessionsAreCappedPerIdentity(t *testing.T) {
 		t.Fatalf("the 17th session: %d %s, want 429 %s", status, body, ReasonTooManySessions)
 	}
 	connect(t, url, false, other, nil) // someone else's sessions do not count
+	// A server/discover (which SDK clients send before their initialize) opens no session: at
+	// the cap it is answered by the MCP handler, not refused. Before, it took a slot for the
+	// length of its request, and the initialize right behind it was sometimes refused.
+	if status, _, body := rawPost(t, url, greedy, "", discoverBody); status == http.StatusTooManyRequests {
+		t.Fatalf("a server/discover at the cap: %d %s, want an answer from the MCP handler", status, body)
+	}
 
 	if err := sessions[0].Close(); err != nil { // DELETE: the slot is free again
 		t.Fatal(err)

@@ -1,9 +1,13 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"strings"
 	"sync"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -63,9 +67,57 @@ func (s *sessionSlots) holdUntilClosed(key string, srv *mcp.Server, sessionID st
 	}()
 }
 
-// newSessionRequest is a request that makes the SDK open a session: a POST without a session id.
+// newSessionRequest is a request that may make the SDK open a session: a POST without a
+// session id that carries an initialize (opensSession). It restores r's body after peeking.
 func newSessionRequest(r *http.Request) bool {
-	return r.Method == http.MethodPost && r.Header.Get("Mcp-Session-Id") == ""
+	if r.Method != http.MethodPost || r.Header.Get("Mcp-Session-Id") != "" || r.Body == nil {
+		return false
+	}
+	// The SDK refuses a larger body (413) before it opens a session, so peeking at most that
+	// much buffers nothing the SDK would not read anyway.
+	head, err := io.ReadAll(io.LimitReader(r.Body, mcp.DefaultMaxRequestBodyBytes+1))
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(head), r.Body), r.Body}
+	return err != nil || int64(len(head)) > mcp.DefaultMaxRequestBodyBytes || opensSession(head)
+}
+
+// opensSession reports whether body, posted without a session id, may open a session. Only
+// an initialize does: anything else (server/discover, which SDK clients of 2026 send before
+// their initialize; a ping) gets a session the SDK closes when the request ends, so it must
+// neither take a slot nor build a session server. Before this, the discover's slot was given
+// back only after its answer, and the client's initialize right behind it could find the
+// caller's last slot still taken.
+//
+// Read conservatively, since the SDK decodes with another JSON library (case-sensitive
+// fields): exempt is only a single JSON object in which every key spelled "method" in any
+// letter case holds a string other than "initialize".
+func opensSession(body []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return true // a batch, or not JSON: let the SDK judge it, within a slot
+	}
+	methods := 0
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return true
+		}
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return true
+		}
+		if k, _ := key.(string); !strings.EqualFold(k, "method") {
+			continue
+		}
+		var method string
+		if json.Unmarshal(value, &method) != nil || method == "initialize" {
+			return true
+		}
+		methods++
+	}
+	return methods == 0 // a response or junk without a method: conservatively a session
 }
 
 // sessionBuild carries the one server built for a new-session request. The SDK asks for a
