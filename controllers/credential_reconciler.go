@@ -41,6 +41,9 @@ type UpstreamCredentialReconciler struct {
 	Clock    clock.PassiveClock
 	// MaxConcurrentReconciles is how many different credentials reconcile in parallel.
 	MaxConcurrentReconciles int
+	// Shard, when set with a selector, limits the reconciler to the credentials of one shard's
+	// servers.
+	Shard *Shard
 
 	signals *signalQueue
 	once    sync.Once
@@ -67,6 +70,12 @@ func (r *UpstreamCredentialReconciler) Reconcile(ctx context.Context, req ctrl.R
 			r.seen.forget(req.NamespacedName)
 		}
 	}()
+	if other, err := r.Shard.othersCredential(ctx, r.Client, req.NamespacedName); err != nil || other {
+		if other {
+			r.seen.forget(req.NamespacedName)
+		}
+		return ctrl.Result{}, err
+	}
 	c := &mcpv1alpha1.UpstreamCredential{}
 	if err := r.read(ctx, req.NamespacedName, c); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -78,6 +87,10 @@ func (r *UpstreamCredentialReconciler) Reconcile(ctx context.Context, req ctrl.R
 	us, err := r.server(ctx, c)
 	if err != nil {
 		return ctrl.Result{}, err
+	}
+	if !r.Shard.ownsCredential(c, us) {
+		r.seen.forget(req.NamespacedName)
+		return ctrl.Result{}, nil
 	}
 	if !c.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.finalize(ctx, c, us)

@@ -44,6 +44,8 @@ type UpstreamServerReconciler struct {
 	Clock     clock.PassiveClock
 	// MaxConcurrentReconciles is how many different servers reconcile in parallel.
 	MaxConcurrentReconciles int
+	// Shard, when set with a selector, limits the reconciler to one shard's servers.
+	Shard *Shard
 	// BrowserLogin, when set (manager --browser-login, for local runs), is asked to start a
 	// browser login whenever a server needs one. It must not block.
 	BrowserLogin LoginStarter
@@ -73,6 +75,12 @@ func (r *UpstreamServerReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 			r.seen.forget(req.NamespacedName)
 		}
 	}()
+	if other, err := r.Shard.othersServer(ctx, req.NamespacedName); err != nil || other {
+		if other {
+			r.leaveToOtherShard(req)
+		}
+		return ctrl.Result{}, err
+	}
 	us := &mcpv1alpha1.UpstreamServer{}
 	// As fresh as the API server has it: status carries failure memory and handled requests,
 	// and a cache that lags behind our own last patch would make this reconcile decide on
@@ -85,6 +93,10 @@ func (r *UpstreamServerReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 			return ctrl.Result{}, r.deleteOrphanHandOvers(ctx, req)
 		}
 		return ctrl.Result{}, err
+	}
+	if !r.Shard.ownsServer(us) {
+		r.leaveToOtherShard(req)
+		return ctrl.Result{}, nil
 	}
 	if !us.DeletionTimestamp.IsZero() {
 		return r.finalize(ctx, us)
@@ -125,6 +137,13 @@ func (r *UpstreamServerReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	r.observeMetrics(us, res)
 	// Measured from now, when the reconcile returns, so no wake-up is late by the pass's length.
 	return ctrl.Result{RequeueAfter: lifecycle.RequeueAfter(res.WakeAt, r.Clock.Now())}, nil
+}
+
+// leaveToOtherShard lets go of a server another shard reconciles (it may have been relabelled
+// away from this one): its session closes, and its token record is left to the other shard.
+func (r *UpstreamServerReconciler) leaveToOtherShard(req ctrl.Request) {
+	r.seen.forget(req.NamespacedName)
+	r.Sessions.Close(req.String())
 }
 
 // patchStatus writes status once, and only when it changed.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -48,6 +49,11 @@ type Options struct {
 	// gateway then serves on every replica, not only on the leader, and Refresher must carry a
 	// non-leader's requests to the leader.
 	SharedStore bool
+	// Shard, when set, is the manager's shard (--watch-label-selector): the gateway serves the
+	// UpstreamServers it matches and answers 404 for the others, which another shard's gateway
+	// serves. The Informers hold only the shard's servers already; this also covers the API
+	// server reads that make up for a lagging cache.
+	Shard labels.Selector
 	// AllowLoopbackUnauthenticated lets callers from a loopback address in without a token,
 	// allowed to use every server. For local runs only.
 	AllowLoopbackUnauthenticated bool

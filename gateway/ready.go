@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
@@ -102,6 +103,11 @@ func (g *Gateway) check(ctx context.Context, nn types.NamespacedName) (*mcpv1alp
 		g.log.Error(err, "Failed to read an UpstreamServer", "server", nn.String())
 		return nil, &notReady{status: http.StatusServiceUnavailable, code: CodeNotReady,
 			msg: "The gateway could not read the UpstreamServer; try again", retryAfter: 5 * time.Second}
+	}
+	if g.opts.Shard != nil && !g.opts.Shard.Matches(labels.Set(us.Labels)) {
+		return nil, &notReady{status: http.StatusNotFound, code: CodeNotFound,
+			msg:  fmt.Sprintf("UpstreamServer %s is served by another shard's gateway: this one serves the servers matching %s", nn, g.opts.Shard),
+			data: &rpcErrorData{Server: nn.String()}}
 	}
 	if perSubject(us) {
 		return us, perSubjectReadiness(us)

@@ -37,6 +37,12 @@ func main() {
 	flag.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "How many different servers reconcile in parallel.")
 	flag.BoolVar(&o.LeaderElection, "leader-elect", false, "Use leader election, so only one manager writes the token store.")
 	flag.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election lease (default: the pod's).")
+	flag.StringVar(&o.LeaderElectionID, "leader-election-id", "", "Name of the leader election lease (default: mcpproxy-operator.mcp.mcpproxy.dev); each shard needs its own.")
+	flag.DurationVar(&o.LeaseDuration, "leader-election-lease-duration", 15*time.Second, "How long a leader's lease holds: after a leader dies, refreshes wait at most this long for a new one.")
+	flag.DurationVar(&o.RenewDeadline, "leader-election-renew-deadline", 10*time.Second, "How long the leader keeps trying to renew its lease before it gives up leadership (and exits).")
+	flag.DurationVar(&o.RetryPeriod, "leader-election-retry-period", 2*time.Second, "How often replicas try to take or renew the lease.")
+	flag.StringVar(&o.WatchLabelSelector, "watch-label-selector", "", "Reconcile and serve only the UpstreamServers this label selector matches (and their credentials), to split a large fleet between "+
+		"manager Deployments: for example sharding.mcpproxy.dev/key=shard1 on a shard and !sharding.mcpproxy.dev/key on the main one.")
 	flag.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
 	flag.BoolVar(&o.MetricsSecure, "metrics-secure", false, "Serve metrics over HTTPS, each scrape authenticated and authorized (GET /metrics) against the API server.")
 	flag.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sync"
@@ -59,6 +60,7 @@ type Manager struct {
 	Gateway *gateway.Gateway
 
 	log       logr.Logger
+	shard     *controllers.Shard
 	closeOnce sync.Once
 }
 
@@ -93,8 +95,15 @@ func New(cfg *rest.Config, o Options) (m *Manager, err error) {
 	if m.Store, err = openStore(cfg, o, log); err != nil {
 		return nil, err
 	}
-	if m.Manager, err = newControllerManager(cfg, o, log); err != nil {
+	shard, err := parseShard(o.WatchLabelSelector)
+	if err != nil {
+		return nil, err
+	}
+	if m.Manager, err = newControllerManager(cfg, o, shard, log); err != nil {
 		return nil, fmt.Errorf("creating the manager: %w", err)
+	}
+	if m.shard, err = newShard(cfg, m.Manager, o, shard); err != nil {
+		return nil, err
 	}
 	if err := m.wireReconciler(o); err != nil {
 		return nil, fmt.Errorf("setting up the controller: %w", err)
@@ -151,7 +160,7 @@ func keptMetadata(m *metav1.ObjectMeta) metav1.ObjectMeta {
 // newControllerManager builds controller-runtime's manager with the cache scope every
 // manager needs: only hand-over Secrets are cached (other Secrets are read one by one when a
 // spec names them), optionally only some namespaces.
-func newControllerManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, error) {
+func newControllerManager(cfg *rest.Config, o Options, shard labels.Selector, log logr.Logger) (ctrl.Manager, error) {
 	scheme, err := NewScheme()
 	if err != nil {
 		return nil, err
@@ -172,12 +181,12 @@ func newControllerManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Ma
 		&corev1.Secret{}: {Label: onlyHandOvers, Field: loginType, Transform: handOverMetadataOnly},
 		secretMeta:       {Label: onlyHandOvers, Field: loginType, Transform: handOverMetadataOnly},
 	}}
-	if len(o.Namespaces) > 0 {
-		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
-		for _, ns := range o.Namespaces {
-			cacheOpts.DefaultNamespaces[ns] = cache.Config{}
-		}
+	if shard != nil {
+		// Only the shard's servers are cached, so the gateway serves only those; other shards'
+		// are dropped at reconcile (controllers.Shard).
+		cacheOpts.ByObject[&mcpv1alpha1.UpstreamServer{}] = cache.ByObject{Label: shard}
 	}
+	cacheOpts.DefaultNamespaces = namespaceConfigs(o.Namespaces)
 	return ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
 		Logger:                  log,
@@ -185,11 +194,16 @@ func newControllerManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Ma
 		HealthProbeBindAddress:  orDisabled(o.ProbeAddr),
 		PprofBindAddress:        orDisabled(o.PprofAddr),
 		LeaderElection:          o.LeaderElection,
-		LeaderElectionID:        leaderElectionID,
+		LeaderElectionID:        cmp.Or(o.LeaderElectionID, leaderElectionID),
 		LeaderElectionNamespace: o.LeaderElectionNamespace,
-		// The token store is released only when the process exits; a new leader must not start
-		// before that, so leadership is not handed over early.
-		LeaderElectionReleaseOnCancel: false,
+		LeaseDuration:           durationOrDefault(o.LeaseDuration),
+		RenewDeadline:           durationOrDefault(o.RenewDeadline),
+		RetryPeriod:             durationOrDefault(o.RetryPeriod),
+		// A bbolt file is released only when the process exits: a new leader must not start
+		// before that, so leadership is not handed over early. Secrets have no such lock, and
+		// the lease is released only after every reconcile has returned, so a replica that
+		// stops hands over at once instead of after a lease duration.
+		LeaderElectionReleaseOnCancel: o.TokenStoreBackend == StoreBackendSecrets,
 		Controller:                    config.Controller{SkipNameValidation: ptr.To(o.SkipNameValidation)},
 		Cache:                         cacheOpts,
 		GracefulShutdownTimeout:       gracefulShutdown(o.GracefulShutdownTimeout),
@@ -223,6 +237,7 @@ func (m *Manager) wireReconciler(o Options) error {
 		Recorder:                m.GetEventRecorder(eventSource),
 		Clock:                   clk,
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
+		Shard:                   m.shard,
 	}
 	if o.BrowserLogin {
 		m.BrowserLogin = newBrowserLogin(m.GetClient(), m.log.WithName("browserlogin"), o.BrowserLoginPoll)
@@ -239,6 +254,7 @@ func (m *Manager) wireReconciler(o Options) error {
 		Recorder:                m.GetEventRecorder(eventSource),
 		Clock:                   clk,
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
+		Shard:                   m.shard,
 	}
 	if err := controllers.IndexCredentials(context.Background(), m.Manager); err != nil {
 		return fmt.Errorf("indexing credentials by server: %w", err)
@@ -247,6 +263,26 @@ func (m *Manager) wireReconciler(o Options) error {
 		return err
 	}
 	return m.Credentials.SetupWithManager(m.Manager, m.Signals)
+}
+
+// namespaceConfigs scopes a cache to namespaces; nil (the whole cluster) for none.
+func namespaceConfigs(namespaces []string) map[string]cache.Config {
+	if len(namespaces) == 0 {
+		return nil
+	}
+	m := map[string]cache.Config{}
+	for _, ns := range namespaces {
+		m[ns] = cache.Config{}
+	}
+	return m
+}
+
+// durationOrDefault is a controller-runtime duration option: nil (its default) for zero.
+func durationOrDefault(d time.Duration) *time.Duration {
+	if d <= 0 {
+		return nil
+	}
+	return &d
 }
 
 // gracefulShutdown is controller-runtime's option: nil keeps its default.

@@ -27,6 +27,7 @@ func (m *Manager) wireGateway(o Options, log logr.Logger) error {
 	opts := gateway.Options{
 		Addr: g.Addr, Client: m.GetClient(), APIReader: m.GetAPIReader(), Store: m.Store,
 		Informers: m.GetCache(), Refresher: refresher, SharedStore: shared, UpstreamLimits: o.MCPLimits,
+		Shard:                        m.shardSelector(),
 		AllowLoopbackUnauthenticated: g.AllowLoopbackUnauthenticated, Logger: glog,
 	}
 	if g.Tweak != nil {

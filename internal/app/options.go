@@ -62,6 +62,15 @@ type Options struct {
 	// replica open the token store and reconcile.
 	LeaderElection          bool
 	LeaderElectionNamespace string
+	// LeaderElectionID names the lease; empty means the default. Each shard needs its own.
+	LeaderElectionID string
+	// LeaseDuration, RenewDeadline and RetryPeriod tune leader election (controller-runtime's
+	// 15s, 10s and 2s when zero): how long a dead leader's lease holds, so how long refreshes
+	// wait after a leader dies.
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
+	// WatchLabelSelector, when not empty, is this manager's shard: a label selector over
+	// UpstreamServers (see controllers.ShardLabel). Credentials follow their server.
+	WatchLabelSelector string
 
 	// Egress is the policy every outbound connection is checked against when dialled
 	// (discovery, token, registration, revocation, MCP sessions, gateway, catalog); nil means

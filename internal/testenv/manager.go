@@ -45,6 +45,9 @@ type ManagerOptions struct {
 	// sharing it run the controllers (app.Options.LeaderElection).
 	LeaderElection          bool
 	LeaderElectionNamespace string
+	// WatchLabelSelector makes the manager one shard (app.Options.WatchLabelSelector), and
+	// LeaderElectionID names its lease.
+	WatchLabelSelector, LeaderElectionID string
 	// LogVerbosity is the highest V-level kept in Logs and shown in the test log.
 	LogVerbosity int
 }
@@ -104,6 +107,7 @@ func startManager(o ManagerOptions, book *logBook) (*Manager, error) {
 		Logger: book.logger(), Clock: o.Clock, SessionClientName: "mcpproxy-operator-test",
 		BrowserLogin: o.BrowserLogin, BrowserLoginPoll: o.BrowserLoginPoll,
 		LeaderElection: o.LeaderElection, LeaderElectionNamespace: o.LeaderElectionNamespace,
+		LeaderElectionID: o.LeaderElectionID, WatchLabelSelector: o.WatchLabelSelector,
 	}
 	if o.Namespace != "" {
 		ao.Namespaces = []string{o.Namespace}
