@@ -2,8 +2,6 @@ package deploy
 
 import (
 	"encoding/base64"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -229,11 +227,7 @@ func TestChartSchemaRejects(t *testing.T) {
 	}
 	for name, values := range cases {
 		t.Run(name, func(t *testing.T) {
-			file := filepath.Join(t.TempDir(), "values.yaml")
-			if err := os.WriteFile(file, []byte(values), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := tryTool(helm, "template", "x", chartDir, "-f", file); err == nil {
+			if _, err := tryTool(helm, "template", "x", chartDir, "-f", valuesFile(t, values)); err == nil {
 				t.Errorf("helm template accepted %q", values)
 			} else if !strings.Contains(err.Error(), "schema") {
 				t.Errorf("helm template failed, but not on the schema: %v", err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -19,6 +20,7 @@ type valuesCase struct {
 	name      string // also the release name
 	namespace string
 	file      string // under testdata; "" for the chart's defaults
+	values    string // inline values (YAML), given after file
 }
 
 var valuesCases = []valuesCase{
@@ -46,22 +48,43 @@ func runTool(t *testing.T, bin string, args ...string) []byte {
 	return out
 }
 
-// tryTool runs a command and returns its stdout, or an error carrying its stderr.
+// tryTool runs a command and returns its stdout, and on failure an error carrying its stderr
+// (helm lint prints its findings on stdout).
 func tryTool(bin string, args ...string) ([]byte, error) {
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return nil, errors.New(err.Error() + ": " + strings.TrimSpace(stderr.String()))
+		return stdout.Bytes(), errors.New(err.Error() + ": " + strings.TrimSpace(stderr.String()))
 	}
 	return stdout.Bytes(), nil
+}
+
+// inlineArgs are helmArgs, and -f with the case's inline values written to a file.
+func (vc valuesCase) inlineArgs(t *testing.T) []string {
+	t.Helper()
+	args := vc.helmArgs()
+	if vc.values != "" {
+		args = append(args, "-f", valuesFile(t, vc.values))
+	}
+	return args
+}
+
+// valuesFile writes values (YAML) to a file of the test's and returns its path.
+func valuesFile(t *testing.T, values string) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "values.yaml")
+	if err := os.WriteFile(file, []byte(values), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file
 }
 
 // render runs helm template for a case and decodes the objects.
 func render(t *testing.T, vc valuesCase) []*unstructured.Unstructured {
 	t.Helper()
 	helm := tool(t, "HELM", "Helm")
-	args := append([]string{"template", vc.name, chartDir, "--namespace", vc.namespace, "--kube-version", kubeVersion(t)}, vc.helmArgs()...)
+	args := append([]string{"template", vc.name, chartDir, "--namespace", vc.namespace, "--kube-version", kubeVersion(t)}, vc.inlineArgs(t)...)
 	return decodeObjects(t, runTool(t, helm, args...))
 }
 
