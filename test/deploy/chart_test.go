@@ -219,7 +219,7 @@ func TestChartSchemaRejects(t *testing.T) {
 	cases := map[string]string{
 		"browser login":   "controller:\n  extraArgs: [\"--browser-login\"]\n",
 		"open gateway":    "controller:\n  extraArgs: [\"--gateway-allow-loopback-unauthenticated=true\"]\n",
-		"replicas":        "replicaCount: 2\n",
+		"bolt replicas":   "replicaCount: 2\n",
 		"unknown key":     "persistence:\n  sizee: 1Gi\n",
 		"bad size":        "persistence:\n  size: lots\n",
 		"bad pull policy": "image:\n  pullPolicy: Sometimes\n",
