@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -110,6 +111,16 @@ func New(cfg *rest.Config, o Options) (m *Manager, err error) {
 	}
 	if o.Gateway != nil {
 		if err := m.wireGateway(o, log); err != nil {
+			return nil, err
+		}
+	}
+	if o.LeaderElection {
+		// Runs only once this replica holds the lease: which replica refreshes, in its own log.
+		if err := m.Add(manager.RunnableFunc(func(ctx context.Context) error {
+			log.Info("Became the leader: this replica reconciles and refreshes tokens now")
+			<-ctx.Done()
+			return nil
+		})); err != nil {
 			return nil, err
 		}
 	}

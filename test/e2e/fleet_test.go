@@ -24,9 +24,15 @@ type fleet struct {
 // --browser-login: from then on nobody can log in, so any lost grant shows.
 func newFleet(t *testing.T, ns, store string, o *oauthProc, n int, so serverOpts) *fleet {
 	t.Helper()
-	f := &fleet{ns: ns}
 	br := newBrowser(t, store+"-login", true, 0)
-	m := newManager(t, store, true, br.env)
+	return loginFleet(t, ns, newManager(t, store, true, br.env), o, n, so)
+}
+
+// loginFleet is newFleet with the login manager m (run with --browser-login and a following
+// $BROWSER), for a scenario that chooses its store.
+func loginFleet(t *testing.T, ns string, m *manager, o *oauthProc, n int, so serverOpts) *fleet {
+	t.Helper()
+	f := &fleet{ns: ns}
 	m.start(t)
 	for i := range n {
 		name := fmt.Sprintf("srv-%02d", i)

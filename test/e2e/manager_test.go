@@ -5,6 +5,7 @@ import (
 	"net"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,6 +41,16 @@ func newManager(t *testing.T, name string, browserLogin bool, env []string) *man
 		}
 	})
 	return m
+}
+
+// onSecrets moves the manager's tokens from its bbolt file to the Secrets of storeNS, sealed
+// with keyFile, and limits it to namespace ns (a scenario whose managers run side by side must
+// leave the other scenarios' servers alone). Call it before start.
+func (m *manager) onSecrets(ns, storeNS, keyFile string) {
+	m.args = slices.DeleteFunc(m.args, func(a string) bool { return strings.HasPrefix(a, "--token-store=") })
+	m.args = append(m.args, "--token-store-backend=secrets", "--token-store-namespace="+storeNS,
+		"--token-encryption-key-file="+keyFile, "--namespaces="+ns)
+	m.store = ""
 }
 
 // authenticatedGateway drops --gateway-allow-loopback-unauthenticated: every gateway caller,
