@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strings"
 	"sync"
@@ -73,15 +74,28 @@ func newSessionRequest(r *http.Request) bool {
 	if r.Method != http.MethodPost || r.Header.Get("Mcp-Session-Id") != "" || r.Body == nil {
 		return false
 	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		return false // the SDK refuses it (415) without reading the body or opening a session
+	}
 	// The SDK refuses a larger body (413) before it opens a session, so peeking at most that
 	// much buffers nothing the SDK would not read anyway.
 	head, err := io.ReadAll(io.LimitReader(r.Body, mcp.DefaultMaxRequestBodyBytes+1))
+	rest := io.Reader(r.Body)
+	if err != nil {
+		// A body cut short fails once, then reads as a clean end: the SDK must see the failure.
+		rest = failingReader{err}
+	}
 	r.Body = struct {
 		io.Reader
 		io.Closer
-	}{io.MultiReader(bytes.NewReader(head), r.Body), r.Body}
+	}{io.MultiReader(bytes.NewReader(head), rest), r.Body}
 	return err != nil || int64(len(head)) > mcp.DefaultMaxRequestBodyBytes || opensSession(head)
 }
+
+// failingReader fails every read with err.
+type failingReader struct{ err error }
+
+func (f failingReader) Read([]byte) (int, error) { return 0, f.err }
 
 // opensSession reports whether body, posted without a session id, may open a session. Only
 // an initialize does: anything else (server/discover, which SDK clients of 2026 send before
