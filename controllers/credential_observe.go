@@ -47,6 +47,7 @@ func (r *UpstreamCredentialReconciler) observe(ctx context.Context, c *mcpv1alph
 	if r.signals != nil {
 		f.RejectedRevision = r.signals.rejectedRevision(types.NamespacedName{Namespace: c.Namespace, Name: c.Name})
 	}
+	f.RejectedRevision = reportedRejection(c.Annotations, f.RejectedRevision)
 	f.Verified = f.PrevCurrent && verified(c)
 	return obs
 }

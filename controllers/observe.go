@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -56,6 +57,8 @@ func (r *UpstreamServerReconciler) observe(ctx context.Context, us *mcpv1alpha1.
 	if r.signals != nil {
 		f.RejectedRevision = r.signals.rejectedRevision(upstream.Name(us))
 	}
+	f.RejectedRevision = reportedRejection(us.Annotations, f.RejectedRevision)
+
 	return obs
 }
 
@@ -203,6 +206,17 @@ func loadRecord(store TokenStore, f *lifecycle.Facts, log logr.Logger) bool {
 		f.Record = rec
 	}
 	return true
+}
+
+// reportedRejection is the newest revision a gateway reported rejected: inProcess (this
+// replica's gateway), or another replica's in the rejected-revision annotation. An unreadable
+// annotation reports nothing.
+func reportedRejection(annotations map[string]string, inProcess uint64) uint64 {
+	rev := inProcess
+	if v, err := strconv.ParseUint(annotations[mcpv1alpha1.AnnotationRejectedRevision], 10, 64); err == nil {
+		rev = max(rev, v)
+	}
+	return rev
 }
 
 // pendingRequests marks the refresh and logout a person asked for with annotations and the

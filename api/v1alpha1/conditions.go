@@ -79,6 +79,13 @@ const (
 	AnnotationLogoutRequestedAt = "mcpproxy.dev/logout-requested-at"
 )
 
+// AnnotationRejectedRevision is how a gateway replica that is not the leader reports that an
+// upstream rejected the stored token of this revision (a decimal number). The leader treats it
+// as its own gateway's report: a refresh of exactly that revision, within the refresh floor and
+// backoff and never with a rejected refresh token, unlike a person's refresh-requested-at. A
+// value for an older revision is stale and changes nothing.
+const AnnotationRejectedRevision = "mcpproxy.dev/rejected-revision"
+
 // AnnotationCreatedBy on a login hand-over Secret names the user who created it (their
 // Kubernetes username). The login-handover ValidatingAdmissionPolicy admits a hand-over only when
 // it equals the requesting user, so where the policy is installed the controller may trust it.

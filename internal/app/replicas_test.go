@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strconv"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -94,15 +95,13 @@ func TestNonLeaderGatewayAsksTheLeaderToRefresh(t *testing.T) {
 	if err := c.Get(context.Background(), client.ObjectKeyFromObject(us), cur); err != nil {
 		t.Fatal(err)
 	}
-	asked := cur.Annotations[mcpv1alpha1.AnnotationRefreshRequestedAt]
-	if asked == "" {
-		t.Fatal("the non-leader did not annotate the server")
+	// A report of the rejected revision, not a person's forcing refresh-requested-at.
+	if got, want := cur.Annotations[mcpv1alpha1.AnnotationRejectedRevision], strconv.FormatUint(first.Revision, 10); got != want {
+		t.Fatalf("the non-leader reported rejected revision %q, want %s", got, want)
 	}
-	testenv.Eventually(t, 30*time.Second, "the leader handled the annotation", func() bool {
-		cur := &mcpv1alpha1.UpstreamServer{}
-		return c.Get(context.Background(), client.ObjectKeyFromObject(us), cur) == nil &&
-			cur.Status.LastHandledRefreshRequest == asked
-	})
+	if forced := cur.Annotations[mcpv1alpha1.AnnotationRefreshRequestedAt]; forced != "" {
+		t.Fatalf("the non-leader forced a refresh (refresh-requested-at %q)", forced)
+	}
 	if n := follower.ReconcileMark(us); n != 0 {
 		t.Fatalf("the non-leader reconciled %s %d times", us.Name, n)
 	}

@@ -51,9 +51,15 @@ func next(f *Facts, o Outcomes, m *RefreshMemory) (refreshAt, expiresAt time.Tim
 		return time.Time{}, time.Time{}
 	}
 	blocked := authorizationRequired(f, o).refreshBlocked()
-	d := decide(f, rec, m, blocked, false, rejectedAfter(o))
+	// A gateway's report of the revision still stored stands until a refresh replaces it.
+	rejected := rejectedAfter(o) || (f.RejectedRevision != 0 && f.RejectedRevision == rec.Revision)
+	d := decide(f, rec, m, blocked, false, rejected)
 	switch d.action {
 	case actionConnect, actionBackoff:
+		return d.refreshAt, d.expiresAt
+	case actionThrottled:
+		// Due, but too soon after the last refresh: at the floor, not at the next health
+		// check, or a token rejected just after a refresh waited for that check.
 		return d.refreshAt, d.expiresAt
 	case actionRefresh:
 		return f.Now, d.expiresAt // due again (a 401 just now): the work queue calls back at once
