@@ -43,6 +43,12 @@ type Config struct {
 	// live heap (the decoy and the per-subject runs); zero skips the live heap. An idle manager
 	// collects at least every 2 min.
 	GCWait time.Duration
+	// HASetups are the manager setups of the HA run (`bench -ha`), each on a fleet of its own:
+	// its gateway is measured with GatewayN servers, then a refresh burst of HAN servers (0:
+	// no burst), then their scheduled refreshes for HALifetimes token lifetimes (0: none).
+	HASetups    []HASetup
+	HAN         int
+	HALifetimes float64
 	// Note is printed under the decoy report's title (say, what the source was changed to).
 	Note string
 	// RepoRoot is the module root (found from the working directory when empty).
@@ -61,6 +67,7 @@ func DefaultConfig() Config {
 		Ns: []int{100, 1000, 5000}, TokenTTL: 60 * time.Second, Lifetimes: 3, MaxConcurrentReconciles: 16,
 		RawDuration: 5 * time.Second, GatewayN: 100, Credentials: 10000, CredentialServers: 10, CredentialTTL: 5 * time.Minute, GatewayCalls: 1000, GatewayDuration: 3 * time.Second,
 		GatewayConcurrency: []int{1, 16, 64}, Profile: true, Decoys: 500, GCWait: 150 * time.Second,
+		HASetups: []HASetup{{storeBolt, 1}, {storeSecrets, 1}, {storeSecrets, 3}}, HAN: 1000, HALifetimes: 1,
 		OutDir: "bench/results", Log: os.Stdout,
 	}
 }
@@ -81,91 +88,126 @@ func SmokeConfig() Config {
 	c.Decoys = 8
 	c.GCWait = 0
 	c.Credentials, c.CredentialServers, c.CredentialTTL = 20, 2, 5*time.Second
+	c.HASetups, c.HAN, c.HALifetimes = []HASetup{{storeSecrets, 3}}, 20, 0 // the window is the scale run's code
 	return c
 }
 
-// FromEnv overrides c with BENCH_N (comma separated; 0: no server fleet), BENCH_TTL,
-// BENCH_LIFETIMES, BENCH_MAX_CONCURRENT, BENCH_GATEWAY_N, BENCH_CREDENTIALS (0: no per-subject
-// run), BENCH_CREDENTIAL_SERVERS, BENCH_CREDENTIAL_TTL, BENCH_DECOYS, BENCH_NOTE, BENCH_OUT and
-// BENCH_WORKDIR (kept afterwards, with the manager logs).
+// FromEnv overrides c with the BENCH_ variables of knobs (BENCH_WORKDIR is kept afterwards,
+// with the manager logs).
 func (c Config) FromEnv() (Config, error) {
-	if v := os.Getenv("BENCH_N"); v != "" {
-		c.Ns = nil
-		for _, f := range strings.Split(v, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(f))
-			if v == "0" {
-				break // no server fleet
-			}
-			if err != nil || n < 1 {
-				return c, fmt.Errorf("BENCH_N=%q: want counts like 100,1000 (or 0: no server fleet)", v)
-			}
-			c.Ns = append(c.Ns, n)
+	for _, k := range knobs {
+		if v := os.Getenv(k.name); v != "" && !k.set(&c, v) {
+			return c, fmt.Errorf("%s=%q: want %s", k.name, v, k.want)
 		}
-	}
-	if v := os.Getenv("BENCH_TTL"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 4*time.Second {
-			return c, fmt.Errorf("BENCH_TTL=%q: want a duration of at least 4s", v)
-		}
-		c.TokenTTL = d
-	}
-	if v := os.Getenv("BENCH_LIFETIMES"); v != "" {
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || f <= 0 {
-			return c, fmt.Errorf("BENCH_LIFETIMES=%q: want a positive number", v)
-		}
-		c.Lifetimes = f
-	}
-	if v := os.Getenv("BENCH_MAX_CONCURRENT"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return c, fmt.Errorf("BENCH_MAX_CONCURRENT=%q: want a positive count", v)
-		}
-		c.MaxConcurrentReconciles = n
-	}
-	if v := os.Getenv("BENCH_GATEWAY_N"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return c, fmt.Errorf("BENCH_GATEWAY_N=%q: want a count (0: skip the gateway)", v)
-		}
-		c.GatewayN = n
-	}
-	if v := os.Getenv("BENCH_CREDENTIALS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return c, fmt.Errorf("BENCH_CREDENTIALS=%q: want a count (0: skip the per-subject run)", v)
-		}
-		c.Credentials = n
-	}
-	if v := os.Getenv("BENCH_CREDENTIAL_SERVERS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return c, fmt.Errorf("BENCH_CREDENTIAL_SERVERS=%q: want a positive count", v)
-		}
-		c.CredentialServers = n
-	}
-	if v := os.Getenv("BENCH_CREDENTIAL_TTL"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 4*time.Second {
-			return c, fmt.Errorf("BENCH_CREDENTIAL_TTL=%q: want a duration of at least 4s", v)
-		}
-		c.CredentialTTL = d
-	}
-	if v := os.Getenv("BENCH_DECOYS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 4 {
-			return c, fmt.Errorf("BENCH_DECOYS=%q: want a count of at least 4 (one of each kind)", v)
-		}
-		c.Decoys = n
-	}
-	if v := os.Getenv("BENCH_NOTE"); v != "" {
-		c.Note = v
-	}
-	if v := os.Getenv("BENCH_OUT"); v != "" {
-		c.OutDir = v
-	}
-	if v := os.Getenv("BENCH_WORKDIR"); v != "" {
-		c.WorkDir = v
 	}
 	return c, nil
+}
+
+// knob is one BENCH_ variable: what a valid value looks like, and how it sets the Config
+// (false: the value is not valid).
+type knob struct {
+	name, want string
+	set        func(c *Config, v string) bool
+}
+
+var knobs = []knob{
+	{"BENCH_N", "counts like 100,1000 (or 0: no server fleet)", func(c *Config, v string) (ok bool) {
+		if v == "0" {
+			c.Ns = nil
+			return true
+		}
+		c.Ns, ok = counts(v)
+		return ok
+	}},
+	{"BENCH_TTL", "a duration of at least 4s", func(c *Config, v string) (ok bool) {
+		c.TokenTTL, ok = duration(v, 4*time.Second)
+		return ok
+	}},
+	{"BENCH_LIFETIMES", "a positive number", func(c *Config, v string) (ok bool) {
+		c.Lifetimes, ok = number(v)
+		return ok && c.Lifetimes > 0
+	}},
+	{"BENCH_MAX_CONCURRENT", "a positive count", func(c *Config, v string) (ok bool) {
+		c.MaxConcurrentReconciles, ok = count(v, 1)
+		return ok
+	}},
+	{"BENCH_GATEWAY_N", "a count (0: skip the gateway)", func(c *Config, v string) (ok bool) {
+		c.GatewayN, ok = count(v, 0)
+		return ok
+	}},
+	{"BENCH_GATEWAY_CLIENTS", "client counts like 1,16,64", func(c *Config, v string) (ok bool) {
+		c.GatewayConcurrency, ok = counts(v)
+		return ok
+	}},
+	{"BENCH_GATEWAY_CALLS", "a positive count (sequential calls for latency)", func(c *Config, v string) (ok bool) {
+		c.GatewayCalls, ok = count(v, 1)
+		return ok
+	}},
+	{"BENCH_GATEWAY_DURATION", "a duration of at least 100ms (of each throughput run)", func(c *Config, v string) (ok bool) {
+		c.GatewayDuration, ok = duration(v, 100*time.Millisecond)
+		return ok
+	}},
+	{"BENCH_HA_SETUPS", "STORE:REPLICAS setups like bolt:1,secrets:3 (bolt or secrets; bolt has one replica)", func(c *Config, v string) bool {
+		setups, err := parseHASetups(v)
+		c.HASetups = setups
+		return err == nil
+	}},
+	{"BENCH_HA_N", "a count (0: no refresh burst in the HA run)", func(c *Config, v string) (ok bool) {
+		c.HAN, ok = count(v, 0)
+		return ok
+	}},
+	{"BENCH_HA_LIFETIMES", "a number (0: no window of scheduled refreshes in the HA run)", func(c *Config, v string) (ok bool) {
+		c.HALifetimes, ok = number(v)
+		return ok
+	}},
+	{"BENCH_CREDENTIALS", "a count (0: skip the per-subject run)", func(c *Config, v string) (ok bool) {
+		c.Credentials, ok = count(v, 0)
+		return ok
+	}},
+	{"BENCH_CREDENTIAL_SERVERS", "a positive count", func(c *Config, v string) (ok bool) {
+		c.CredentialServers, ok = count(v, 1)
+		return ok
+	}},
+	{"BENCH_CREDENTIAL_TTL", "a duration of at least 4s", func(c *Config, v string) (ok bool) {
+		c.CredentialTTL, ok = duration(v, 4*time.Second)
+		return ok
+	}},
+	{"BENCH_DECOYS", "a count of at least 4 (one of each kind)", func(c *Config, v string) (ok bool) {
+		c.Decoys, ok = count(v, 4)
+		return ok
+	}},
+	{"BENCH_NOTE", "text", func(c *Config, v string) bool { c.Note = v; return true }},
+	{"BENCH_OUT", "a directory", func(c *Config, v string) bool { c.OutDir = v; return true }},
+	{"BENCH_WORKDIR", "a directory", func(c *Config, v string) bool { c.WorkDir = v; return true }},
+}
+
+// count reads a whole number of at least least.
+func count(v string, least int) (int, bool) {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	return n, err == nil && n >= least
+}
+
+// counts reads positive whole numbers separated by commas.
+func counts(v string) ([]int, bool) {
+	var out []int
+	for _, f := range strings.Split(v, ",") {
+		n, ok := count(f, 1)
+		if !ok {
+			return nil, false
+		}
+		out = append(out, n)
+	}
+	return out, true
+}
+
+// duration reads a duration of at least least.
+func duration(v string, least time.Duration) (time.Duration, bool) {
+	d, err := time.ParseDuration(v)
+	return d, err == nil && d >= least
+}
+
+// number reads a number of at least 0.
+func number(v string) (float64, bool) {
+	f, err := strconv.ParseFloat(v, 64)
+	return f, err == nil && f >= 0
 }

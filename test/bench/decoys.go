@@ -3,7 +3,6 @@ package bench
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -111,15 +110,11 @@ type MemFigures struct {
 // Secrets of 1 MiB in the namespace of one logged-in server, and writes decoys.json and
 // decoys.md into cfg.OutDir.
 func RunDecoys(cfg Config) (*DecoyResult, error) {
-	cfg, cleanup, err := prepare(cfg)
+	cfg, bin, cleanup, err := prepare(cfg)
 	if err != nil {
 		return nil, err
 	}
 	defer cleanup()
-	bin, err := buildManager(cfg)
-	if err != nil {
-		return nil, err
-	}
 	res := &DecoyResult{Date: time.Now().UTC().Format(time.RFC3339), Commit: commit(cfg.RepoRoot), Machine: machine(),
 		Note: cfg.Note, Decoys: cfg.Decoys, DecoyBytes: corev1.MaxSecretSize, TokenTTLSeconds: cfg.TokenTTL.Seconds()}
 	if err := runDecoys(cfg, bin, res); err != nil {
@@ -324,7 +319,7 @@ func terminating(c client.Client, server string) (int, error) {
 }
 
 // waitIdle waits until the manager's work queue is empty and no reconcile runs.
-func waitIdle(m *managerProc, timeout time.Duration) error {
+func waitIdle(m process, timeout time.Duration) error {
 	err := waitFor(timeout, func() bool {
 		s, err := m.scrape()
 		return err == nil && s.sum("workqueue_depth", `name="upstreamserver"`) == 0 &&
@@ -390,17 +385,7 @@ func liveHeapAfter(logPath string, since float64) (float64, bool) {
 
 // writeDecoyReport writes decoys.json and decoys.md into dir.
 func writeDecoyReport(dir string, res *DecoyResult) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	b, err := json.MarshalIndent(res, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "decoys.json"), append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, "decoys.md"), []byte(decoyMarkdown(res)), 0o644)
+	return writeJSONAndMarkdown(dir, "decoys", res, decoyMarkdown(res))
 }
 
 func decoyMarkdown(r *DecoyResult) string {

@@ -1,5 +1,6 @@
 // Package bench measures how the controller scales with the number of UpstreamServers (issue 11)
-// and of per-subject UpstreamCredentials (issues 17 and 18).
+// and of per-subject UpstreamCredentials (issues 17 and 18), and what high availability costs
+// (issue 19: RunHA).
 //
 // Run drives the real binaries: a local control plane (internal/testenv/controlplane), test/oauthserver in this
 // process (its token endpoint wrapped by a recorder), and bin/manager as a child process. For each
@@ -14,6 +15,14 @@
 // the manager's memory per credential. The figures are written as JSON, a Markdown table and a
 // PNG chart (credentials.json and credentials.md when no N ran). `make bench` runs cmd/bench;
 // TestBenchSmoke runs a reduced configuration in `go test ./...` so the harness cannot rot.
+//
+// The HA run (RunHA, `bench -ha`) takes setups of token store and manager replicas: one manager
+// on a bbolt file, or replicas with leader election on the Secrets store, each setup on a
+// control plane of its own. It measures the gateway with the clients' sessions spread over the
+// replicas round robin (as a Service spreads them), a refresh burst, and then a window of
+// scheduled refreshes, with the API writes of each refresh split by the managers' and the API
+// server's own counters (a status patch, a token Secret, the rest), and the CPU that every
+// process on the machine (the replicas, kube-apiserver, etcd, the harness) used meanwhile.
 //
 // How lateness is measured: the recorder notes, per token holder, when each refresh request
 // reached the token endpoint and when its answer left. A server has an OAuth client of its own;

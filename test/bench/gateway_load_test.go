@@ -62,8 +62,8 @@ func TestAggregatedGatewayUnderLoad(t *testing.T) {
 		}
 	}
 	if t.Failed() {
-		t.Logf("manager log: %s", f.m.logPath)
-		if b, err := os.ReadFile(f.m.logPath); err == nil {
+		t.Logf("manager log: %s", f.rs[0].logPath)
+		if b, err := os.ReadFile(f.rs[0].logPath); err == nil {
 			t.Logf("last of the manager's log:\n%s", tail(b, 40))
 		}
 	}
@@ -79,7 +79,7 @@ func TestGatewayBench(t *testing.T) {
 	if err != nil || n < 1 {
 		t.Skip("set BENCH_GATEWAY_ONLY=N to measure the gateway alone on N servers")
 	}
-	cfg, err := DefaultConfig().FromEnv() // BENCH_TTL, BENCH_MAX_CONCURRENT, BENCH_WORKDIR…
+	cfg, err := DefaultConfig().FromEnv() // BENCH_TTL, BENCH_GATEWAY_CALLS, BENCH_GATEWAY_DURATION, BENCH_WORKDIR…
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,15 +88,9 @@ func TestGatewayBench(t *testing.T) {
 		cfg.WorkDir = t.TempDir()
 	}
 	cfg.Log = testWriter{t}
-	if v, err := strconv.Atoi(os.Getenv("BENCH_GATEWAY_CALLS")); err == nil && v > 0 {
-		cfg.GatewayCalls = v
-	}
-	if v, err := time.ParseDuration(os.Getenv("BENCH_GATEWAY_DURATION")); err == nil && v > 0 {
-		cfg.GatewayDuration = v
-	}
 	f, cleanup := startFleetForTest(t, cfg, n)
 	defer cleanup()
-	res, err := benchGateway(cfg, f.a, f.m, n)
+	res, err := benchGateway(cfg, f.a, f.rs, n)
 	if err != nil {
 		t.Errorf("gateway: %v", err)
 	}
@@ -117,13 +111,8 @@ func startFleetForTest(t *testing.T, cfg Config, n int) (*gatewayFleet, func()) 
 	if root := os.Getenv("BENCH_MANAGER_ROOT"); root != "" {
 		cfg.RepoRoot = root
 	}
-	cfg, cleanup, err := prepare(cfg)
+	cfg, bin, cleanup, err := prepare(cfg)
 	if err != nil {
-		t.Fatal(err)
-	}
-	bin, err := buildManager(cfg)
-	if err != nil {
-		cleanup()
 		t.Fatal(err)
 	}
 	f, err := startGatewayFleet(cfg, bin, n)

@@ -121,13 +121,13 @@ type seeded struct {
 	issued, expiry time.Time
 }
 
-// seed creates n servers, each with a hand-over Secret holding tokens from a scripted login,
-// with workers in parallel.
-func seed(ctx context.Context, c client.Client, a *authServer, n, workers int) ([]seeded, error) {
-	return parallel(n, workers, func(i int) (seeded, error) {
-		s, err := seedOne(ctx, c, a, i)
+// seed creates servers from to n-1, each with a hand-over Secret holding tokens from a
+// scripted login, with workers in parallel.
+func seed(ctx context.Context, c client.Client, a *authServer, from, n, workers int) ([]seeded, error) {
+	return parallel(n-from, workers, func(i int) (seeded, error) {
+		s, err := seedOne(ctx, c, a, from+i)
 		if err != nil {
-			return s, fmt.Errorf("seeding %s: %w", serverName(i), err)
+			return s, fmt.Errorf("seeding %s: %w", serverName(from+i), err)
 		}
 		return s, nil
 	})

@@ -1,146 +1,10 @@
 package bench
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
 )
-
-// burst annotates every server with a refresh request at once and measures how fast the
-// controller works through them with live sessions: refresh, save, status; no reconnect.
-func burst(cfg Config, res *Result, c client.Client, a *authServer, m *managerProc, n int, dir string, timeout time.Duration) error {
-	if _, err := waitConnected(m, n, timeout); err != nil {
-		return err
-	}
-	time.Sleep(2 * time.Second) // let the catch-up's status writes settle
-	before, err := m.scrape()
-	if err != nil {
-		return err
-	}
-	var prof *profiler
-	if cfg.Profile {
-		prof = startProfile(m.p.Pid(), filepath.Join(dir, "perf-burst.data"))
-	}
-	start := time.Now()
-	if err := requestRefreshes(c, n, start); err != nil {
-		return err
-	}
-	res.BurstAnnotateS = time.Since(start).Seconds()
-	err = waitFor(timeout, func() bool { k, _, _ := a.rec.countBetween(start, time.Now()); return k >= n })
-	if perr := prof.stop(filepath.Join(cfg.OutDir, fmt.Sprintf("profile-n%d-burst.txt", n))); perr != nil {
-		logf(cfg, "N=%d: profile: %v", n, perr)
-	}
-	k, first, last := a.rec.countBetween(start, time.Now())
-	res.BurstRefreshes = k
-	if k > 1 && last.After(first) {
-		res.BurstThroughput = float64(k) / last.Sub(first).Seconds()
-	}
-	if res.RawThroughput > 0 {
-		res.BurstRatio = res.BurstThroughput / res.RawThroughput
-	}
-	if res.RawPipeline > 0 {
-		res.BurstPipelineRat = res.BurstThroughput / res.RawPipeline
-	}
-	if after, serr := m.scrape(); serr == nil {
-		burstMeans(res, before, after)
-	}
-	logf(cfg, "N=%d: burst: %d refreshes at %.1f/s (ratio to raw %.3f, to the raw pipeline %.3f; annotating took %.1fs; mean reconcile %.0fms, token call %.0fms; phases %s)",
-		n, k, res.BurstThroughput, res.BurstRatio, res.BurstPipelineRat, res.BurstAnnotateS, 1000*res.BurstReconcileMean, 1000*res.BurstTokenCallMean, phasesCell(res.BurstPhases))
-	return err
-}
-
-// requestRefreshes sets the refresh-requested-at annotation of all n servers to at, from 16
-// clients at once: one at a time, the annotating would pace the burst it is meant to start.
-func requestRefreshes(c client.Client, n int, at time.Time) error {
-	patch := client.RawPatch(types.MergePatchType, []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`,
-		mcpv1alpha1.AnnotationRefreshRequestedAt, at.UTC().Format(time.RFC3339Nano))))
-	idx := make(chan int)
-	var wg sync.WaitGroup
-	var failed atomic.Int64
-	for range 16 {
-		wg.Go(func() {
-			for i := range idx {
-				us := &mcpv1alpha1.UpstreamServer{ObjectMeta: metav1.ObjectMeta{Name: serverName(i), Namespace: benchNamespace}}
-				if err := c.Patch(context.Background(), us, patch); err != nil {
-					failed.Add(1)
-				}
-			}
-		})
-	}
-	for i := range n {
-		idx <- i
-	}
-	close(idx)
-	wg.Wait()
-	if failed.Load() > 0 {
-		return fmt.Errorf("%d refresh requests failed", failed.Load())
-	}
-	return nil
-}
-
-// burstMeans sets the burst's mean reconcile and token-call times from the difference of two
-// scrapes: the manager's histograms also hold everything it did before the burst.
-func burstMeans(res *Result, before, after metricSet) {
-	mean := func(name string, labels ...string) float64 {
-		if d := after.sum(name+"_count", labels...) - before.sum(name+"_count", labels...); d > 0 {
-			return (after.sum(name+"_sum", labels...) - before.sum(name+"_sum", labels...)) / d
-		}
-		return 0
-	}
-	res.BurstReconcileMean = mean("controller_runtime_reconcile_time_seconds", `controller="upstreamserver"`)
-	res.BurstTokenCallMean = mean("mcpproxy_token_refresh_duration_seconds")
-	res.BurstPhases = phaseMeans(before, after, "upstreamserver")
-}
-
-// reconcilePhases are the phases the manager's histogram names, in a reconcile's order.
-var reconcilePhases = []string{"read", "plan", "token_call", "save", "session", "discover", "other_steps", "credentials", "status_patch", "events"}
-
-// phaseMeans is the mean seconds per reconcile of controller spent in each phase between two
-// scrapes, and under "queue" the mean wait in its work queue.
-func phaseMeans(before, after metricSet, controller string) map[string]float64 {
-	reconciles := after.sum("controller_runtime_reconcile_total", `controller="`+controller+`"`) -
-		before.sum("controller_runtime_reconcile_total", `controller="`+controller+`"`)
-	if reconciles <= 0 {
-		return nil
-	}
-	delta := func(name string, labels ...string) float64 {
-		return after.sum(name, labels...) - before.sum(name, labels...)
-	}
-	out := map[string]float64{}
-	for _, p := range reconcilePhases {
-		if d := delta("mcpproxy_reconcile_phase_duration_seconds_sum", `controller="`+controller+`"`, `phase="`+p+`"`); d > 0 {
-			out[p] = d / reconciles
-		}
-	}
-	if n := delta("workqueue_queue_duration_seconds_count", `name="`+controller+`"`); n > 0 {
-		out["queue"] = delta("workqueue_queue_duration_seconds_sum", `name="`+controller+`"`) / n
-	}
-	return out
-}
-
-// phasesCell prints phase means in milliseconds, in a reconcile's order, the queue first.
-func phasesCell(p map[string]float64) string {
-	if len(p) == 0 {
-		return "n/a"
-	}
-	var parts []string
-	for _, name := range append([]string{"queue"}, reconcilePhases...) {
-		if v, ok := p[name]; ok {
-			parts = append(parts, fmt.Sprintf("%s %s", name, ms(1000*v)))
-		}
-	}
-	return strings.Join(parts, ", ")
-}
 
 // steady watches the server fleet's steady state for cfg.Lifetimes token lifetimes and fills
 // in its figures. base and baseMetrics are the idle manager's, before any server: memory is
@@ -161,7 +25,7 @@ func (r *nRun) steady(base procStats, baseMetrics metricSet) (err error) {
 type fleet struct {
 	cfg   Config
 	label string // names the fleet in the log
-	m     *managerProc
+	m     process
 	rec   *recorder
 	// holders are the fleet's logins, as seeded.
 	holders []seeded
@@ -230,7 +94,7 @@ func (f fleet) profileSlice(from time.Time, window time.Duration) *windowProfile
 	w := &windowProfile{done: make(chan error, 1)}
 	go func() {
 		time.Sleep(time.Until(start))
-		prof := startProfile(f.m.p.Pid(), filepath.Join(f.cfg.WorkDir, filepath.Base(f.profile)+".data"))
+		prof := startProfile(f.m.pid(), filepath.Join(f.cfg.WorkDir, filepath.Base(f.profile)+".data"))
 		time.Sleep(length)
 		w.done <- prof.stop(f.profile)
 	}()
@@ -247,7 +111,7 @@ func (w *windowProfile) wait() error {
 
 // maxQueueDepth waits until end and returns the deepest the named work queue was seen. Scrapes
 // cost the manager CPU, so it looks only every 5s: the figure is a sample, not the true maximum.
-func maxQueueDepth(m *managerProc, queue string, end time.Time) float64 {
+func maxQueueDepth(m process, queue string, end time.Time) float64 {
 	depth := 0.0
 	for time.Now().Before(end) {
 		time.Sleep(min(time.Until(end), 5*time.Second))
@@ -376,7 +240,7 @@ func catchUpBreakdown(res *Result, s metricSet, refreshes float64) {
 // a login, and returns when that was first seen.
 // A scrape of thousands of series costs the manager CPU (at N=5,000, polling every 200ms took
 // 18% of it), so large runs poll less often: the figure gets coarser, not distorted.
-func waitConnected(m *managerProc, n int, timeout time.Duration) (time.Time, error) {
+func waitConnected(m process, n int, timeout time.Duration) (time.Time, error) {
 	var at time.Time
 	last := time.Time{}
 	every := max(200*time.Millisecond, time.Duration(n)*time.Millisecond/2)

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -29,14 +30,18 @@ type managerProc struct {
 
 // managerArgs are the fixed parts of its command line.
 type managerArgs struct {
+	// store is the bbolt file; empty when flags choose the Secrets store.
 	bin, kubeconfig, store string
 	maxConcurrent          int
 	logDir                 string
 	// env is added to the manager's environment (the decoy run sets GODEBUG=gctrace=1).
 	env []string
+	// flags are added to the command line (the HA run's store and leader election).
+	flags []string
 }
 
-var managerRuns int
+// managerRuns numbers the managers' logs; replicas start side by side.
+var managerRuns atomic.Int64
 
 func startManager(a managerArgs) (*managerProc, error) {
 	metricsAddr, err := freeAddr()
@@ -47,13 +52,16 @@ func startManager(a managerArgs) (*managerProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	managerRuns++
-	logPath := filepath.Join(a.logDir, fmt.Sprintf("manager-%02d.log", managerRuns))
+	logPath := filepath.Join(a.logDir, fmt.Sprintf("manager-%02d.log", managerRuns.Add(1)))
+	args := []string{"--metrics-bind-address=" + metricsAddr,
+		"--health-probe-bind-address=0", "--gateway-bind-address=" + gatewayAddr,
+		"--gateway-allow-loopback-unauthenticated", fmt.Sprintf("--max-concurrent-reconciles=%d", a.maxConcurrent)}
+	if a.store != "" {
+		args = append(args, "--token-store="+a.store)
+	}
 	started := time.Now()
 	p, err := proc.Start(proc.Spec{Name: "manager", Path: a.bin, LogPath: logPath, Env: append([]string{"KUBECONFIG=" + a.kubeconfig}, a.env...),
-		Args: []string{"--token-store=" + a.store, "--metrics-bind-address=" + metricsAddr,
-			"--health-probe-bind-address=0", "--gateway-bind-address=" + gatewayAddr,
-			"--gateway-allow-loopback-unauthenticated", fmt.Sprintf("--max-concurrent-reconciles=%d", a.maxConcurrent)}})
+		Args: append(args, a.flags...)})
 	if err != nil {
 		return nil, fmt.Errorf("starting the manager: %w", err)
 	}
@@ -93,9 +101,13 @@ type procStats struct {
 // clockTicks is USER_HZ, 100 on every Linux we run on.
 const clockTicks = 100
 
-func (m *managerProc) procStats() (procStats, error) {
+func (m *managerProc) procStats() (procStats, error) { return procStatsOf(m.p.Pid()) }
+
+func (m *managerProc) pid() int { return m.p.Pid() }
+
+// procStatsOf reads the memory and CPU time of process pid.
+func procStatsOf(pid int) (procStats, error) {
 	var ps procStats
-	pid := m.p.Pid()
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return ps, err
@@ -146,8 +158,13 @@ func (m *managerProc) scrape() (metricSet, error) {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		return nil, fmt.Errorf("metrics: %s", resp.Status)
 	}
+	return parseMetrics(resp.Body)
+}
+
+// parseMetrics reads the Prometheus text format: the manager's, or the API server's.
+func parseMetrics(r io.Reader) (metricSet, error) {
 	out := metricSet{}
-	sc := bufio.NewScanner(resp.Body)
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()

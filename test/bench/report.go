@@ -50,26 +50,28 @@ func Render(dir string) error {
 // per-subject run alone (no N) goes to credentials.json and credentials.md instead, so that it
 // leaves the server fleet's figures alone.
 func writeReport(dir string, rep *Report) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	b, err := json.MarshalIndent(rep, "", "  ")
-	if err != nil {
-		return err
-	}
 	if len(rep.Results) == 0 {
-		if err := os.WriteFile(filepath.Join(dir, "credentials.json"), append(b, '\n'), 0o644); err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dir, "credentials.md"), []byte(markdown(rep)), 0o644)
+		return writeJSONAndMarkdown(dir, "credentials", rep, markdown(rep))
 	}
-	if err := os.WriteFile(filepath.Join(dir, "results.json"), append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "results.md"), []byte(markdown(rep)), 0o644); err != nil {
+	if err := writeJSONAndMarkdown(dir, "results", rep, markdown(rep)); err != nil {
 		return err
 	}
 	return chart(filepath.Join(dir, "results.png"), rep)
+}
+
+// writeJSONAndMarkdown writes v as dir/name.json and md as dir/name.md.
+func writeJSONAndMarkdown(dir, name string, v any, md string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".json"), append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, name+".md"), []byte(md), 0o644)
 }
 
 // printf appends formatted text to the report being written.

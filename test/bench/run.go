@@ -53,15 +53,8 @@ type Result struct {
 	ThroughputRatio      float64 `json:"throughputRatio"`
 	CatchUpAllReadyS     float64 `json:"catchUpAllConnectedSeconds"`
 	// Burst: every server asked to refresh at once (annotation) while its session is live.
-	BurstRefreshes     int     `json:"burstRefreshes"`
-	BurstThroughput    float64 `json:"burstRefreshesPerSecond"`
-	BurstRatio         float64 `json:"burstThroughputRatio"`
-	BurstAnnotateS     float64 `json:"burstAnnotateSeconds"`
-	BurstReconcileMean float64 `json:"burstReconcileMeanSeconds"`
-	BurstTokenCallMean float64 `json:"burstTokenCallMeanSeconds"`
-	// BurstPhases is the mean seconds per burst reconcile spent in each phase (the manager's
-	// mcpproxy_reconcile_phase_duration_seconds), and "queue" the mean wait in the work queue.
-	BurstPhases map[string]float64 `json:"burstPhaseMeanSeconds,omitempty"`
+	Burst
+	BurstRatio float64 `json:"burstThroughputRatio"`
 	// RawPipeline is the three I/O steps of a refresh (token request, fsync'd save, status
 	// patch) by RawWorkers workers with no controller: the ceiling of the burst.
 	RawPipeline      float64 `json:"rawPipelineRefreshesPerSecond"`
@@ -108,15 +101,11 @@ func Run(cfg Config) (*Report, error) {
 	if len(cfg.Ns) == 0 && cfg.Credentials == 0 {
 		return nil, fmt.Errorf("nothing to measure: no N and no credentials")
 	}
-	cfg, cleanup, err := prepare(cfg)
+	cfg, bin, cleanup, err := prepare(cfg)
 	if err != nil {
 		return nil, err
 	}
 	defer cleanup()
-	bin, err := buildManager(cfg)
-	if err != nil {
-		return nil, err
-	}
 	rep := &Report{
 		Date: time.Now().UTC().Format(time.RFC3339), Commit: commit(cfg.RepoRoot), Machine: machine(), TokenTTLSeconds: cfg.TokenTTL.Seconds(),
 		Lifetimes: cfg.Lifetimes, MaxConcurrentReconciles: cfg.MaxConcurrentReconciles,
@@ -153,8 +142,21 @@ func Run(cfg Config) (*Report, error) {
 }
 
 // prepare fills in cfg's defaults (the repository root, a work directory, an absolute output
-// directory); cleanup removes a work directory it created.
-func prepare(cfg Config) (_ Config, cleanup func(), _ error) {
+// directory) and builds the manager there (bin); cleanup removes a work directory it created.
+func prepare(cfg Config) (_ Config, bin string, cleanup func(), err error) {
+	cfg, cleanup, err = defaults(cfg)
+	if err != nil {
+		return cfg, "", cleanup, err
+	}
+	if bin, err = buildManager(cfg); err != nil {
+		cleanup()
+		return cfg, "", func() {}, err
+	}
+	return cfg, bin, cleanup, nil
+}
+
+// defaults fills in cfg's defaults for prepare.
+func defaults(cfg Config) (_ Config, cleanup func(), _ error) {
 	cleanup = func() {}
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		return cfg, cleanup, fmt.Errorf("KUBEBUILDER_ASSETS is not set: run through make (it builds the control plane once)")
@@ -333,7 +335,7 @@ func (r *nRun) seedServers(watch *readyWatch) (err error) {
 	logf(r.cfg, "N=%d: creating %d logged-in servers", r.n, r.n)
 	ctx := context.Background()
 	seedStart := time.Now()
-	if r.seeds, err = seed(ctx, r.c, r.a, r.n, 16); err != nil {
+	if r.seeds, err = seed(ctx, r.c, r.a, 0, r.n, 16); err != nil {
 		return err
 	}
 	if err := waitFor(r.readyTimeout, func() bool { return watch.count() == r.n }); err != nil {
@@ -364,7 +366,7 @@ func (r *nRun) gateway() *GatewayResult {
 		return nil
 	}
 	logf(r.cfg, "N=%d: gateway", r.n)
-	g, err := benchGateway(r.cfg, r.a, r.m, r.n)
+	g, err := benchGateway(r.cfg, r.a, replicas{r.m}, r.n)
 	if err != nil {
 		g = GatewayResult{Note: "not measured: " + err.Error()}
 		logf(r.cfg, "N=%d: gateway: %v", r.n, err)

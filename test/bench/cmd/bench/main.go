@@ -7,6 +7,11 @@
 // DIR/credentials.md from DIR/credentials.json).
 // `bench -decoys` (`make bench-decoys`) measures instead what BENCH_DECOYS (500) labelled 1 MiB
 // Secrets cost the manager's memory, into decoys.json and decoys.md (BENCH_NOTE heads the report).
+// `bench -ha` measures instead, for each BENCH_HA_SETUPS (bolt:1,secrets:1,secrets:3: token store
+// and manager replicas), the gateway on BENCH_GATEWAY_N servers at BENCH_GATEWAY_CLIENTS (1,16,64)
+// for BENCH_GATEWAY_DURATION (3s) each, a refresh burst of BENCH_HA_N (1000) servers and then
+// their scheduled refreshes for BENCH_HA_LIFETIMES (1) token lifetimes, with the API writes per
+// refresh, into ha.json and ha.md.
 package main
 
 import (
@@ -20,6 +25,7 @@ import (
 func main() {
 	render := flag.String("render", "", "rewrite the Markdown and the chart of this results directory from its JSON, and exit")
 	decoys := flag.Bool("decoys", false, "measure what BENCH_DECOYS labelled 1 MiB Secrets cost the manager, and nothing else")
+	ha := flag.Bool("ha", false, "measure the gateway and a refresh burst for each BENCH_HA_SETUPS (token store and replicas), and nothing else")
 	flag.Parse()
 	if *render != "" {
 		if err := bench.Render(*render); err != nil {
@@ -37,6 +43,8 @@ func main() {
 	case err != nil:
 	case *decoys:
 		_, err = bench.RunDecoys(cfg)
+	case *ha:
+		_, err = bench.RunHA(cfg)
 	default:
 		_, err = bench.Run(cfg)
 	}
