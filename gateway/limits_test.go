@@ -3,9 +3,7 @@ package gateway_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -26,30 +24,14 @@ func errorReason(body []byte) string {
 	return m.Error.Data.Reason
 }
 
-// postDiscover sends a server/discover as go-sdk v1.8.0 clients do before their initialize.
-func postDiscover(t *testing.T, url, token string) (int, http.Header, []byte) {
-	t.Helper()
-	const body = `{"jsonrpc":"2.0","id":1,"method":"server/discover","params":{"_meta":{` +
-		`"io.modelcontextprotocol/protocolVersion":"2026-07-28",` +
-		`"io.modelcontextprotocol/clientInfo":{"name":"gateway-test","version":"v0"},` +
-		`"io.modelcontextprotocol/clientCapabilities":{}}}}`
-	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Mcp-Protocol-Version", "2026-07-28")
-	req.Header.Set("Mcp-Method", "server/discover")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, b
-}
+// discoverBody is a server/discover as go-sdk v1.8.0 clients send it before their initialize
+// (with discoverHeaders).
+const discoverBody = `{"jsonrpc":"2.0","id":1,"method":"server/discover","params":{"_meta":{` +
+	`"io.modelcontextprotocol/protocolVersion":"2026-07-28",` +
+	`"io.modelcontextprotocol/clientInfo":{"name":"gateway-test","version":"v0"},` +
+	`"io.modelcontextprotocol/clientCapabilities":{}}}}`
+
+var discoverHeaders = map[string]string{"Mcp-Protocol-Version": "2026-07-28", "Mcp-Method": "server/discover"}
 
 // One identity may hold at most 16 aggregated /mcp sessions (the default); the 17th is refused
 // with a clear error, another identity is not affected, and ending a session frees its slot.
@@ -77,7 +59,7 @@ func TestAggregatedSessionsAreCappedPerIdentity(t *testing.T) {
 	// A server/discover (which SDK clients send before their initialize) opens no session: at
 	// the cap it is answered by the MCP handler, not refused. Before, it took a slot for the
 	// length of its request, and the initialize right behind it was sometimes refused.
-	status, hdr, body := postDiscover(t, url, greedy)
+	status, hdr, body := rawPostWith(t, url, greedy, "", discoverBody, discoverHeaders)
 	if status != http.StatusOK || hdr.Get("Mcp-Session-Id") != "" {
 		t.Fatalf("a server/discover at the cap: %d (session %q) %s, want the MCP handler's answer and no session",
 			status, hdr.Get("Mcp-Session-Id"), body)

@@ -95,6 +95,12 @@ func grantUse(t *testing.T, ns, sa, server string) {
 // rawPost sends one JSON-RPC message and returns the status, headers and body.
 func rawPost(t *testing.T, url, token, sessionID, body string) (int, http.Header, []byte) {
 	t.Helper()
+	return rawPostWith(t, url, token, sessionID, body, nil)
+}
+
+// rawPostWith is rawPost with more request headers.
+func rawPostWith(t *testing.T, url, token, sessionID, body string, headers map[string]string) (int, http.Header, []byte) {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, url, bytes.NewBufferString(body))
 	if err != nil {
 		t.Fatal(err)
@@ -107,6 +113,9 @@ func rawPost(t *testing.T, url, token, sessionID, body string) (int, http.Header
 	if sessionID != "" {
 		req.Header.Set("Mcp-Session-Id", sessionID)
 		req.Header.Set("MCP-Protocol-Version", "2025-06-18")
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

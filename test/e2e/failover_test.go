@@ -83,15 +83,7 @@ func testLeaderFailover(t *testing.T) {
 	calls.stop()
 	st := o.stats(t)
 
-	if st.RefreshReuseDetected != 0 {
-		t.Errorf("the OAuth server detected %d refresh token reuses outside the 5s grace: a failover spent a refresh token twice", st.RefreshReuseDetected)
-	}
-	if st.Authorizations != st0.Authorizations {
-		t.Errorf("%d logins during the failovers; want none", st.Authorizations-st0.Authorizations)
-	}
-	if ar := hist.authRequiredSince(loggedIn); len(ar) > 0 {
-		t.Errorf("AuthorizationRequired was set during the failovers: %v", ar)
-	}
+	checkNothingLost(t, "the failovers", st0, st, hist, loggedIn)
 	total, retried, failed := calls.counts()
 	if failed != 0 {
 		t.Errorf("%d of %d gateway calls failed on two replicas (last: %v); want 0", failed, total, calls.lastError())
