@@ -115,6 +115,9 @@ func applyErrors(t *testing.T, objs []*unstructured.Unstructured, defaultNS stri
 		var target dynamic.ResourceInterface = dyn.Resource(m.Resource)
 		if m.Scope.Name() == meta.RESTScopeNameNamespace {
 			target = dyn.Resource(m.Resource).Namespace(cmp.Or(o.GetNamespace(), defaultNS))
+		} else if ns := o.GetNamespace(); ns != "" {
+			// The API server ignores it, so a GitOps tool compares it with nothing: a diff forever.
+			errs = append(errs, fmt.Errorf("%s %s is cluster-scoped but carries namespace %s", o.GetKind(), o.GetName(), ns))
 		}
 		data, err := json.Marshal(o.Object)
 		if err != nil {
