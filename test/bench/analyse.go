@@ -46,7 +46,8 @@ type steadyFigures struct {
 
 // analyseRefreshes walks each holder's token chain (seed token, then every refresh seen at the
 // token endpoint) and judges the tokens whose refresh was due in [from, to): refreshed before it
-// expired or not, and how late against the controller's own plan.
+// expired or not, and how late against the controller's own plan. A token already refreshed
+// before the window (a refresh someone asked for, as the burst does) was not due in it.
 func analyseRefreshes(seeds []seeded, events map[string][]refreshEvent, from, to time.Time) steadyFigures {
 	var f steadyFigures
 	for _, s := range seeds {
@@ -61,7 +62,7 @@ func analyseRefreshes(seeds []seeded, events map[string][]refreshEvent, from, to
 			if !cur.planned.Before(to) {
 				break
 			}
-			if !cur.planned.Before(from) {
+			if !cur.planned.Before(from) && (next == nil || !next.Arrived.Before(from)) {
 				f.due++
 				switch {
 				case next != nil && next.Arrived.Before(to):

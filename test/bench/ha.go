@@ -3,6 +3,7 @@ package bench
 import (
 	"cmp"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -191,9 +192,17 @@ func haBurst(cfg Config, f *gatewayFleet, n int) (HABurst, error) {
 	logf(cfg, "%s: burst of %d refreshes", f.setup, n)
 	var begin costMeter
 	var err, merr error
+	var profs []replicaProfile
 	hb.Burst, err = runBurst(f.c, f.a, f.rs, n, 2*time.Minute+time.Duration(n)*40*time.Millisecond, func(i int) {
 		if i == 0 {
 			begin, merr = meter(f)
+			profs = profileReplicas(cfg, f)
+			return
+		}
+		for _, p := range profs {
+			if perr := p.stop(p.out); perr != nil {
+				logf(cfg, "%s: profile: %v", f.setup, perr)
+			}
 		}
 	})
 	if err = cmp.Or(err, merr); err != nil {
@@ -209,6 +218,33 @@ func haBurst(cfg Config, f *gatewayFleet, n int) (HABurst, error) {
 	hb.Costs = begin.costs(end, n) // the harness asked each server once: a PATCH
 	logf(cfg, "%s: burst: %d refreshes at %.1f/s; %s", f.setup, hb.BurstRefreshes, hb.BurstThroughput, hb.Costs)
 	return hb, nil
+}
+
+// replicaProfile is a CPU profile of one replica, to be written to out.
+type replicaProfile struct {
+	*profiler
+	out string
+}
+
+// profileReplicas samples the CPU of the leader (or the lone manager) and of one follower, when
+// cfg.Profile: profile-ha-STORE-REPLICAS-burst-ROLE.txt in cfg.OutDir.
+func profileReplicas(cfg Config, f *gatewayFleet) []replicaProfile {
+	if !cfg.Profile {
+		return nil
+	}
+	leader := max(0, f.rs.leader())
+	roles := map[string]int{"manager": leader}
+	if len(f.rs) > 1 {
+		roles = map[string]int{"leader": leader, "follower": (leader + 1) % len(f.rs)}
+	}
+	var out []replicaProfile
+	for role, i := range roles {
+		name := fmt.Sprintf("profile-ha-%s-%d-burst-%s", f.setup.Store, f.setup.Replicas, role)
+		if p := startProfile(f.rs[i].pid(), filepath.Join(f.dir, name+".data")); p != nil {
+			out = append(out, replicaProfile{p, filepath.Join(cfg.OutDir, name+".txt")})
+		}
+	}
+	return out
 }
 
 // haSteady watches the fleet's scheduled refreshes for cfg.HALifetimes token lifetimes.
