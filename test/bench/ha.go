@@ -168,6 +168,11 @@ func runHASetup(cfg Config, bin string, s HASetup, name string) (res HAResult, e
 		if err := f.grow(cfg.HAN); err != nil {
 			return res, err
 		}
+		// Every replica's gateway connects to each new server to list its tools, and rebuilds
+		// its catalog as each answers: a burst started before that settles measures it too.
+		if err := f.waitListed(); err != nil {
+			return res, err
+		}
 		b, err := haBurst(cfg, f, cfg.HAN)
 		res.Burst = &b
 		if err != nil {
