@@ -24,7 +24,8 @@ import (
 // Two shards split one namespace's servers by label, each with its own bbolt store and
 // gateway: every login lands in the store of its server's shard and nowhere else (the other
 // shard sees the hand-over too, and neither takes nor deletes it), a credential without a
-// label follows its server, and each gateway serves its own shard's servers only.
+// label follows its server, each gateway serves its own shard's servers only, and a server
+// relabelled into another shard is let go.
 func TestShardsSplitServersAndCredentialsByLabel(t *testing.T) {
 	srv := testenv.StartOAuthServer(t, oauthserver.Options{})
 	ns := testenv.NewNamespace(t, "shards")
@@ -86,6 +87,25 @@ func TestShardsSplitServersAndCredentialsByLabel(t *testing.T) {
 			t.Errorf("initialize %s through shard %s's gateway: %d, want %d", tc.server, tc.gateway.Namespace, got, tc.want)
 		}
 	}
+
+	// Relabelled into shard a, in-rest is let go by the rest: its session closes and its
+	// gateway sends callers to the other shard. (Its token stays in the rest's bbolt file; on
+	// the Secrets store shard a would find it.)
+	if !rest.SessionConnected(inRest) {
+		t.Fatal("in-rest has no session before it moves")
+	}
+	moved := inRest.DeepCopy()
+	if err := c.Get(context.Background(), client.ObjectKeyFromObject(inRest), moved); err != nil {
+		t.Fatal(err)
+	}
+	moved.Labels = map[string]string{controllers.ShardLabel: "a"}
+	if err := c.Update(context.Background(), moved); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, "the rest lets in-rest go", func() bool {
+		return !rest.SessionConnected(inRest) &&
+			initializeStatus(t, rest.URL+"/servers/"+ns+"/in-rest/mcp") == http.StatusNotFound
+	})
 }
 
 func createServer(t *testing.T, ns, name, url string, mode mcpv1alpha1.CredentialMode, labels map[string]string) *mcpv1alpha1.UpstreamServer {
