@@ -44,10 +44,12 @@ type Config struct {
 	// collects at least every 2 min.
 	GCWait time.Duration
 	// HASetups are the manager setups of the HA run (`bench -ha`), each on a fleet of its own:
-	// its gateway is measured with GatewayN servers, then a refresh burst of HAN servers (0:
-	// no burst), then their scheduled refreshes for HALifetimes token lifetimes (0: none).
+	// its gateway is measured with GatewayN servers, then HABursts refresh bursts of HAN
+	// servers (0: no burst), then their scheduled refreshes for HALifetimes token lifetimes
+	// (0: none).
 	HASetups    []HASetup
 	HAN         int
+	HABursts    int
 	HALifetimes float64
 	// Note is printed under the decoy report's title (say, what the source was changed to).
 	Note string
@@ -67,7 +69,7 @@ func DefaultConfig() Config {
 		Ns: []int{100, 1000, 5000}, TokenTTL: 60 * time.Second, Lifetimes: 3, MaxConcurrentReconciles: 16,
 		RawDuration: 5 * time.Second, GatewayN: 100, Credentials: 10000, CredentialServers: 10, CredentialTTL: 5 * time.Minute, GatewayCalls: 1000, GatewayDuration: 3 * time.Second,
 		GatewayConcurrency: []int{1, 16, 64}, Profile: true, Decoys: 500, GCWait: 150 * time.Second,
-		HASetups: []HASetup{{storeBolt, 1}, {storeSecrets, 1}, {storeSecrets, 3}}, HAN: 1000, HALifetimes: 1,
+		HASetups: []HASetup{{storeBolt, 1}, {storeSecrets, 1}, {storeSecrets, 3}}, HAN: 1000, HABursts: 3, HALifetimes: 1,
 		OutDir: "bench/results", Log: os.Stdout,
 	}
 }
@@ -88,7 +90,7 @@ func SmokeConfig() Config {
 	c.Decoys = 8
 	c.GCWait = 0
 	c.Credentials, c.CredentialServers, c.CredentialTTL = 20, 2, 5*time.Second
-	c.HASetups, c.HAN, c.HALifetimes = []HASetup{{storeSecrets, 3}}, 20, 0 // the window is the scale run's code
+	c.HASetups, c.HAN, c.HABursts, c.HALifetimes = []HASetup{{storeSecrets, 3}}, 20, 1, 0 // the window is the scale run's code
 	return c
 }
 
@@ -154,6 +156,10 @@ var knobs = []knob{
 	}},
 	{"BENCH_HA_N", "a count (0: no refresh burst in the HA run)", func(c *Config, v string) (ok bool) {
 		c.HAN, ok = count(v, 0)
+		return ok
+	}},
+	{"BENCH_HA_BURSTS", "a positive count (bursts one after the other in each HA setup)", func(c *Config, v string) (ok bool) {
+		c.HABursts, ok = count(v, 1)
 		return ok
 	}},
 	{"BENCH_HA_LIFETIMES", "a number (0: no window of scheduled refreshes in the HA run)", func(c *Config, v string) (ok bool) {

@@ -68,9 +68,9 @@ type HAResult struct {
 	// Leader is the replica that held the lease (-1: no leader election).
 	Leader  int           `json:"leader"`
 	Gateway GatewayResult `json:"gateway"`
-	// Burst and Steady are nil when they were not measured (HAN or HALifetimes 0, or the run
-	// stopped before them).
-	Burst  *HABurst  `json:"burst,omitempty"`
+	// Bursts are HABursts bursts one after the other (none: HAN 0, or the run stopped before
+	// them); Steady is nil when it was not measured (HALifetimes 0 too).
+	Bursts []HABurst `json:"bursts,omitempty"`
 	Steady *HASteady `json:"steady,omitempty"`
 	// ShutdownSeconds is the longest SIGTERM-to-exit of a replica at the end.
 	ShutdownSeconds float64 `json:"shutdownSeconds"`
@@ -141,7 +141,8 @@ func RunHA(cfg Config) (*HAReport, error) {
 	return rep, nil
 }
 
-// runHASetup measures one setup: the gateway on GatewayN servers, then the burst of HAN.
+// runHASetup measures one setup: the gateway on GatewayN servers, then HABursts bursts of HAN
+// and the scheduled refreshes after them.
 func runHASetup(cfg Config, bin string, s HASetup, name string) (res HAResult, err error) {
 	res = HAResult{HASetup: s, Leader: -1, Gateway: GatewayResult{Note: "not measured (BENCH_GATEWAY_N=0)"}}
 	logf(cfg, "%s: starting the control plane, the OAuth server and %d manager(s)", s, s.Replicas)
@@ -173,10 +174,12 @@ func runHASetup(cfg Config, bin string, s HASetup, name string) (res HAResult, e
 		if err := f.waitListed(); err != nil {
 			return res, err
 		}
-		b, err := haBurst(cfg, f, cfg.HAN)
-		res.Burst = &b
-		if err != nil {
-			return res, fmt.Errorf("burst: %w", err)
+		for range cfg.HABursts {
+			b, err := haBurst(cfg, f, cfg.HAN)
+			res.Bursts = append(res.Bursts, b)
+			if err != nil {
+				return res, fmt.Errorf("burst: %w", err)
+			}
 		}
 		if cfg.HALifetimes > 0 {
 			st, err := haSteady(cfg, f)

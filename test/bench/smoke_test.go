@@ -92,6 +92,7 @@ func checkHA(t *testing.T, cfg Config) {
 	}
 	expectFigures(t, map[string]bool{
 		"HA: a leader":                  r.Leader >= 0,
+		"HA: every burst":               len(r.Bursts) == cfg.HABursts,
 		"HA: gateway over 3 replicas":   r.Gateway.Measured && r.Gateway.Replicas == 3 && len(r.Gateway.Targets) == 3,
 		"HA: gateway CPU by process":    hasRoles(r.Gateway.Targets[1].CPU[4], "manager-2", "kube-apiserver", "etcd", "harness"),
 		"HA: burst throughput":          b.BurstThroughput > 0,

@@ -9,9 +9,9 @@
 // Secrets cost the manager's memory, into decoys.json and decoys.md (BENCH_NOTE heads the report).
 // `bench -ha` measures instead, for each BENCH_HA_SETUPS (bolt:1,secrets:1,secrets:3: token store
 // and manager replicas), the gateway on BENCH_GATEWAY_N servers at BENCH_GATEWAY_CLIENTS (1,16,64)
-// for BENCH_GATEWAY_DURATION (3s) each, a refresh burst of BENCH_HA_N (1000) servers and then
-// their scheduled refreshes for BENCH_HA_LIFETIMES (1) token lifetimes, with the API writes per
-// refresh, into ha.json and ha.md.
+// for BENCH_GATEWAY_DURATION (3s) each, BENCH_HA_BURSTS (3) refresh bursts of BENCH_HA_N (1000)
+// servers and then their scheduled refreshes for BENCH_HA_LIFETIMES (1) token lifetimes, with
+// the API writes per refresh, into ha.json and ha.md.
 package main
 
 import (
