@@ -27,11 +27,14 @@ func haMarkdown(rep *HAReport) string {
 	}
 	w("\n")
 	for _, row := range haRows(rep.Setups) {
-		w("| %s |", row.name)
-		for _, r := range rep.Setups {
-			w(" %s |", row.f(r))
+		cells := make([]string, len(rep.Setups))
+		for i, r := range rep.Setups {
+			cells[i] = row.f(r)
 		}
-		w("\n")
+		if !slices.ContainsFunc(cells, func(c string) bool { return c != "–" }) {
+			continue // a figure no setup measured (BENCH_GATEWAY_N=0, …)
+		}
+		w("| %s | %s |\n", row.name, strings.Join(cells, " | "))
 	}
 	for _, r := range rep.Setups {
 		if r.Problem != "" {

@@ -41,3 +41,14 @@ func TestHAReportShowsTheMedianBurst(t *testing.T) {
 		})
 	}
 }
+
+// TestHAReportLeavesOutWhatNoSetupMeasured: without a gateway (BENCH_GATEWAY_N=0) the table has
+// no gateway rows, and keeps the burst's.
+func TestHAReportLeavesOutWhatNoSetupMeasured(t *testing.T) {
+	rep := &HAReport{Setups: []HAResult{{HASetup: HASetup{storeSecrets, 3}, Leader: 0,
+		Bursts: []HABurst{{Servers: 10, Burst: Burst{BurstRefreshes: 10, BurstThroughput: 50}}}}}}
+	md := haMarkdown(rep)
+	if strings.Contains(md, "calls/s at") || !strings.Contains(md, "**50.0/s**") {
+		t.Errorf("want the burst's rows and no gateway row:\n%s", md)
+	}
+}

@@ -18,32 +18,46 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 )
 
-// Render rewrites results.md and results.png in dir from its results.json, and
-// credentials.md from credentials.json, e.g. after the report's layout changed, without
-// measuring again. Either file may be missing, not both.
+// Render rewrites results.md and results.png in dir from its results.json, credentials.md
+// from credentials.json and ha.md from ha.json, e.g. after the report's layout changed, without
+// measuring again. Any of the files may be missing, not all.
 func Render(dir string) error {
 	rendered := 0
-	for _, name := range []string{"results.json", "credentials.json"} {
-		b, err := os.ReadFile(filepath.Join(dir, name))
+	for _, r := range []struct {
+		name  string
+		write func(b []byte) error
+	}{
+		{"results.json", renderWith(func(rep *Report) error { return writeReport(dir, rep) })},
+		{"credentials.json", renderWith(func(rep *Report) error { return writeReport(dir, rep) })},
+		{"ha.json", renderWith(func(rep *HAReport) error { return writeHAReport(dir, rep) })},
+	} {
+		b, err := os.ReadFile(filepath.Join(dir, r.name))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
 			return err
 		}
-		var rep Report
-		if err := json.Unmarshal(b, &rep); err != nil {
-			return fmt.Errorf("reading %s: %w", name, err)
-		}
-		if err := writeReport(dir, &rep); err != nil {
-			return err
+		if err := r.write(b); err != nil {
+			return fmt.Errorf("rendering %s: %w", r.name, err)
 		}
 		rendered++
 	}
 	if rendered == 0 {
-		return fmt.Errorf("%s holds neither results.json nor credentials.json", dir)
+		return fmt.Errorf("%s holds none of results.json, credentials.json and ha.json", dir)
 	}
 	return nil
+}
+
+// renderWith reads a report of type R and writes it with write.
+func renderWith[R any](write func(*R) error) func([]byte) error {
+	return func(b []byte) error {
+		var rep R
+		if err := json.Unmarshal(b, &rep); err != nil {
+			return err
+		}
+		return write(&rep)
+	}
 }
 
 // writeReport writes results.json, results.md and results.png into dir; a report of the

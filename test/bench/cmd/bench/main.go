@@ -4,7 +4,7 @@
 // and BENCH_WORKDIR change what is measured; BENCH_SMOKE=1 runs the reduced configuration of the
 // smoke test. With BENCH_N=0 the per-subject figures go to credentials.json and credentials.md.
 // `bench -render DIR` only rewrites DIR/results.md and DIR/results.png from DIR/results.json (and
-// DIR/credentials.md from DIR/credentials.json).
+// DIR/credentials.md from DIR/credentials.json, DIR/ha.md from DIR/ha.json).
 // `bench -decoys` (`make bench-decoys`) measures instead what BENCH_DECOYS (500) labelled 1 MiB
 // Secrets cost the manager's memory, into decoys.json and decoys.md (BENCH_NOTE heads the report).
 // `bench -ha` measures instead, for each BENCH_HA_SETUPS (bolt:1,secrets:1,secrets:3: token store
