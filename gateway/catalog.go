@@ -14,6 +14,7 @@ import (
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	toolscache "k8s.io/client-go/tools/cache"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
@@ -66,6 +67,9 @@ type upstreamConn struct {
 	grant string
 	sess  *mcpconn.Session
 	tools []*mcp.Tool // guarded by catalog.mu
+	// shown memoizes a Shared server's tools as /mcp shows them, per tool of this list and
+	// the name it got; guarded by catalog.mu, emptied with a new tools list (setTools).
+	shown map[*mcp.Tool]*exposedTool
 	// exposed are a credential session's tools as /mcp shows them; guarded by catalog.mu.
 	exposed []*exposedTool
 	stale   atomic.Bool // the upstream said its tools changed
@@ -177,7 +181,9 @@ func sharedReady(us *mcpv1alpha1.UpstreamServer) bool { return isReady(us) && !p
 // served meanwhile.
 func (c *catalog) sync(ctx context.Context) {
 	var list mcpv1alpha1.UpstreamServerList
-	if err := c.g.opts.Client.List(ctx, &list); err != nil {
+	// Read only, so the cache's own objects serve: a copy of every server per sync was most
+	// of the catalog's garbage while servers came and went.
+	if err := c.g.opts.Client.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
 		c.g.log.Error(err, "Failed to list UpstreamServers for the tool catalog")
 		return
 	}
@@ -245,7 +251,8 @@ func (c *catalog) connect(ctx context.Context, us *mcpv1alpha1.UpstreamServer, c
 	if err != nil {
 		return nil, err
 	}
-	conn.sess, conn.tools = sess, sess.Tools()
+	conn.sess = sess
+	conn.setTools(sess.Tools())
 	if cred != nil {
 		conn.exposed = exposeTools(key.nn, conn.tools)
 	}
@@ -261,7 +268,7 @@ func (c *catalog) list(ctx context.Context, conn *upstreamConn) error {
 		return err
 	}
 	c.mu.Lock()
-	conn.tools = tools
+	conn.setTools(tools)
 	if conn.key.cred != "" {
 		conn.exposed = exposeTools(conn.key.nn, tools)
 		c.credVersion++
@@ -281,15 +288,15 @@ func (c *catalog) rebuild() bool {
 		}
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i].nn.String() < keys[j].nn.String() })
-	next := map[string]*exposedTool{}
+	next := make(map[string]*exposedTool, len(c.tools))
 	for _, key := range keys {
-		nn := key.nn
-		for _, t := range c.conns[key].tools {
+		nn, conn := key.nn, c.conns[key]
+		for _, t := range conn.tools {
 			name := ToolName(nn.Namespace, nn.Name, t.Name)
 			if _, taken := next[name]; taken {
 				name = hashedToolName(nn.Namespace, nn.Name, t.Name)
 			}
-			next[name] = exposeTool(nn, t, name)
+			next[name] = conn.show(t, name)
 		}
 	}
 	changed := len(next) != len(c.tools)
@@ -300,6 +307,28 @@ func (c *catalog) rebuild() bool {
 	}
 	c.tools = next
 	return changed
+}
+
+// setTools replaces the session's tool list (catalog.mu held).
+func (u *upstreamConn) setTools(tools []*mcp.Tool) {
+	u.tools, u.shown = tools, nil
+}
+
+// show is tool t of this session's list as /mcp shows it under name (catalog.mu held). Every
+// sync rebuilds the catalog from all sessions: exposing (a JSON encoding, a digest and the
+// schemas' round trips) once per tool list, not once per sync, keeps adding N servers at N
+// syncs from costing N² encodings, which took most of the manager's CPU for half a minute
+// after a thousand servers became Ready.
+func (u *upstreamConn) show(t *mcp.Tool, name string) *exposedTool {
+	if e := u.shown[t]; e != nil && e.tool.Name == name {
+		return e
+	}
+	e := exposeTool(u.key.nn, t, name)
+	if u.shown == nil {
+		u.shown = make(map[*mcp.Tool]*exposedTool, len(u.tools))
+	}
+	u.shown[t] = e
+	return e
 }
 
 // exposeTool is upstream tool t of server nn as /mcp shows it, named name.
@@ -374,7 +403,11 @@ func (c *catalog) closeAll() {
 	conns := c.conns
 	c.conns = map[connKey]*upstreamConn{}
 	c.mu.Unlock()
-	for _, conn := range conns {
-		conn.close()
-	}
+	mcpconn.CloseEach(func(yield func(*mcpconn.Session) bool) {
+		for _, conn := range conns {
+			if !yield(conn.sess) {
+				return
+			}
+		}
+	})
 }

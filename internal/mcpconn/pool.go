@@ -2,6 +2,8 @@ package mcpconn
 
 import (
 	"context"
+	"iter"
+	"maps"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -102,9 +104,16 @@ func (p *Pool) CloseAll() {
 	all := p.sessions
 	p.sessions = map[string]*Session{}
 	p.mu.Unlock()
+	CloseEach(maps.Values(all))
+}
+
+// CloseEach closes sessions closeParallel at a time, and returns when all are closed. Closing
+// a streamable session ends it on the server (a DELETE round trip): one after another, 5,000
+// took longer than the pod's grace period.
+func CloseEach(sessions iter.Seq[*Session]) {
 	sem := make(chan struct{}, closeParallel)
 	var wg sync.WaitGroup
-	for _, s := range all {
+	for s := range sessions {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
