@@ -18,6 +18,7 @@ func (r *nRun) steady(base procStats, baseMetrics metricSet) (err error) {
 	}
 	res.RSSPerServerBytes = (res.RSSBytes - base.RSSBytes) / float64(r.n)
 	res.HeapPerServerBytes = (res.HeapBytes - baseMetrics.sum("go_memstats_heap_inuse_bytes")) / float64(r.n)
+	r.saveHeap()
 	return nil
 }
 

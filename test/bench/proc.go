@@ -25,6 +25,7 @@ type managerProc struct {
 	started     time.Time
 	metricsAddr string
 	gatewayAddr string
+	pprofAddr   string // net/http/pprof, on loopback
 	logPath     string
 }
 
@@ -52,8 +53,12 @@ func startManager(a managerArgs) (*managerProc, error) {
 	if err != nil {
 		return nil, err
 	}
+	pprofAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
 	logPath := filepath.Join(a.logDir, fmt.Sprintf("manager-%02d.log", managerRuns.Add(1)))
-	args := []string{"--metrics-bind-address=" + metricsAddr,
+	args := []string{"--metrics-bind-address=" + metricsAddr, "--pprof-bind-address=" + pprofAddr,
 		"--health-probe-bind-address=0", "--gateway-bind-address=" + gatewayAddr,
 		"--gateway-allow-loopback-unauthenticated", fmt.Sprintf("--max-concurrent-reconciles=%d", a.maxConcurrent)}
 	if a.store != "" {
@@ -65,7 +70,7 @@ func startManager(a managerArgs) (*managerProc, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting the manager: %w", err)
 	}
-	m := &managerProc{p: p, started: started, metricsAddr: metricsAddr, gatewayAddr: gatewayAddr, logPath: logPath}
+	m := &managerProc{p: p, started: started, metricsAddr: metricsAddr, gatewayAddr: gatewayAddr, pprofAddr: pprofAddr, logPath: logPath}
 	// Wait for the metrics endpoint: the manager is up and its caches are starting.
 	deadline := time.Now().Add(60 * time.Second)
 	for {
