@@ -4,14 +4,13 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"strconv"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
@@ -59,13 +58,7 @@ func TestNonLeaderGatewayAsksTheLeaderToRefresh(t *testing.T) {
 	})
 
 	c := testenv.Current().Client
-	us := &mcpv1alpha1.UpstreamServer{ObjectMeta: metav1.ObjectMeta{Name: "demo", Namespace: ns},
-		Spec: mcpv1alpha1.UpstreamServerSpec{URL: srv.MCPURL()}}
-	if err := c.Create(context.Background(), us); err != nil {
-		t.Fatal(err)
-	}
-	testenv.Login(t, srv, us)
-	waitReady(t, us)
+	us := readyServer(t, srv, ns, "demo")
 	key := upstream.StoreKey(us)
 	var first *tokenstore.Record
 	testenv.Eventually(t, 30*time.Second, "the login in the non-leader's store", func() bool {

@@ -36,13 +36,7 @@ func TestManagerOnTheSecretsBackend(t *testing.T) {
 		t.Fatalf("the manager's store is a %T", m.Store)
 	}
 	c := testenv.Current().Client
-	us := &mcpv1alpha1.UpstreamServer{ObjectMeta: metav1.ObjectMeta{Name: "demo", Namespace: ns},
-		Spec: mcpv1alpha1.UpstreamServerSpec{URL: srv.MCPURL()}}
-	if err := c.Create(context.Background(), us); err != nil {
-		t.Fatal(err)
-	}
-	testenv.Login(t, srv, us)
-	waitReady(t, us)
+	us := readyServer(t, srv, ns, "demo")
 	key := upstream.StoreKey(us)
 	first, err := m.Store.Load(key)
 	if err != nil {

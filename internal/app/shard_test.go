@@ -118,6 +118,15 @@ func createServer(t *testing.T, ns, name, url string, mode mcpv1alpha1.Credentia
 	return us
 }
 
+// readyServer creates a Shared server on srv and logs it in, and waits until it is Ready.
+func readyServer(t *testing.T, srv *oauthserver.Server, ns, name string) *mcpv1alpha1.UpstreamServer {
+	t.Helper()
+	us := createServer(t, ns, name, srv.MCPURL(), mcpv1alpha1.CredentialModeShared, nil)
+	testenv.Login(t, srv, us)
+	waitReady(t, us)
+	return us
+}
+
 // initializeStatus is the HTTP status of an MCP initialize posted to endpoint.
 func initializeStatus(t *testing.T, endpoint string) int {
 	t.Helper()
