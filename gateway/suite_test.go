@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"sync"
 	"testing"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -49,6 +50,7 @@ func startHarness(t *testing.T, ns string, tweak func(*Options)) *harness {
 	m := testenv.StartManager(t, testenv.ManagerOptions{Namespace: ns,
 		Gateway: &app.GatewayOptions{AllowLoopbackUnauthenticated: true, Tweak: tweak}})
 	h := &harness{Manager: m, ns: ns, url: m.URL, logs: gatewayLog{m}}
+	gatewayViews.add(ns, m.GetClient())
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("gateway log:\n%s", h.logs.String())
@@ -60,4 +62,26 @@ func startHarness(t *testing.T, ns string, tweak func(*Options)) *harness {
 // serverURL is the gateway's pass-through URL of a server.
 func (h *harness) serverURL(name string) string {
 	return h.url + "/servers/" + h.ns + "/" + name + "/mcp"
+}
+
+// gatewayViews holds, per namespace, the cached readers the harnesses' gateways decide from.
+// waitReady waits for them too: the API server may say Ready while a gateway's informer has
+// not yet delivered that status, and a request in between is (rightly) answered 503.
+var gatewayViews = &views{byNS: map[string][]client.Reader{}}
+
+type views struct {
+	mu   sync.Mutex
+	byNS map[string][]client.Reader
+}
+
+func (v *views) add(ns string, r client.Reader) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.byNS[ns] = append(v.byNS[ns], r)
+}
+
+func (v *views) of(ns string) []client.Reader {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return append([]client.Reader(nil), v.byNS[ns]...)
 }
