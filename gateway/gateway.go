@@ -97,6 +97,10 @@ type Gateway struct {
 	up     *upstreams
 	grants *endpointGrants
 	slots  *sessionSlots
+	// stopping is done once Start's context is: from then on no request waits for a refreshed
+	// token, since the controller that would refresh it stops first (refresh.go).
+	stopping context.Context
+	stop     context.CancelFunc
 	// servers and credentials are the UpstreamServers and UpstreamCredentials as the
 	// manager's informers deliver them (index.go).
 	servers     *objectIndex[*mcpv1alpha1.UpstreamServer]
@@ -136,6 +140,7 @@ func New(o Options) (*Gateway, error) {
 	}
 	g := &Gateway{opts: o, log: o.Logger, servers: newObjectIndex[*mcpv1alpha1.UpstreamServer](),
 		credentials: newObjectIndex[*mcpv1alpha1.UpstreamCredential]()}
+	g.stopping, g.stop = context.WithCancel(context.Background())
 	g.auth = newAuthorizer(o.Client, o)
 	g.up = newUpstreams(g)
 	g.grants = newEndpointGrants(o.AuthCacheSize)
@@ -200,10 +205,12 @@ func (g *Gateway) Start(ctx context.Context) error {
 		"allowLoopbackUnauthenticated", g.opts.AllowLoopbackUnauthenticated)
 	select {
 	case err := <-errc:
+		g.stop()
 		<-catalogDone
 		return fmt.Errorf("gateway: serving: %w", err)
 	case <-ctx.Done():
 	}
+	g.stop()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {

@@ -43,15 +43,22 @@ func (u *upstreams) awaitNewToken(ctx context.Context, h holder, rejectedRev uin
 	if rec := u.newerRecord(h, rejectedRev); rec != nil {
 		return rec // the reconciler already saved a newer token
 	}
+	if u.g.stopping.Err() != nil {
+		return nil // the controller has stopped: nobody would refresh it
+	}
 	u.requestRefresh(h, rejectedRev)
 	return u.waitNewer(ctx, h, rejectedRev)
 }
 
 // waitNewer waits until a revision other than rev with an access token is stored, or the wait
-// bound passes (nil). The store announces its commits, so this wakes on the commit.
+// bound passes, or the gateway stops (nil). The store announces its commits, so this wakes on
+// the commit. A stopping gateway waits for nothing: the controller stopped before it, so no new
+// token comes, and each wait would hold the manager's exit (and the catalog's session closes)
+// for RefreshWait.
 func (u *upstreams) waitNewer(ctx context.Context, h holder, rev uint64) *tokenstore.Record {
 	ctx, cancel := context.WithTimeout(ctx, u.g.opts.RefreshWait)
 	defer cancel()
+	defer context.AfterFunc(u.g.stopping, cancel)()
 	k := h.key()
 	for cur := rev; ; {
 		rec, err := u.g.opts.Store.WaitNewer(ctx, k, cur)
