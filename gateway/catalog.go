@@ -5,13 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"reflect"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -343,38 +341,6 @@ func exposeTool(nn types.NamespacedName, t *mcp.Tool, name string) *exposedTool 
 	exposed.InputSchema = schemaOf(exposed.InputSchema, true)
 	exposed.OutputSchema = schemaOf(exposed.OutputSchema, false)
 	return &exposedTool{server: nn, name: t.Name, tool: &exposed, digest: hex.EncodeToString(sum[:])}
-}
-
-// schemaOf returns schema s as a *jsonschema.Schema when that form encodes to exactly what s
-// does (and, for an input schema, says type "object"), else s itself. Every /mcp session has
-// a server of its own, and the SDK's AddTool encodes and decodes a schema of any other form
-// each time: with 100 servers that was 300 round trips through JSON per new session, 11% of
-// the manager's CPU in the bench's gateway phase and much of its garbage. Done once per tool
-// list here instead, and only where nothing changes for a client.
-func schemaOf(s any, input bool) any {
-	if s == nil {
-		return nil
-	}
-	if _, ok := s.(*jsonschema.Schema); ok {
-		return s
-	}
-	b, err := json.Marshal(s)
-	if err != nil {
-		return s
-	}
-	js := &jsonschema.Schema{}
-	if json.Unmarshal(b, js) != nil || input && js.Type != "object" {
-		return s
-	}
-	again, err := json.Marshal(js)
-	if err != nil {
-		return s
-	}
-	var was, is any
-	if json.Unmarshal(b, &was) != nil || json.Unmarshal(again, &is) != nil || !reflect.DeepEqual(was, is) {
-		return s
-	}
-	return js
 }
 
 // exposeTools names a credential session's tools for /mcp (ToolName; a session that also
