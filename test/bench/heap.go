@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -40,7 +41,76 @@ func (m *managerProc) heapProfile(out string) error {
 	if err != nil {
 		return fmt.Errorf("go tool pprof: %w", err)
 	}
-	return os.WriteFile(out+".txt", top, 0o644)
+	if err := os.WriteFile(out+".txt", top, 0o644); err != nil {
+		return err
+	}
+	return m.runtimeProfile(strings.TrimSuffix(out, ".pprof") + ".runtime.txt")
+}
+
+// runtimeProfile saves what the heap profile leaves out of RSS: the runtime's memory
+// statistics (goroutine stacks, heap kept but free) and the goroutines, largest groups first.
+func (m *managerProc) runtimeProfile(out string) error {
+	var b strings.Builder
+	for _, part := range []struct {
+		path string
+		keep func(lines []string) []string
+	}{
+		{"/debug/pprof/heap?debug=1", memStatsLines},
+		{"/debug/pprof/goroutine?debug=1", goroutineGroups},
+	} {
+		body, err := m.pprofText(part.path)
+		if err != nil {
+			return err
+		}
+		for _, l := range part.keep(strings.Split(body, "\n")) {
+			b.WriteString(l + "\n")
+		}
+		b.WriteString("\n")
+	}
+	return os.WriteFile(out, []byte(b.String()), 0o644)
+}
+
+func (m *managerProc) pprofText(path string) (string, error) {
+	c := http.Client{Timeout: time.Minute}
+	resp, err := c.Get("http://" + m.pprofAddr + path)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("%s: %s", path, resp.Status)
+	}
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+// memStatsLines keeps the runtime.MemStats block at the end of a debug=1 heap profile.
+func memStatsLines(lines []string) []string {
+	for i, l := range lines {
+		if strings.HasPrefix(l, "# runtime.MemStats") {
+			return lines[i:]
+		}
+	}
+	return nil
+}
+
+// goroutineGroups keeps the total and the ten largest groups of a debug=1 goroutine profile
+// (it lists groups largest first), each with its stack.
+func goroutineGroups(lines []string) []string {
+	var out []string
+	groups := 0
+	for _, l := range lines {
+		if l == "" {
+			continue
+		}
+		if !strings.HasPrefix(l, "#") && !strings.HasPrefix(l, "goroutine profile") {
+			if groups++; groups > 10 {
+				break
+			}
+		}
+		out = append(out, l)
+	}
+	return out
 }
 
 // saveHeap writes the heap profile of an N run after its steady window, when cfg.Profile.
