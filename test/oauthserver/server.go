@@ -31,6 +31,7 @@ type Server struct {
 	faults   []Fault
 	outage   OutageMode
 	outUntil time.Time // zero: until cleared
+	ttlFunc  func(now time.Time) time.Duration // SetAccessTokenTTL; nil: AccessTokenTTL
 
 	httpServer *http.Server
 	closed     chan struct{}

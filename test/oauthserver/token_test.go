@@ -33,6 +33,43 @@ func TestAccessTokenClaims(t *testing.T) {
 	}
 }
 
+// While a lifetime function is set, tokens live what it says at their issue (whole seconds, at
+// least one); once it is cleared the TTL applies again.
+func TestAccessTokensLiveWhatTheFunctionSays(t *testing.T) {
+	clock := newFakeClock()
+	s := start(t, Options{AutoApprove: true, Now: clock.Now, AccessTokenTTL: 30 * time.Second})
+	c := register(t, s, "none")
+	rt := login(t, s, c, "mcp")["refresh_token"].(string)
+	due := clock.Now().Add(90 * time.Second)
+	untilDue := func(now time.Time) time.Duration { return due.Sub(now) + 500*time.Millisecond }
+	for _, tc := range []struct {
+		name    string
+		ttl     func(time.Time) time.Duration
+		advance time.Duration // before the refresh
+		want    float64       // expires_in
+	}{
+		{"set", untilDue, 0, 90},
+		{"set, later", untilDue, 40 * time.Second, 50},
+		{"at least a second", untilDue, 60 * time.Second, 1},
+		{"cleared", nil, 0, 30},
+	} {
+		s.SetAccessTokenTTL(tc.ttl)
+		clock.Advance(tc.advance)
+		status, body := refresh(t, s, c, rt)
+		if status != http.StatusOK {
+			t.Fatalf("%s: refresh: %d %v", tc.name, status, body)
+		}
+		rt = body["refresh_token"].(string)
+		claims, err := s.signer.verify(body["access_token"].(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body["expires_in"] != tc.want || claims.Expiry != clock.Now().Unix()+int64(tc.want) {
+			t.Errorf("%s: expires_in %v, exp %d s from now; want %v", tc.name, body["expires_in"], claims.Expiry-clock.Now().Unix(), tc.want)
+		}
+	}
+}
+
 func TestRefreshRotationAndReuseDetection(t *testing.T) {
 	s := start(t, Options{AutoApprove: true})
 	c := register(t, s, "none")
