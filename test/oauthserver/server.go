@@ -30,7 +30,7 @@ type Server struct {
 	stats    Stats
 	faults   []Fault
 	outage   OutageMode
-	outUntil time.Time // zero: until cleared
+	outUntil time.Time                         // zero: until cleared
 	ttlFunc  func(now time.Time) time.Duration // SetAccessTokenTTL; nil: AccessTokenTTL
 
 	httpServer *http.Server
