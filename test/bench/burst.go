@@ -33,11 +33,19 @@ type Burst struct {
 // the raw figures.
 func burst(cfg Config, res *Result, c client.Client, a *authServer, m process, n int, dir string, timeout time.Duration) error {
 	var prof *profiler
+	var due time.Time
+	lead := scheduledLead(n)
 	b, err := runBurst(c, a, m, n, timeout, func(i int) {
-		switch {
-		case i == 0 && cfg.Profile:
-			prof = startProfile(m.pid(), filepath.Join(dir, "perf-burst.data"))
-		case i == 1:
+		switch i {
+		case 0:
+			// The burst's tokens line up the scheduled burst that follows.
+			due = time.Now().Add(lead)
+			lineUp(a, due, cfg.TokenTTL)
+			if cfg.Profile {
+				prof = startProfile(m.pid(), filepath.Join(dir, "perf-burst.data"))
+			}
+		case 1:
+			a.SetAccessTokenTTL(nil)
 			if perr := prof.stop(filepath.Join(cfg.OutDir, fmt.Sprintf("profile-n%d-burst.txt", n))); perr != nil {
 				logf(cfg, "N=%d: profile: %v", n, perr)
 			}
@@ -52,6 +60,20 @@ func burst(cfg Config, res *Result, c client.Client, a *authServer, m process, n
 	}
 	logf(cfg, "N=%d: burst: %d refreshes at %.1f/s (ratio to raw %.3f, to the raw pipeline %.3f; annotating took %.1fs; mean reconcile %.0fms, token call %.0fms; phases %s)",
 		n, b.BurstRefreshes, b.BurstThroughput, res.BurstRatio, res.BurstPipelineRat, b.BurstAnnotateS, 1000*b.BurstReconcileMean, 1000*b.BurstTokenCallMean, phasesCell(b.BurstPhases))
+	if err != nil {
+		return err
+	}
+	if time.Now().After(due.Add(-lead / 30)) {
+		logf(cfg, "N=%d: scheduled burst: skipped, the annotated burst outlasted its lead of %s", n, lead)
+		return nil
+	}
+	sb, err := runScheduled(a, m, n, due, lead, timeout)
+	res.Scheduled = sb
+	if res.RawPipeline > 0 {
+		res.ScheduledPipelineRat = sb.ScheduledThroughput / res.RawPipeline
+	}
+	logf(cfg, "N=%d: scheduled burst: %d refreshes at %.1f/s over %.1fs (ratio to the raw pipeline %.3f; mean reconcile %.0fms; phases %s)",
+		n, sb.ScheduledRefreshes, sb.ScheduledThroughput, sb.ScheduledSpreadS, res.ScheduledPipelineRat, 1000*sb.ScheduledReconcileMean, phasesCell(sb.ScheduledPhases))
 	return err
 }
 

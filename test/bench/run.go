@@ -59,6 +59,10 @@ type Result struct {
 	// patch) by RawWorkers workers with no controller: the ceiling of the burst.
 	RawPipeline      float64 `json:"rawPipelineRefreshesPerSecond"`
 	BurstPipelineRat float64 `json:"burstPipelineRatio"`
+	// Scheduled: every token lined up to fall due at once (scheduled.go), with no API write
+	// to ask for the refreshes.
+	Scheduled
+	ScheduledPipelineRat float64 `json:"scheduledPipelineRatio"`
 	// Login: hand-over Secret created → Ready, as seen by a watch.
 	HandOverToReady Dist    `json:"handOverToReady"`
 	SeedSeconds     float64 `json:"seedSeconds"`

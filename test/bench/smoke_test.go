@@ -33,6 +33,7 @@ func TestBenchSmoke(t *testing.T) {
 		"raw throughput":         r.RawThroughput > 0,
 		"raw pipeline":           r.RawPipeline > 0 && r.BurstPipelineRat > 0,
 		"burst phases":           r.BurstPhases["read"] > 0 && r.BurstPhases["token_call"] > 0 && r.BurstPhases["status_patch"] > 0,
+		"scheduled burst":        r.ScheduledRefreshes >= r.N && r.ScheduledPipelineRat > 0 && r.ScheduledPhases["token_call"] > 0,
 		"controller throughput":  r.ControllerThroughput > 0,
 		"API writes per refresh": r.APIWritesPerRefresh > 0,
 		"reconciles per refresh": r.ReconcilesPerRef > 0,
