@@ -98,7 +98,9 @@ type Gateway struct {
 	grants *endpointGrants
 	slots  *sessionSlots
 	// stopping is done once Start's context is: from then on no request waits for a refreshed
-	// token, since the controller that would refresh it stops first (refresh.go).
+	// token (refresh.go). A stopping gateway has no use for one: the callers' requests end with
+	// it, the catalog's sessions are being closed, and in this replica the controller that
+	// would refresh it has stopped first.
 	stopping context.Context
 	stop     context.CancelFunc
 	// servers and credentials are the UpstreamServers and UpstreamCredentials as the

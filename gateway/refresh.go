@@ -44,7 +44,7 @@ func (u *upstreams) awaitNewToken(ctx context.Context, h holder, rejectedRev uin
 		return rec // the reconciler already saved a newer token
 	}
 	if u.g.stopping.Err() != nil {
-		return nil // the controller has stopped: nobody would refresh it
+		return nil // the gateway is stopping (Gateway.stopping): no use asking
 	}
 	u.requestRefresh(h, rejectedRev)
 	return u.waitNewer(ctx, h, rejectedRev)
@@ -52,9 +52,9 @@ func (u *upstreams) awaitNewToken(ctx context.Context, h holder, rejectedRev uin
 
 // waitNewer waits until a revision other than rev with an access token is stored, or the wait
 // bound passes, or the gateway stops (nil). The store announces its commits, so this wakes on
-// the commit. A stopping gateway waits for nothing: the controller stopped before it, so no new
-// token comes, and each wait would hold the manager's exit (and the catalog's session closes)
-// for RefreshWait.
+// the commit. A stopping gateway waits for nothing (Gateway.stopping): the requests of the
+// catalog's sessions have contexts of their own, and each wait held the manager's exit for
+// up to RefreshWait.
 func (u *upstreams) waitNewer(ctx context.Context, h holder, rev uint64) *tokenstore.Record {
 	ctx, cancel := context.WithTimeout(ctx, u.g.opts.RefreshWait)
 	defer cancel()
