@@ -9,10 +9,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 
-	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
 	. "github.com/mcpproxy/mcpproxy-operator/gateway"
-	"github.com/mcpproxy/mcpproxy-operator/internal/testenv"
-	"github.com/mcpproxy/mcpproxy-operator/test/oauthserver"
 )
 
 // A tool call on /mcp that the gateway answers itself instead of forwarding (here: the
@@ -21,17 +18,8 @@ import (
 // does. The SDK's client keeps nothing of a 502 or 503 answer but its status, so the caller
 // used to get its bare sentinel "rejected by transport" (what the bench's 64 clients got).
 func TestAggregatedCallSaysWhyTheGatewayAnsweredItself(t *testing.T) {
-	srv := testenv.StartOAuthServer(t, oauthserver.Options{AccessTokenTTL: time.Hour})
-	ns := newNamespace(t)
-	h := startHarness(t, ns, func(o *Options) { o.RefreshWait = 2 * time.Second })
-	us := createServer(t, ns, "revoked", mcpv1alpha1.UpstreamServerSpec{URL: srv.MCPURL()})
-	testenv.Login(t, srv, us)
-	waitReady(t, us, 30*time.Second)
-	cs := connect(t, h.url+"/mcp", false, "", nil)
-	name := ToolName(ns, "revoked", "echo")
-	testenv.Eventually(t, 30*time.Second, "the server's tools on /mcp", func() bool {
-		return slices.Contains(toolNames(t, cs), name)
-	})
+	a := startAggregated(t, "revoked", func(o *Options) { o.RefreshWait = 2 * time.Second })
+	srv, ns, cs, name := a.srv, a.ns, a.cs, a.echo
 	if err := echo(cs, name, "before"); err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -14,7 +15,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
+	. "github.com/mcpproxy/mcpproxy-operator/gateway"
 	"github.com/mcpproxy/mcpproxy-operator/internal/testenv"
+	"github.com/mcpproxy/mcpproxy-operator/test/oauthserver"
 )
 
 // createServer creates an UpstreamServer.
@@ -169,4 +172,29 @@ func counter(t *testing.T, name string, labels ...string) float64 {
 		}
 	}
 	return 0
+}
+
+// aggregated is one logged-in, Ready server (an hour's tokens) behind a fresh harness, and a
+// client on /mcp that lists the server's echo tool.
+type aggregated struct {
+	srv  *oauthserver.Server
+	h    *harness
+	ns   string
+	cs   *mcp.ClientSession
+	echo string // the echo tool's name on /mcp
+}
+
+func startAggregated(t *testing.T, server string, tweak func(*Options)) aggregated {
+	t.Helper()
+	a := aggregated{srv: testenv.StartOAuthServer(t, oauthserver.Options{AccessTokenTTL: time.Hour}), ns: newNamespace(t)}
+	a.h = startHarness(t, a.ns, tweak)
+	us := createServer(t, a.ns, server, mcpv1alpha1.UpstreamServerSpec{URL: a.srv.MCPURL()})
+	testenv.Login(t, a.srv, us)
+	waitReady(t, us, 30*time.Second)
+	a.cs = connect(t, a.h.url+"/mcp", false, "", nil)
+	a.echo = ToolName(a.ns, server, "echo")
+	testenv.Eventually(t, 30*time.Second, server+"'s tools on /mcp", func() bool {
+		return slices.Contains(toolNames(t, a.cs), a.echo)
+	})
+	return a
 }
