@@ -161,12 +161,30 @@ func (r *nRun) coldStart() (err error) {
 		return fmt.Errorf("cold start: %w", err)
 	}
 	r.res.ColdStartAllReadyS = allUp.Sub(restart).Seconds()
+	r.coldStartBreakdown()
 	r.res.ColdStartRefreshes, _, _ = r.a.rec.countBetween(restart, allUp)
 	events, _ := r.a.rec.snapshot()
 	r.res.ColdStartDue = dueBy(r.seeds, events, restart, allUp)
 	logf(r.cfg, "N=%d: cold start: all connected after %.1fs with %d refreshes (%d were due)", r.n,
 		r.res.ColdStartAllReadyS, r.res.ColdStartRefreshes, r.res.ColdStartDue)
 	return nil
+}
+
+// coldStartBreakdown reads, from the restarted manager (its counters began at the restart),
+// where the cold start's reconciles spent their time and how many cores the manager used.
+func (r *nRun) coldStartBreakdown() {
+	m, err := r.m.scrape()
+	if err != nil {
+		return
+	}
+	r.res.ColdStartReconciles = m.sum("controller_runtime_reconcile_total", `controller="upstreamserver"`)
+	r.res.ColdStartPhases = phaseMeans(metricSet{}, m, "upstreamserver")
+	if n := m.sum("controller_runtime_reconcile_time_seconds_count", `controller="upstreamserver"`); n > 0 {
+		r.res.ColdStartReconcileMean = m.sum("controller_runtime_reconcile_time_seconds_sum", `controller="upstreamserver"`) / n
+	}
+	if p, err := r.m.procStats(); err == nil && r.res.ColdStartAllReadyS > 0 {
+		r.res.ColdStartCores = p.CPUSeconds / r.res.ColdStartAllReadyS
+	}
 }
 
 // catchUp keeps the manager down until every token has expired, so that all N are due at once

@@ -287,6 +287,10 @@ var resultRows = []resultRow{
 	{"cold start: refreshes (of them due)", "only due", func(r Result) string {
 		return fmt.Sprintf("%d (%d due)", r.ColdStartRefreshes, r.ColdStartDue)
 	}},
+	{"cold start: reconciles; mean reconcile; manager cores", "", func(r Result) string {
+		return na(r.ColdStartReconciles, fmt.Sprintf("%.0f; %s; %.2f", r.ColdStartReconciles, ms(1000*r.ColdStartReconcileMean), r.ColdStartCores))
+	}},
+	{"cold start: mean per reconcile by phase", "", func(r Result) string { return phasesCell(r.ColdStartPhases) }},
 	{"catch-up after all expired: all connected", "", func(r Result) string {
 		return na(r.CatchUpAllReadyS, fmt.Sprintf("%.1fs", r.CatchUpAllReadyS))
 	}},

@@ -70,6 +70,13 @@ type Result struct {
 	ColdStartAllReadyS float64 `json:"coldStartAllConnectedSeconds"`
 	ColdStartRefreshes int     `json:"coldStartRefreshes"`
 	ColdStartDue       int     `json:"coldStartDue"`
+	// ColdStartReconciles, ColdStartReconcileMean and ColdStartPhases (mean seconds per
+	// reconcile, "queue" the work queue) are the restarted manager's until all connected, and
+	// ColdStartCores the CPU it used over that time.
+	ColdStartReconciles    float64            `json:"coldStartReconciles"`
+	ColdStartReconcileMean float64            `json:"coldStartReconcileMeanSeconds"`
+	ColdStartPhases        map[string]float64 `json:"coldStartPhaseMeanSeconds,omitempty"`
+	ColdStartCores         float64            `json:"coldStartManagerCores"`
 	// Memory after the steady window (Steady), per server above the manager's idle baseline.
 	RSSPerServerBytes   float64 `json:"rssPerServerBytes"`
 	HeapPerServerBytes  float64 `json:"heapPerServerBytes"`
