@@ -1,8 +1,13 @@
 package gateway
 
 import (
+	"context"
 	"io"
 	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
 )
 
 // SetCatalogTuning changes the tuning of the catalogs of gateways created from now on (the
@@ -16,4 +21,10 @@ func SetCatalogTuning(serverTimeout, retryDelay time.Duration) (restore func()) 
 // NewEndpointRewriter is the pass-through's legacy SSE rewriter, for tests.
 func NewEndpointRewriter(body io.ReadCloser, rewrite func(string) string) io.ReadCloser {
 	return newEndpointRewriter(body, rewrite)
+}
+
+// ServerSeen is UpstreamServer nn as the gateway decides from it (its own index, filled by the
+// informer's handlers after the cache's store, or the cache).
+func (g *Gateway) ServerSeen(ctx context.Context, nn types.NamespacedName) (*mcpv1alpha1.UpstreamServer, error) {
+	return g.server(ctx, nn)
 }

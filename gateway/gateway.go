@@ -97,10 +97,11 @@ type Gateway struct {
 	up     *upstreams
 	grants *endpointGrants
 	slots  *sessionSlots
-	// stopping is done once Start's context is: from then on no request waits for a refreshed
-	// token (refresh.go). A stopping gateway has no use for one: the callers' requests end with
-	// it, the catalog's sessions are being closed, and in this replica the controller that
-	// would refresh it has stopped first.
+	// stopping is done once Start's context is: from then on the gateway neither asks for a
+	// refresh nor waits for a refreshed token (refresh.go). It has no use for one: the callers'
+	// requests end with it (their context is Start's) and the catalog's sessions are being
+	// closed. Nor may one come: the controllers of this replica stop with the gateway or just
+	// after it, and a request to the leader (a patch, on the Secrets store) would outlive it.
 	stopping context.Context
 	stop     context.CancelFunc
 	// servers and credentials are the UpstreamServers and UpstreamCredentials as the

@@ -59,17 +59,16 @@ func isReadyNow(us *mcpv1alpha1.UpstreamServer) bool {
 	return c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == us.Generation
 }
 
-// waitReady waits until us is Ready on the API server and in the cache of every gateway
-// serving its namespace, so that a request sent next is decided on that status.
+// waitReady waits until us is Ready on the API server and as every gateway serving its
+// namespace sees it, so that a request sent next is decided on that status.
 func waitReady(t *testing.T, us *mcpv1alpha1.UpstreamServer, timeout time.Duration) *mcpv1alpha1.UpstreamServer {
 	t.Helper()
 	var cur *mcpv1alpha1.UpstreamServer
 	testenv.Eventually(t, timeout, us.Name+" Ready", func() bool { cur = get(t, us); return isReadyNow(cur) })
-	for i, view := range gatewayViews.of(us.Namespace) {
-		testenv.Eventually(t, timeout, fmt.Sprintf("%s Ready in gateway %d's cache", us.Name, i), func() bool {
-			seen := &mcpv1alpha1.UpstreamServer{}
-			return view.Get(context.Background(), client.ObjectKeyFromObject(us), seen) == nil &&
-				seen.Generation == cur.Generation && isReadyNow(seen)
+	for i, g := range gatewayViews.of(us.Namespace) {
+		testenv.Eventually(t, timeout, fmt.Sprintf("%s Ready as gateway %d sees it", us.Name, i), func() bool {
+			seen, err := g.ServerSeen(context.Background(), client.ObjectKeyFromObject(us))
+			return err == nil && seen.Generation == cur.Generation && isReadyNow(seen)
 		})
 	}
 	return cur

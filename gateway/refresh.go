@@ -10,6 +10,9 @@ import (
 // look asks the reconciler owning h's token to look at it now (an expired token, credentials
 // it does not hold).
 func (u *upstreams) look(h holder) {
+	if u.g.stopping.Err() != nil {
+		return // a stopping gateway asks for nothing (Gateway.stopping)
+	}
 	u.g.opts.Refresher.RequestRefresh(h.refreshRequest(0))
 }
 
@@ -18,6 +21,9 @@ func (u *upstreams) look(h holder) {
 // early only for a rejected revision. One request per rejected revision (again after three
 // wait bounds); during a backoff only a look, so a 401 never bypasses it.
 func (u *upstreams) requestRefresh(h holder, rev uint64) {
+	if u.g.stopping.Err() != nil {
+		return // a stopping gateway asks for nothing (Gateway.stopping)
+	}
 	if _, ok := h.backingOff(time.Now()); ok {
 		u.look(h)
 		return
@@ -44,7 +50,7 @@ func (u *upstreams) awaitNewToken(ctx context.Context, h holder, rejectedRev uin
 		return rec // the reconciler already saved a newer token
 	}
 	if u.g.stopping.Err() != nil {
-		return nil // the gateway is stopping (Gateway.stopping): no use asking
+		return nil // a stopping gateway waits for nothing (Gateway.stopping)
 	}
 	u.requestRefresh(h, rejectedRev)
 	return u.waitNewer(ctx, h, rejectedRev)

@@ -50,7 +50,7 @@ func startHarness(t *testing.T, ns string, tweak func(*Options)) *harness {
 	m := testenv.StartManager(t, testenv.ManagerOptions{Namespace: ns,
 		Gateway: &app.GatewayOptions{AllowLoopbackUnauthenticated: true, Tweak: tweak}})
 	h := &harness{Manager: m, ns: ns, url: m.URL, logs: gatewayLog{m}}
-	gatewayViews.add(ns, m.GetClient())
+	gatewayViews.add(ns, m.Gateway)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("gateway log:\n%s", h.logs.String())
@@ -64,24 +64,24 @@ func (h *harness) serverURL(name string) string {
 	return h.url + "/servers/" + h.ns + "/" + name + "/mcp"
 }
 
-// gatewayViews holds, per namespace, the cached readers the harnesses' gateways decide from.
-// waitReady waits for them too: the API server may say Ready while a gateway's informer has
-// not yet delivered that status, and a request in between is (rightly) answered 503.
-var gatewayViews = &views{byNS: map[string][]client.Reader{}}
+// gatewayViews holds, per namespace, the harnesses' gateways. waitReady waits for them too:
+// the API server may say Ready while a gateway's informer has not yet delivered that status,
+// and a request in between is (rightly) answered 503.
+var gatewayViews = &views{byNS: map[string][]*Gateway{}}
 
 type views struct {
 	mu   sync.Mutex
-	byNS map[string][]client.Reader
+	byNS map[string][]*Gateway
 }
 
-func (v *views) add(ns string, r client.Reader) {
+func (v *views) add(ns string, g *Gateway) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.byNS[ns] = append(v.byNS[ns], r)
+	v.byNS[ns] = append(v.byNS[ns], g)
 }
 
-func (v *views) of(ns string) []client.Reader {
+func (v *views) of(ns string) []*Gateway {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	return append([]client.Reader(nil), v.byNS[ns]...)
+	return append([]*Gateway(nil), v.byNS[ns]...)
 }
