@@ -40,12 +40,11 @@ func burst(cfg Config, res *Result, c client.Client, a *authServer, m process, n
 		case 0:
 			// The burst's tokens line up the scheduled burst that follows.
 			due = time.Now().Add(lead)
-			lineUp(a, due, cfg.TokenTTL)
+			lineUp(a, due, lead, cfg.TokenTTL)
 			if cfg.Profile {
 				prof = startProfile(m.pid(), filepath.Join(dir, "perf-burst.data"))
 			}
 		case 1:
-			a.SetAccessTokenTTL(nil)
 			if perr := prof.stop(filepath.Join(cfg.OutDir, fmt.Sprintf("profile-n%d-burst.txt", n))); perr != nil {
 				logf(cfg, "N=%d: profile: %v", n, perr)
 			}
@@ -60,10 +59,11 @@ func burst(cfg Config, res *Result, c client.Client, a *authServer, m process, n
 	}
 	logf(cfg, "N=%d: burst: %d refreshes at %.1f/s (ratio to raw %.3f, to the raw pipeline %.3f; annotating took %.1fs; mean reconcile %.0fms, token call %.0fms; phases %s)",
 		n, b.BurstRefreshes, b.BurstThroughput, res.BurstRatio, res.BurstPipelineRat, b.BurstAnnotateS, 1000*b.BurstReconcileMean, 1000*b.BurstTokenCallMean, phasesCell(b.BurstPhases))
+	defer a.SetAccessTokenTTL(nil)
 	if err != nil {
 		return err
 	}
-	if time.Now().After(due.Add(-lead / 30)) {
+	if time.Now().After(due.Add(-lineUpMargin(lead))) {
 		logf(cfg, "N=%d: scheduled burst: skipped, the annotated burst outlasted its lead of %s", n, lead)
 		return nil
 	}
@@ -97,9 +97,9 @@ func runBurst(c client.Client, a *authServer, m process, n int, timeout time.Dur
 		return b, err
 	}
 	b.BurstAnnotateS = time.Since(start).Seconds()
-	err = waitFor(timeout, func() bool { k, _, _ := a.rec.countBetween(start, time.Now()); return k >= n })
+	err = waitFor(timeout, func() bool { k, _, _ := a.rec.holdersBetween(start, time.Now()); return k >= n })
 	mark(1)
-	k, first, last := a.rec.countBetween(start, time.Now())
+	k, first, last := a.rec.holdersBetween(start, time.Now())
 	b.BurstRefreshes = k
 	if k > 1 && last.After(first) {
 		b.BurstThroughput = float64(k) / last.Sub(first).Seconds()

@@ -92,6 +92,31 @@ func (rc *recorder) snapshot() (map[string][]refreshEvent, int) {
 	return out, rc.failed
 }
 
+// holdersBetween counts the holders with a refresh that arrived in [from, to), each once, with
+// the first arrival and the last answer of each holder's first refresh there: a burst is over
+// when every holder has refreshed, whatever else some of them did meanwhile (a refresh of its
+// own schedule, then the one asked for).
+func (rc *recorder) holdersBetween(from, to time.Time) (n int, first, last time.Time) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for _, evs := range rc.byHolder {
+		for _, e := range evs {
+			if e.Arrived.Before(from) || !e.Arrived.Before(to) {
+				continue
+			}
+			n++
+			if first.IsZero() || e.Arrived.Before(first) {
+				first = e.Arrived
+			}
+			if e.Answered.After(last) {
+				last = e.Answered
+			}
+			break // the holder's first refresh in the window (events are in arrival order)
+		}
+	}
+	return n, first, last
+}
+
 // countBetween counts refreshes that arrived in [from, to).
 func (rc *recorder) countBetween(from, to time.Time) (n int, first, last time.Time) {
 	rc.mu.Lock()

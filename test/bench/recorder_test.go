@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestRecorderFollowsRefreshTokenChains: holders sharing one OAuth client (the credentials of a
@@ -64,5 +65,35 @@ func TestRecorderFollowsRefreshTokenChains(t *testing.T) {
 	}
 	if failed != 1 {
 		t.Errorf("failed refreshes: got %d, want 1", failed)
+	}
+}
+
+// A burst is counted by holder: one that refreshed twice in the window (on its own schedule,
+// then when asked) counts once, at its first refresh there, and one that did not is missing.
+func TestHoldersBetweenCountsEachHolderOnce(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	rc := newRecorder()
+	rc.byHolder = map[string][]refreshEvent{
+		"a": {{Arrived: at(1), Answered: at(2)}, {Arrived: at(5), Answered: at(6)}},
+		"b": {{Arrived: at(-3), Answered: at(-2)}, {Arrived: at(3), Answered: at(4)}},
+		"c": {{Arrived: at(-1), Answered: at(0)}},
+	}
+	for _, tc := range []struct {
+		from, to    time.Time
+		n           int
+		first, last time.Time
+	}{
+		{at(0), at(10), 2, at(1), at(4)},
+		{at(-5), at(10), 3, at(-3), at(2)},
+		{at(4), at(10), 1, at(5), at(6)},
+	} {
+		n, first, last := rc.holdersBetween(tc.from, tc.to)
+		if n != tc.n || !first.Equal(tc.first) || !last.Equal(tc.last) {
+			t.Errorf("[%s, %s): %d holders, %s to %s; want %d, %s to %s", tc.from, tc.to, n, first, last, tc.n, tc.first, tc.last)
+		}
+	}
+	if n, _, _ := rc.countBetween(at(0), at(10)); n != 3 {
+		t.Errorf("countBetween counted %d refreshes, want 3", n)
 	}
 }

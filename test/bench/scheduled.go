@@ -21,16 +21,25 @@ type Scheduled struct {
 
 // scheduledLead is how far ahead of the annotated burst the scheduled one is set: the
 // annotated burst (about 100 refreshes/s here) must be over, every server holding a token
-// lined up, before the first falls due.
-func scheduledLead(n int) time.Duration { return 10*time.Second + time.Duration(n)*15*time.Millisecond }
+// lined up, before the first falls due. At most 15 minutes: the controller refreshes at most
+// 5 minutes before expiry, which a longer line-up would cross.
+func scheduledLead(n int) time.Duration {
+	return min(10*time.Second+time.Duration(n)*15*time.Millisecond, 15*time.Minute)
+}
 
-// lineUp makes every token issued from now on fall due at due: the controller refreshes a
-// token a quarter of its lifetime before expiry (the servers set no refreshBefore), so a
-// token issued at t that lives 4/3 of (due - t) is due at due, less the jitter (a tenth of
-// that quarter). Tokens issued too close to due live the fleet's usual TTL.
-func lineUp(a *authServer, due time.Time, ttl time.Duration) {
+// lineUpMargin is how long before due the scheduled burst's window opens: the jitter (at most
+// a tenth of a quarter of a lined-up lifetime, lead/30) and the rounding of lifetimes to whole
+// seconds. Tokens issued later are not lined up, and an annotated burst not over by then
+// leaves no scheduled one.
+func lineUpMargin(lead time.Duration) time.Duration { return lead/30 + 2*time.Second }
+
+// lineUp makes every token issued from now on, until the window opens, fall due at due: the
+// controller refreshes a token a quarter of its lifetime before expiry (the servers set no
+// refreshBefore), so a token issued at t that lives 4/3 of (due - t) is due at due, less the
+// jitter. Tokens issued in the window (the scheduled burst's own) live the fleet's usual TTL.
+func lineUp(a *authServer, due time.Time, lead, ttl time.Duration) {
 	a.SetAccessTokenTTL(func(now time.Time) time.Duration {
-		if d := due.Sub(now); d > 4*time.Second {
+		if d := due.Sub(now); d > lineUpMargin(lead) {
 			return 4 * d / 3
 		}
 		return ttl
@@ -41,7 +50,7 @@ func lineUp(a *authServer, due time.Time, ttl time.Duration) {
 // jitter) until n have arrived, and measures them as runBurst does.
 func runScheduled(a *authServer, m process, n int, due time.Time, lead, timeout time.Duration) (Scheduled, error) {
 	var s Scheduled
-	from := due.Add(-(lead/30 + 2*time.Second)) // the jitter (at most lead/30), and rounding
+	from := due.Add(-lineUpMargin(lead))
 	if d := time.Until(from); d > 0 {
 		time.Sleep(d - min(d, time.Second))
 	}
@@ -49,8 +58,8 @@ func runScheduled(a *authServer, m process, n int, due time.Time, lead, timeout 
 	if err != nil {
 		return s, err
 	}
-	err = waitFor(timeout, func() bool { k, _, _ := a.rec.countBetween(from, time.Now()); return k >= n })
-	k, first, last := a.rec.countBetween(from, time.Now())
+	err = waitFor(timeout, func() bool { k, _, _ := a.rec.holdersBetween(from, time.Now()); return k >= n })
+	k, first, last := a.rec.holdersBetween(from, time.Now())
 	s.ScheduledRefreshes = k
 	if k > 1 && last.After(first) {
 		s.ScheduledSpreadS = last.Sub(first).Seconds()
