@@ -97,28 +97,17 @@ func (rc *recorder) snapshot() (map[string][]refreshEvent, int) {
 // when every holder has refreshed, whatever else some of them did meanwhile (a refresh of its
 // own schedule, then the one asked for).
 func (rc *recorder) holdersBetween(from, to time.Time) (n int, first, last time.Time) {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	for _, evs := range rc.byHolder {
-		for _, e := range evs {
-			if e.Arrived.Before(from) || !e.Arrived.Before(to) {
-				continue
-			}
-			n++
-			if first.IsZero() || e.Arrived.Before(first) {
-				first = e.Arrived
-			}
-			if e.Answered.After(last) {
-				last = e.Answered
-			}
-			break // the holder's first refresh in the window (events are in arrival order)
-		}
-	}
-	return n, first, last
+	return rc.between(from, to, true)
 }
 
 // countBetween counts refreshes that arrived in [from, to).
 func (rc *recorder) countBetween(from, to time.Time) (n int, first, last time.Time) {
+	return rc.between(from, to, false)
+}
+
+// between counts the refreshes that arrived in [from, to), only each holder's first when
+// firstOnly, with the first arrival and the last answer among them.
+func (rc *recorder) between(from, to time.Time, firstOnly bool) (n int, first, last time.Time) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	for _, evs := range rc.byHolder {
@@ -132,6 +121,9 @@ func (rc *recorder) countBetween(from, to time.Time) (n int, first, last time.Ti
 			}
 			if e.Answered.After(last) {
 				last = e.Answered
+			}
+			if firstOnly {
+				break // events are in arrival order: one refresh at a time per holder
 			}
 		}
 	}
