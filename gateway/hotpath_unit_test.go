@@ -126,13 +126,6 @@ func TestObjectIndexFollowsTheInformer(t *testing.T) {
 // form encodes to exactly the upstream's schema (the SDK then adds the tool without a JSON
 // round trip per session), and as the upstream sent it otherwise.
 func TestExposedSchemasAreDecodedOnceAndUnchanged(t *testing.T) {
-	decode := func(s string) any {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(s), &m); err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
 	for _, tc := range []struct {
 		schema    string
 		input     bool
@@ -144,7 +137,7 @@ func TestExposedSchemasAreDecodedOnceAndUnchanged(t *testing.T) {
 		{`{"type":"object","minLength":1.5}`, true, false},
 		{`{"type":"array","items":{"type":"string"}}`, false, true},
 	} {
-		in := decode(tc.schema)
+		in := upstreamSchema(t, tc.schema)
 		got := schemaOf(in, tc.input)
 		_, isSchema := got.(*jsonschema.Schema)
 		if isSchema != tc.converted {
@@ -152,11 +145,11 @@ func TestExposedSchemasAreDecodedOnceAndUnchanged(t *testing.T) {
 		}
 		a, _ := json.Marshal(in)
 		b, _ := json.Marshal(got)
-		if !reflect.DeepEqual(decode(string(a)), decode(string(b))) {
+		if !reflect.DeepEqual(upstreamSchema(t, string(a)), upstreamSchema(t, string(b))) {
 			t.Errorf("%s: a client would see %s", tc.schema, b)
 		}
 	}
-	tool := &mcp.Tool{Name: "echo", InputSchema: decode(`{"type":"object","properties":{"text":{"type":"string"}}}`)}
+	tool := &mcp.Tool{Name: "echo", InputSchema: upstreamSchema(t, `{"type":"object","properties":{"text":{"type":"string"}}}`)}
 	e := exposeTool(types.NamespacedName{Namespace: "ns", Name: "s"}, tool, "ns.s.echo")
 	if _, ok := e.tool.InputSchema.(*jsonschema.Schema); !ok {
 		t.Fatalf("the exposed tool's input schema is a %T", e.tool.InputSchema)

@@ -15,17 +15,10 @@ import (
 // Servers of one kind list equal tools: their exposed tools share one parsed schema, while a
 // schema that differs in anything, or passed another check (input or output), has its own.
 func TestEqualSchemasAreParsedAndHeldOnce(t *testing.T) {
-	schema := func(s string) any {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(s), &m); err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
 	const echo = `{"type":"object","properties":{"text":{"type":"string"}},"required":["text"]}`
 	const other = `{"type":"object","properties":{"text":{"type":"string"}},"required":[]}`
 	expose := func(server, s string) *mcp.Tool {
-		tool := &mcp.Tool{Name: "echo", InputSchema: schema(s), OutputSchema: schema(s)}
+		tool := &mcp.Tool{Name: "echo", InputSchema: upstreamSchema(t, s), OutputSchema: upstreamSchema(t, s)}
 		return exposeTool(types.NamespacedName{Namespace: "ns", Name: server}, tool, "ns."+server+".echo").tool
 	}
 	a, b, c := expose("a", echo), expose("b", echo), expose("c", other)
@@ -48,10 +41,10 @@ func TestEqualSchemasAreParsedAndHeldOnce(t *testing.T) {
 // A schema no exposed tool holds any more is collected, and its entry leaves the table: a
 // server replaced by another kind does not pin its old tools' schemas.
 func TestUnheldSchemasLeaveTheTable(t *testing.T) {
-	upstreamSchema := map[string]any{"type": "object", "title": fmt.Sprint("unique ", time.Now().UnixNano())}
-	b, _ := json.Marshal(upstreamSchema)
+	sent := map[string]any{"type": "object", "title": fmt.Sprint("unique ", time.Now().UnixNano())}
+	b, _ := json.Marshal(sent)
 	k := schemaKey{sum: sha256.Sum256(b), input: true}
-	held := schemaOf(upstreamSchema, true)
+	held := schemaOf(sent, true)
 	if !schemas.holds(k) {
 		t.Fatal("the table does not hold the schema")
 	}
@@ -63,4 +56,14 @@ func TestUnheldSchemasLeaveTheTable(t *testing.T) {
 		}
 		runtime.GC()
 	}
+}
+
+// upstreamSchema is schema s as an upstream's tool list decodes it: a JSON object as a map.
+func upstreamSchema(t *testing.T, s string) any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
