@@ -49,9 +49,6 @@ func (u *upstreams) awaitNewToken(ctx context.Context, h holder, rejectedRev uin
 	if rec := u.newerRecord(h, rejectedRev); rec != nil {
 		return rec // the reconciler already saved a newer token
 	}
-	if u.g.stopping.Err() != nil {
-		return nil // a stopping gateway waits for nothing (Gateway.stopping)
-	}
 	u.requestRefresh(h, rejectedRev)
 	return u.waitNewer(ctx, h, rejectedRev)
 }
