@@ -67,13 +67,22 @@ func burst(cfg Config, res *Result, c client.Client, a *authServer, m process, n
 		logf(cfg, "N=%d: scheduled burst: skipped, the annotated burst outlasted its lead of %s", n, lead)
 		return nil
 	}
+	// The window opens a little before due (the jitter): its CPU and the API server's profile
+	// are taken from then until the last refresh.
+	if d := time.Until(due.Add(-lineUpMargin(lead))); d > 0 {
+		time.Sleep(d - min(d, time.Second))
+	}
+	prof = profileAPIServer(cfg, dir, "scheduled")
+	cpuBefore := sampleCPU(asReplicas(m))
 	sb, err := runScheduled(a, m, n, due, lead, timeout)
+	sb.ScheduledCPU = cpuPerRefresh(cpuUse(cpuBefore, sampleCPU(asReplicas(m))), sb.ScheduledRefreshes)
+	stopAPIServerProfile(cfg, prof, n, "scheduled")
 	res.Scheduled = sb
 	if res.RawPipeline > 0 {
 		res.ScheduledPipelineRat = sb.ScheduledThroughput / res.RawPipeline
 	}
-	logf(cfg, "N=%d: scheduled burst: %d refreshes at %.1f/s over %.1fs (ratio to the raw pipeline %.3f; mean reconcile %.0fms; phases %s)",
-		n, sb.ScheduledRefreshes, sb.ScheduledThroughput, sb.ScheduledSpreadS, res.ScheduledPipelineRat, 1000*sb.ScheduledReconcileMean, phasesCell(sb.ScheduledPhases))
+	logf(cfg, "N=%d: scheduled burst: %d refreshes at %.1f/s over %.1fs (ratio to the raw pipeline %.3f; mean reconcile %.0fms; phases %s; CPU per refresh %s)",
+		n, sb.ScheduledRefreshes, sb.ScheduledThroughput, sb.ScheduledSpreadS, res.ScheduledPipelineRat, 1000*sb.ScheduledReconcileMean, phasesCell(sb.ScheduledPhases), cpuCell(sb.ScheduledCPU))
 	return err
 }
 

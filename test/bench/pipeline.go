@@ -25,16 +25,17 @@ const rawPipelineNamespace = "bench-raw"
 // an UpstreamServer, one after the other, by workers at once (the controller's concurrency).
 // It is the ceiling the controller's burst is compared with. It runs before the manager starts:
 // its servers are suspended and deleted again before any controller sees them.
-func (a *authServer) rawPipeline(c client.Client, dir string, workers int, d time.Duration) (float64, error) {
+// It returns the refreshes done and their rate.
+func (a *authServer) rawPipeline(c client.Client, dir string, workers int, d time.Duration) (int, float64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), d+2*time.Minute)
 	defer cancel()
 	store, err := tokenstore.Open(filepath.Join(dir, "raw-pipeline", "tokens.db"), tokenstore.Options{})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer func() { _ = store.Close() }()
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: rawPipelineNamespace}}); client.IgnoreAlreadyExists(err) != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	servers := make([]*mcpv1alpha1.UpstreamServer, workers)
 	grants := make([]*grant, workers)
@@ -42,12 +43,12 @@ func (a *authServer) rawPipeline(c client.Client, dir string, workers int, d tim
 		us := &mcpv1alpha1.UpstreamServer{ObjectMeta: metav1.ObjectMeta{Namespace: rawPipelineNamespace, Name: fmt.Sprintf("raw-%03d", i)},
 			Spec: mcpv1alpha1.UpstreamServerSpec{URL: a.Issuer() + "/mcp", Suspend: true}}
 		if err := c.Create(ctx, us); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		defer func() { _ = c.Delete(context.Background(), us) }()
 		servers[i] = us
 		if grants[i], err = a.mint(ctx, fmt.Sprintf("%s%03d", rawClientPrefix, i)); err != nil {
-			return 0, fmt.Errorf("minting a grant for the raw pipeline: %w", err)
+			return 0, 0, fmt.Errorf("minting a grant for the raw pipeline: %w", err)
 		}
 	}
 	var done atomic.Int64
@@ -65,9 +66,9 @@ func (a *authServer) rawPipeline(c client.Client, dir string, workers int, d tim
 	}
 	wg.Wait()
 	if done.Load() == 0 {
-		return 0, errors.Join(errors.New("the raw pipeline completed no refresh"), firstErr)
+		return 0, 0, errors.Join(errors.New("the raw pipeline completed no refresh"), firstErr)
 	}
-	return float64(done.Load()) / time.Since(start).Seconds(), nil
+	return int(done.Load()), float64(done.Load()) / time.Since(start).Seconds(), nil
 }
 
 // pipelineWorker refreshes, saves and patches status for one server until stopAt.

@@ -77,3 +77,21 @@ func (p *profiler) stop(out string) error {
 	}
 	return os.WriteFile(out, []byte(sb.String()), 0o644)
 }
+
+// profileAPIServer samples the control plane's kube-apiserver while a window runs, when
+// cfg.Profile: the status patch waits there, so that is where a refresh's time is to be
+// explained. what names the window's files.
+func profileAPIServer(cfg Config, dir, what string) *profiler {
+	pid := apiServerPID()
+	if !cfg.Profile || pid == 0 {
+		return nil
+	}
+	return startProfile(pid, filepath.Join(dir, "perf-apiserver-"+what+".data"))
+}
+
+// stopAPIServerProfile writes profileAPIServer's report to profile-apiserver-n<N>-<what>.txt.
+func stopAPIServerProfile(cfg Config, p *profiler, n int, what string) {
+	if err := p.stop(filepath.Join(cfg.OutDir, fmt.Sprintf("profile-apiserver-n%d-%s.txt", n, what))); err != nil {
+		logf(cfg, "N=%d: API server profile: %v", n, err)
+	}
+}

@@ -271,6 +271,8 @@ var resultRows = []resultRow{
 			ms(1000*r.ScheduledReconcileMean), ms(1000*r.ScheduledTokenCallMean)))
 	}},
 	{"scheduled burst: mean per reconcile by phase", "", func(r Result) string { return phasesCell(r.ScheduledPhases) }},
+	{"CPU ms per refresh by process: raw pipeline", "", func(r Result) string { return cpuCell(r.RawPipelineCPU) }},
+	{"CPU ms per refresh by process: scheduled burst", "", func(r Result) string { return cpuCell(r.ScheduledCPU) }},
 	{"controller ÷ raw token endpoint (burst; catch-up)", "", func(r Result) string {
 		return na(r.BurstRatio, fmt.Sprintf("%.1f%%", 100*r.BurstRatio)) + "; " + na(r.ThroughputRatio, fmt.Sprintf("%.1f%%", 100*r.ThroughputRatio))
 	}},

@@ -57,8 +57,10 @@ type Result struct {
 	BurstRatio float64 `json:"burstThroughputRatio"`
 	// RawPipeline is the three I/O steps of a refresh (token request, fsync'd save, status
 	// patch) by RawWorkers workers with no controller: the ceiling of the burst.
-	RawPipeline      float64 `json:"rawPipelineRefreshesPerSecond"`
-	BurstPipelineRat float64 `json:"burstPipelineRatio"`
+	RawPipeline float64 `json:"rawPipelineRefreshesPerSecond"`
+	// RawPipelineCPU is the CPU ms per refresh of each process in the raw pipeline (cpushare.go).
+	RawPipelineCPU   map[string]float64 `json:"rawPipelineCPUMsPerRefresh,omitempty"`
+	BurstPipelineRat float64            `json:"burstPipelineRatio"`
 	// Scheduled: every token lined up to fall due at once (scheduled.go), with no API write
 	// to ask for the refreshes.
 	Scheduled
@@ -302,11 +304,16 @@ func (r *nRun) rawEndpoint() (err error) {
 		return err
 	}
 	logf(r.cfg, "N=%d: raw token endpoint: %.0f refreshes/s with %d clients", r.n, r.res.RawThroughput, r.cfg.MaxConcurrentReconciles)
-	if r.res.RawPipeline, err = r.a.rawPipeline(r.c, r.dir, r.cfg.MaxConcurrentReconciles, r.cfg.RawDuration); err != nil {
+	prof := profileAPIServer(r.cfg, r.dir, "raw-pipeline")
+	before := sampleCPU(nil)
+	done, rate, err := r.a.rawPipeline(r.c, r.dir, r.cfg.MaxConcurrentReconciles, r.cfg.RawDuration)
+	if err != nil {
 		return fmt.Errorf("raw pipeline: %w", err)
 	}
-	logf(r.cfg, "N=%d: raw pipeline (token request, fsync'd save, status patch): %.0f refreshes/s with %d workers",
-		r.n, r.res.RawPipeline, r.cfg.MaxConcurrentReconciles)
+	r.res.RawPipeline, r.res.RawPipelineCPU = rate, cpuPerRefresh(cpuUse(before, sampleCPU(nil)), done)
+	stopAPIServerProfile(r.cfg, prof, r.n, "raw-pipeline")
+	logf(r.cfg, "N=%d: raw pipeline (token request, fsync'd save, status patch): %.0f refreshes/s with %d workers; CPU per refresh: %s",
+		r.n, r.res.RawPipeline, r.cfg.MaxConcurrentReconciles, cpuCell(r.res.RawPipelineCPU))
 	return nil
 }
 

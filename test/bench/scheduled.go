@@ -17,6 +17,8 @@ type Scheduled struct {
 	ScheduledTokenCallMean float64 `json:"scheduledTokenCallMeanSeconds"`
 	// ScheduledPhases is the mean seconds per reconcile in each phase, "queue" the work queue.
 	ScheduledPhases map[string]float64 `json:"scheduledPhaseMeanSeconds,omitempty"`
+	// ScheduledCPU is the CPU ms per refresh of each process over the window (cpushare.go).
+	ScheduledCPU map[string]float64 `json:"scheduledCPUMsPerRefresh,omitempty"`
 }
 
 // scheduledLead is how far ahead of the annotated burst the scheduled one is set: the
