@@ -11,6 +11,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mcpv1alpha1 "github.com/mcpproxy/mcpproxy-operator/api/v1alpha1"
@@ -31,7 +32,7 @@ type Burst struct {
 
 // burst measures the fleet's burst (runBurst), profiled when cfg.Profile, and compares it with
 // the raw figures.
-func burst(cfg Config, res *Result, c client.Client, a *authServer, m process, n int, dir string, timeout time.Duration) error {
+func burst(cfg Config, res *Result, c client.Client, kube *rest.Config, a *authServer, m process, n int, dir string, timeout time.Duration) error {
 	var prof *profiler
 	var due time.Time
 	lead := scheduledLead(n)
@@ -72,17 +73,27 @@ func burst(cfg Config, res *Result, c client.Client, a *authServer, m process, n
 	if d := time.Until(due.Add(-lineUpMargin(lead))); d > 0 {
 		time.Sleep(d - min(d, time.Second))
 	}
-	prof = profileAPIServer(cfg, dir, "scheduled")
+	// The profile covers the window's opening and the refreshes, at about 200/s.
+	window := lineUpMargin(lead) + time.Duration(n)*5*time.Millisecond
+	apiProf, managerProf := profileAPIServer(cfg, kube, window), profileManager(cfg, m, window)
 	cpuBefore := sampleCPU(asReplicas(m))
+	apiBefore, _ := apiServerScrape(kube)
 	sb, err := runScheduled(a, m, n, due, lead, timeout)
 	sb.ScheduledCPU = cpuPerRefresh(cpuUse(cpuBefore, sampleCPU(asReplicas(m))), sb.ScheduledRefreshes)
-	stopAPIServerProfile(cfg, prof, n, "scheduled")
+	if apiAfter, aerr := apiServerScrape(kube); aerr == nil {
+		sb.ScheduledAPIRequests = requestsPerRefresh(apiBefore, apiAfter, sb.ScheduledRefreshes)
+	}
+	apiProf.write(cfg, dir, fmt.Sprintf("apiserver-n%d-scheduled", n))
+	managerProf.write(cfg, dir, fmt.Sprintf("manager-n%d-scheduled", n))
 	res.Scheduled = sb
 	if res.RawPipeline > 0 {
 		res.ScheduledPipelineRat = sb.ScheduledThroughput / res.RawPipeline
 	}
-	logf(cfg, "N=%d: scheduled burst: %d refreshes at %.1f/s over %.1fs (ratio to the raw pipeline %.3f; mean reconcile %.0fms; phases %s; CPU per refresh %s)",
-		n, sb.ScheduledRefreshes, sb.ScheduledThroughput, sb.ScheduledSpreadS, res.ScheduledPipelineRat, 1000*sb.ScheduledReconcileMean, phasesCell(sb.ScheduledPhases), cpuCell(sb.ScheduledCPU))
+	if res.RawPipelineFleet > 0 {
+		res.ScheduledFleetPipelineRat = sb.ScheduledThroughput / res.RawPipelineFleet
+	}
+	logf(cfg, "N=%d: scheduled burst: %d refreshes at %.1f/s over %.1fs (ratio to the raw pipeline %.3f, to it on the fleet's servers %.3f; mean reconcile %.0fms; phases %s; CPU per refresh %s; API server requests per refresh %s)",
+		n, sb.ScheduledRefreshes, sb.ScheduledThroughput, sb.ScheduledSpreadS, res.ScheduledPipelineRat, res.ScheduledFleetPipelineRat, 1000*sb.ScheduledReconcileMean, phasesCell(sb.ScheduledPhases), cpuCell(sb.ScheduledCPU), requestsCell(sb.ScheduledAPIRequests))
 	return err
 }
 

@@ -2,11 +2,14 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -181,15 +184,30 @@ var labelPair = regexp.MustCompile(`(\w+)="([^"]*)"`)
 // "resource[/subresource] VERB": whoever sent them.
 func apiServerWrites(s metricSet) map[string]float64 {
 	out := map[string]float64{}
+	for key, v := range apiServerRequests(s) {
+		if _, verb, _ := strings.Cut(key, " "); writeVerbs[verb] {
+			out[key] = v
+		}
+	}
+	return out
+}
+
+// apiServerRequests is every request the API server counted (apiserver_request_total) for a
+// resource, by "resource[/subresource] VERB", whoever sent them, and the events its watches
+// sent (apiserver_watch_events_total), by "resource WATCH-EVENT".
+func apiServerRequests(s metricSet) map[string]float64 {
+	out := map[string]float64{}
 	for series, v := range s {
+		if strings.HasPrefix(series, "apiserver_watch_events_total{") {
+			l := labels(series)
+			out[cmp.Or(l["resource"], l["kind"])+" WATCH-EVENT"] += v
+			continue
+		}
 		if !strings.HasPrefix(series, "apiserver_request_total{") {
 			continue
 		}
-		l := map[string]string{}
-		for _, m := range labelPair.FindAllStringSubmatch(series, -1) {
-			l[m[1]] = m[2]
-		}
-		if !writeVerbs[l["verb"]] || l["resource"] == "" {
+		l := labels(series)
+		if l["resource"] == "" {
 			continue
 		}
 		key := l["resource"]
@@ -199,4 +217,42 @@ func apiServerWrites(s metricSet) map[string]float64 {
 		out[key+" "+l["verb"]] += v
 	}
 	return out
+}
+
+// labels is a series' label pairs.
+func labels(series string) map[string]string {
+	l := map[string]string{}
+	for _, m := range labelPair.FindAllStringSubmatch(series, -1) {
+		l[m[1]] = m[2]
+	}
+	return l
+}
+
+// requestsPerRefresh is apiServerRequests from a to b, per refresh, where at least 0.01.
+func requestsPerRefresh(a, b metricSet, refreshes int) map[string]float64 {
+	if refreshes <= 0 || a == nil || b == nil {
+		return nil
+	}
+	before := apiServerRequests(a)
+	out := map[string]float64{}
+	for key, v := range apiServerRequests(b) {
+		if d := (v - before[key]) / float64(refreshes); d >= 0.01 {
+			out[key] = d
+		}
+	}
+	return out
+}
+
+// requestsCell prints requestsPerRefresh's figures, most first.
+func requestsCell(m map[string]float64) string {
+	if len(m) == 0 {
+		return "not measured"
+	}
+	keys := slices.Collect(maps.Keys(m))
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Or(cmp.Compare(m[b], m[a]), strings.Compare(a, b)) })
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %.2f", k, m[k])
+	}
+	return strings.Join(parts, ", ")
 }

@@ -191,6 +191,11 @@ func (r *nRun) coldStartBreakdown() {
 // when it starts again: their refreshes, with the sessions to reopen, measure its throughput.
 func (r *nRun) catchUp() (err error) {
 	r.res.ShutdownSeconds = max(r.res.ShutdownSeconds, r.m.stop().Seconds())
+	// The manager is down and the tokens take a while to expire: the time for the raw
+	// pipeline on the fleet's servers, which must not share the machine with a manager.
+	if err := r.fleetPipeline(); err != nil {
+		logf(r.cfg, "N=%d: %v", r.n, err)
+	}
 	events, _ := r.a.rec.snapshot()
 	wake := latestExpiry(r.seeds, events).Add(time.Second)
 	logf(r.cfg, "N=%d: catch-up: manager down for %s, until every token has expired", r.n, time.Until(wake).Round(time.Second))

@@ -1,14 +1,21 @@
 package bench
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 )
 
 // profiler samples the manager's CPU with Linux perf (the manager serves no pprof endpoint) while
@@ -78,20 +85,107 @@ func (p *profiler) stop(out string) error {
 	return os.WriteFile(out, []byte(sb.String()), 0o644)
 }
 
-// profileAPIServer samples the control plane's kube-apiserver while a window runs, when
-// cfg.Profile: the status patch waits there, so that is where a refresh's time is to be
-// explained. what names the window's files.
-func profileAPIServer(cfg Config, dir, what string) *profiler {
-	pid := apiServerPID()
-	if !cfg.Profile || pid == 0 {
-		return nil
-	}
-	return startProfile(pid, filepath.Join(dir, "perf-apiserver-"+what+".data"))
+// cpuProfile is a Go CPU profile being taken over HTTP (net/http/pprof): of the control
+// plane's kube-apiserver, where the status patch waits, or of the manager. (The control plane's
+// binaries are built stripped, so perf could not name their functions.)
+type cpuProfile struct {
+	done chan struct{}
+	data []byte
+	err  error
 }
 
-// stopAPIServerProfile writes profileAPIServer's report to profile-apiserver-n<N>-<what>.txt.
-func stopAPIServerProfile(cfg Config, p *profiler, n int, what string) {
-	if err := p.stop(filepath.Join(cfg.OutDir, fmt.Sprintf("profile-apiserver-n%d-%s.txt", n, what))); err != nil {
-		logf(cfg, "N=%d: API server profile: %v", n, err)
+// profileOver runs fetch(ctx, seconds) in the background, when cfg.Profile.
+func profileOver(cfg Config, d time.Duration, fetch func(ctx context.Context, seconds string) ([]byte, error)) *cpuProfile {
+	if !cfg.Profile {
+		return nil
 	}
+	p := &cpuProfile{done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		ctx, cancel := context.WithTimeout(context.Background(), d+time.Minute)
+		defer cancel()
+		p.data, p.err = fetch(ctx, strconv.Itoa(max(1, int(d.Round(time.Second).Seconds()))))
+	}()
+	return p
+}
+
+// profileAPIServer profiles the API server for d, as its administrator.
+func profileAPIServer(cfg Config, kube *rest.Config, d time.Duration) *cpuProfile {
+	if kube == nil {
+		return nil
+	}
+	return profileOver(cfg, d, func(ctx context.Context, seconds string) ([]byte, error) {
+		cs, err := kubernetes.NewForConfig(kube)
+		if err != nil {
+			return nil, err
+		}
+		return cs.Discovery().RESTClient().Get().AbsPath("/debug/pprof/profile").Param("seconds", seconds).DoRaw(ctx)
+	})
+}
+
+// profileManager profiles the manager (the leader of replicas) for d.
+func profileManager(cfg Config, m process, d time.Duration) *cpuProfile {
+	rs := asReplicas(m)
+	if len(rs) == 0 {
+		return nil
+	}
+	addr := rs[max(0, rs.leader())].pprofAddr
+	return profileOver(cfg, d, func(ctx context.Context, seconds string) ([]byte, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/debug/pprof/profile?seconds="+seconds, nil)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { _ = resp.Body.Close() }()
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("the manager's pprof: %s", resp.Status)
+		}
+		return io.ReadAll(resp.Body)
+	})
+}
+
+// write waits for the profile and writes its hottest functions, flat and cumulative, to
+// profile-<name>.txt, beside the raw profile in dir.
+func (p *cpuProfile) write(cfg Config, dir, name string) {
+	if p == nil {
+		return
+	}
+	<-p.done
+	err := p.err
+	if err == nil {
+		err = writePprofTop(p.data, filepath.Join(dir, name+".pprof"), filepath.Join(cfg.OutDir, "profile-"+name+".txt"))
+	}
+	if err != nil {
+		logf(cfg, "profile %s: %v", name, err)
+	}
+}
+
+// writePprofTop saves a pprof profile at raw and its top 40 functions, flat and then
+// cumulative, at out.
+func writePprofTop(data []byte, raw, out string) error {
+	if err := os.WriteFile(raw, data, 0o644); err != nil {
+		return err
+	}
+	var sb strings.Builder
+	for _, mode := range []struct{ title, flag string }{
+		{"flat (self) CPU by function", "-top"},
+		{"cumulative CPU by function (self plus callees)", "-cum"},
+	} {
+		args := []string{"tool", "pprof", "-top", "-nodecount=40"}
+		if mode.flag == "-cum" {
+			args = append(args, "-cum")
+		}
+		rep, err := exec.Command("go", append(args, raw)...).Output()
+		if err != nil {
+			return fmt.Errorf("go tool pprof: %w", err)
+		}
+		fmt.Fprintf(&sb, "## %s\n\n%s\n", mode.title, rep)
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(out, []byte(sb.String()), 0o644)
 }

@@ -263,8 +263,14 @@ var resultRows = []resultRow{
 	{"**controller ÷ raw pipeline** (burst)", "≥ 0.8", func(r Result) string {
 		return na(r.BurstPipelineRat, fmt.Sprintf("**%.2f**", r.BurstPipelineRat))
 	}},
+	{"raw pipeline on copies of the fleet's servers (object size: fleet's; bare)", "", func(r Result) string {
+		return na(r.RawPipelineFleet, fmt.Sprintf("%.0f/s (%d workers; %d; %d bytes)", r.RawPipelineFleet, r.RawWorkers, r.FleetObjectBytes, r.RawObjectBytes))
+	}},
 	{"**controller ÷ raw pipeline** (scheduled burst: all due at once, no API write to ask)", "≥ 0.8", func(r Result) string {
 		return na(r.ScheduledPipelineRat, fmt.Sprintf("**%.2f** (%.1f/s)", r.ScheduledPipelineRat, r.ScheduledThroughput))
+	}},
+	{"**controller ÷ raw pipeline on the fleet's servers** (scheduled burst)", "≥ 0.8", func(r Result) string {
+		return na(r.ScheduledFleetPipelineRat, fmt.Sprintf("**%.2f**", r.ScheduledFleetPipelineRat))
 	}},
 	{"scheduled burst: refreshes over; mean reconcile / token call", "", func(r Result) string {
 		return na(r.ScheduledThroughput, fmt.Sprintf("%d over %.1fs; %s / %s", r.ScheduledRefreshes, r.ScheduledSpreadS,
@@ -272,7 +278,9 @@ var resultRows = []resultRow{
 	}},
 	{"scheduled burst: mean per reconcile by phase", "", func(r Result) string { return phasesCell(r.ScheduledPhases) }},
 	{"CPU ms per refresh by process: raw pipeline", "", func(r Result) string { return cpuCell(r.RawPipelineCPU) }},
+	{"CPU ms per refresh by process: raw pipeline on the fleet's servers", "", func(r Result) string { return cpuCell(r.RawPipelineFleetCPU) }},
 	{"CPU ms per refresh by process: scheduled burst", "", func(r Result) string { return cpuCell(r.ScheduledCPU) }},
+	{"scheduled burst: API server requests per refresh (any client)", "", func(r Result) string { return requestsCell(r.ScheduledAPIRequests) }},
 	{"controller ÷ raw token endpoint (burst; catch-up)", "", func(r Result) string {
 		return na(r.BurstRatio, fmt.Sprintf("%.1f%%", 100*r.BurstRatio)) + "; " + na(r.ThroughputRatio, fmt.Sprintf("%.1f%%", 100*r.ThroughputRatio))
 	}},

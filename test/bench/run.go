@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -59,12 +60,23 @@ type Result struct {
 	// patch) by RawWorkers workers with no controller: the ceiling of the burst.
 	RawPipeline float64 `json:"rawPipelineRefreshesPerSecond"`
 	// RawPipelineCPU is the CPU ms per refresh of each process in the raw pipeline (cpushare.go).
-	RawPipelineCPU   map[string]float64 `json:"rawPipelineCPUMsPerRefresh,omitempty"`
-	BurstPipelineRat float64            `json:"burstPipelineRatio"`
+	RawPipelineCPU map[string]float64 `json:"rawPipelineCPUMsPerRefresh,omitempty"`
+	// RawPipelineFleet is the raw pipeline again, on copies of the fleet's servers (whole
+	// status, managed fields), while the manager is down before the catch-up: each patch costs
+	// the API server what a refresh of the fleet costs it.
+	RawPipelineFleet    float64            `json:"rawPipelineFleetRefreshesPerSecond"`
+	RawPipelineFleetCPU map[string]float64 `json:"rawPipelineFleetCPUMsPerRefresh,omitempty"`
+	// ObjectBytes is the JSON size of a fleet server (managed fields included) and of the raw
+	// pipeline's bare one, as the API server holds them.
+	FleetObjectBytes int     `json:"fleetObjectBytes"`
+	RawObjectBytes   int     `json:"rawObjectBytes"`
+	BurstPipelineRat float64 `json:"burstPipelineRatio"`
 	// Scheduled: every token lined up to fall due at once (scheduled.go), with no API write
 	// to ask for the refreshes.
 	Scheduled
 	ScheduledPipelineRat float64 `json:"scheduledPipelineRatio"`
+	// ScheduledFleetPipelineRat is the scheduled burst over RawPipelineFleet.
+	ScheduledFleetPipelineRat float64 `json:"scheduledFleetPipelineRatio"`
 	// Login: hand-over Secret created → Ready, as seen by a watch.
 	HandOverToReady Dist    `json:"handOverToReady"`
 	SeedSeconds     float64 `json:"seedSeconds"`
@@ -249,6 +261,7 @@ type nRun struct {
 	res          *Result
 	a            *authServer
 	c            client.Client
+	kube         *rest.Config // the control plane, as its administrator
 	margs        managerArgs
 	m            *managerProc
 	seeds        []seeded
@@ -271,6 +284,7 @@ func runOne(cfg Config, bin string, n int) (res Result, gw *GatewayResult, err e
 		return res, nil, err
 	}
 	defer r.a.close()
+	r.kube = cp.Config
 	if r.c, err = newClient(cp.Config); err != nil {
 		return res, nil, err
 	}
@@ -304,14 +318,15 @@ func (r *nRun) rawEndpoint() (err error) {
 		return err
 	}
 	logf(r.cfg, "N=%d: raw token endpoint: %.0f refreshes/s with %d clients", r.n, r.res.RawThroughput, r.cfg.MaxConcurrentReconciles)
-	prof := profileAPIServer(r.cfg, r.dir, "raw-pipeline")
+	prof := profileAPIServer(r.cfg, r.kube, r.cfg.RawDuration)
 	before := sampleCPU(nil)
-	done, rate, err := r.a.rawPipeline(r.c, r.dir, r.cfg.MaxConcurrentReconciles, r.cfg.RawDuration)
+	run, err := r.a.rawPipeline(r.c, r.dir, r.cfg.MaxConcurrentReconciles, r.cfg.RawDuration, nil)
 	if err != nil {
 		return fmt.Errorf("raw pipeline: %w", err)
 	}
-	r.res.RawPipeline, r.res.RawPipelineCPU = rate, cpuPerRefresh(cpuUse(before, sampleCPU(nil)), done)
-	stopAPIServerProfile(r.cfg, prof, r.n, "raw-pipeline")
+	r.res.RawPipeline, r.res.RawObjectBytes = run.rate, run.objectBytes
+	r.res.RawPipelineCPU = cpuPerRefresh(cpuUse(before, sampleCPU(nil)), run.refreshes)
+	prof.write(r.cfg, r.dir, fmt.Sprintf("apiserver-n%d-raw-pipeline", r.n))
 	logf(r.cfg, "N=%d: raw pipeline (token request, fsync'd save, status patch): %.0f refreshes/s with %d workers; CPU per refresh: %s",
 		r.n, r.res.RawPipeline, r.cfg.MaxConcurrentReconciles, cpuCell(r.res.RawPipelineCPU))
 	return nil
@@ -341,7 +356,7 @@ func (r *nRun) measure(watch *readyWatch) error {
 	if err := r.catchUp(); err != nil {
 		return err
 	}
-	if err := burst(r.cfg, r.res, r.c, r.a, r.m, r.n, r.dir, r.readyTimeout); err != nil {
+	if err := burst(r.cfg, r.res, r.c, r.kube, r.a, r.m, r.n, r.dir, r.readyTimeout); err != nil {
 		return fmt.Errorf("burst: %w", err)
 	}
 	return nil

@@ -19,6 +19,9 @@ type Scheduled struct {
 	ScheduledPhases map[string]float64 `json:"scheduledPhaseMeanSeconds,omitempty"`
 	// ScheduledCPU is the CPU ms per refresh of each process over the window (cpushare.go).
 	ScheduledCPU map[string]float64 `json:"scheduledCPUMsPerRefresh,omitempty"`
+	// ScheduledAPIRequests is what the API server served per refresh over the window, by
+	// "resource[/subresource] VERB", watch events included (observe.go).
+	ScheduledAPIRequests map[string]float64 `json:"scheduledAPIRequestsPerRefresh,omitempty"`
 }
 
 // scheduledLead is how far ahead of the annotated burst the scheduled one is set: the

@@ -35,6 +35,7 @@ func TestBenchSmoke(t *testing.T) {
 		"burst phases":           r.BurstPhases["read"] > 0 && r.BurstPhases["token_call"] > 0 && r.BurstPhases["status_patch"] > 0,
 		"scheduled burst":        r.ScheduledRefreshes >= r.N && r.ScheduledPipelineRat > 0 && r.ScheduledPhases["token_call"] > 0,
 		"CPU split by process":   r.RawPipelineCPU["kube-apiserver"] > 0 && r.ScheduledCPU["kube-apiserver"] > 0 && r.ScheduledCPU["manager-0"] > 0,
+		"fleet-shaped pipeline":  r.RawPipelineFleet > 0 && r.ScheduledFleetPipelineRat > 0 && r.FleetObjectBytes > r.RawObjectBytes && r.RawPipelineFleetCPU["kube-apiserver"] > 0,
 		"controller throughput":  r.ControllerThroughput > 0,
 		"API writes per refresh": r.APIWritesPerRefresh > 0,
 		"reconciles per refresh": r.ReconcilesPerRef > 0,
