@@ -93,7 +93,7 @@ func burst(cfg Config, res *Result, c client.Client, kube *rest.Config, a *authS
 		res.ScheduledFleetPipelineRat = sb.ScheduledThroughput / res.RawPipelineFleet
 	}
 	logf(cfg, "N=%d: scheduled burst: %d refreshes at %.1f/s over %.1fs (ratio to the raw pipeline %.3f, to it on the fleet's servers %.3f; mean reconcile %.0fms; phases %s; CPU per refresh %s; API server requests per refresh %s)",
-		n, sb.ScheduledRefreshes, sb.ScheduledThroughput, sb.ScheduledSpreadS, res.ScheduledPipelineRat, res.ScheduledFleetPipelineRat, 1000*sb.ScheduledReconcileMean, phasesCell(sb.ScheduledPhases), cpuCell(sb.ScheduledCPU), requestsCell(sb.ScheduledAPIRequests))
+		n, sb.ScheduledRefreshes, sb.ScheduledThroughput, sb.ScheduledSpreadS, res.ScheduledPipelineRat, res.ScheduledFleetPipelineRat, 1000*sb.ScheduledReconcileMean, phasesCell(sb.ScheduledPhases), cpuCell(sb.ScheduledCPU), perKeyCell(sb.ScheduledAPIRequests))
 	return err
 }
 

@@ -5,11 +5,9 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -241,18 +239,4 @@ func requestsPerRefresh(a, b metricSet, refreshes int) map[string]float64 {
 		}
 	}
 	return out
-}
-
-// requestsCell prints requestsPerRefresh's figures, most first.
-func requestsCell(m map[string]float64) string {
-	if len(m) == 0 {
-		return "not measured"
-	}
-	keys := slices.Collect(maps.Keys(m))
-	slices.SortFunc(keys, func(a, b string) int { return cmp.Or(cmp.Compare(m[b], m[a]), strings.Compare(a, b)) })
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s %.2f", k, m[k])
-	}
-	return strings.Join(parts, ", ")
 }

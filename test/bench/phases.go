@@ -153,6 +153,7 @@ func (r *nRun) coldStart() (err error) {
 	logf(r.cfg, "N=%d: cold start", r.n)
 	r.res.ShutdownSeconds = max(r.res.ShutdownSeconds, r.m.stop().Seconds())
 	restart := time.Now()
+	cpu0 := sampleCPU(nil) // the new manager's CPU counts from its start
 	if r.m, err = startManager(r.margs); err != nil {
 		return err
 	}
@@ -160,13 +161,14 @@ func (r *nRun) coldStart() (err error) {
 	if err != nil {
 		return fmt.Errorf("cold start: %w", err)
 	}
+	r.res.ColdStartCPU = cpuUse(cpu0, sampleCPU(replicas{r.m}))
 	r.res.ColdStartAllReadyS = allUp.Sub(restart).Seconds()
 	r.coldStartBreakdown()
 	r.res.ColdStartRefreshes, _, _ = r.a.rec.countBetween(restart, allUp)
 	events, _ := r.a.rec.snapshot()
 	r.res.ColdStartDue = dueBy(r.seeds, events, restart, allUp)
-	logf(r.cfg, "N=%d: cold start: all connected after %.1fs with %d refreshes (%d were due)", r.n,
-		r.res.ColdStartAllReadyS, r.res.ColdStartRefreshes, r.res.ColdStartDue)
+	logf(r.cfg, "N=%d: cold start: all connected after %.1fs with %d refreshes (%d were due); cores: %s", r.n,
+		r.res.ColdStartAllReadyS, r.res.ColdStartRefreshes, r.res.ColdStartDue, coresCell(r.res.ColdStartCPU))
 	return nil
 }
 

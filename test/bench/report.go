@@ -280,7 +280,9 @@ var resultRows = []resultRow{
 	{"CPU ms per refresh by process: raw pipeline", "", func(r Result) string { return cpuCell(r.RawPipelineCPU) }},
 	{"CPU ms per refresh by process: raw pipeline on the fleet's servers", "", func(r Result) string { return cpuCell(r.RawPipelineFleetCPU) }},
 	{"CPU ms per refresh by process: scheduled burst", "", func(r Result) string { return cpuCell(r.ScheduledCPU) }},
-	{"scheduled burst: API server requests per refresh (any client)", "", func(r Result) string { return requestsCell(r.ScheduledAPIRequests) }},
+	{"scheduled burst: API server requests per refresh (any client)", "", func(r Result) string {
+		return na(float64(len(r.ScheduledAPIRequests)), perKeyCell(r.ScheduledAPIRequests))
+	}},
 	{"controller ÷ raw token endpoint (burst; catch-up)", "", func(r Result) string {
 		return na(r.BurstRatio, fmt.Sprintf("%.1f%%", 100*r.BurstRatio)) + "; " + na(r.ThroughputRatio, fmt.Sprintf("%.1f%%", 100*r.ThroughputRatio))
 	}},
@@ -300,6 +302,7 @@ var resultRows = []resultRow{
 	{"cold start: reconciles; mean reconcile; manager cores", "", func(r Result) string {
 		return na(r.ColdStartReconciles, fmt.Sprintf("%.0f; %s; %.2f", r.ColdStartReconciles, ms(1000*r.ColdStartReconcileMean), r.ColdStartCores))
 	}},
+	{"cold start: cores by process until all connected", "", func(r Result) string { return coresCell(r.ColdStartCPU) }},
 	{"cold start: mean per reconcile by phase", "", func(r Result) string { return phasesCell(r.ColdStartPhases) }},
 	{"catch-up after all expired: all connected", "", func(r Result) string {
 		return na(r.CatchUpAllReadyS, fmt.Sprintf("%.1fs", r.CatchUpAllReadyS))

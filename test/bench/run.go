@@ -91,6 +91,9 @@ type Result struct {
 	ColdStartReconcileMean float64            `json:"coldStartReconcileMeanSeconds"`
 	ColdStartPhases        map[string]float64 `json:"coldStartPhaseMeanSeconds,omitempty"`
 	ColdStartCores         float64            `json:"coldStartManagerCores"`
+	// ColdStartCPU is what every process used of the CPU until all connected: a cold start
+	// that keeps the machine busy is bound by its cores.
+	ColdStartCPU CPUUse `json:"coldStartCPU"`
 	// Memory after the steady window (Steady), per server above the manager's idle baseline.
 	RSSPerServerBytes   float64 `json:"rssPerServerBytes"`
 	HeapPerServerBytes  float64 `json:"heapPerServerBytes"`

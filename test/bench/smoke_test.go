@@ -40,7 +40,7 @@ func TestBenchSmoke(t *testing.T) {
 		"API writes per refresh": r.APIWritesPerRefresh > 0,
 		"reconciles per refresh": r.ReconcilesPerRef > 0,
 		"hand-over to Ready":     r.HandOverToReady.Count == r.N,
-		"cold start":             r.ColdStartAllReadyS > 0 && r.ColdStartReconciles > 0 && r.ColdStartPhases["session"] > 0,
+		"cold start":             r.ColdStartAllReadyS > 0 && r.ColdStartReconciles > 0 && r.ColdStartPhases["session"] > 0 && r.ColdStartCPU.Seconds["manager-0"] > 0,
 		"catch-up":               r.CatchUpRefreshes >= r.N,
 		"memory":                 r.RSSBytes > 0 && r.HeapBytes > 0,
 		"CPU per refresh":        r.CPUSecondsPerRef > 0,
