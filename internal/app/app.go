@@ -188,10 +188,15 @@ func newControllerManager(cfg *rest.Config, o Options, shard labels.Selector, lo
 	// deleted, as a hand-over.
 	loginType := fields.OneTermEqualSelector("type", mcpv1alpha1.HandOverSecretType)
 	secretMeta := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}}
-	cacheOpts := cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&corev1.Secret{}: {Label: onlyHandOvers, Field: loginType, Transform: handOverMetadataOnly},
-		secretMeta:       {Label: onlyHandOvers, Field: loginType, Transform: handOverMetadataOnly},
-	}}
+	cacheOpts := cache.Options{
+		// Nothing reads managed fields from the cache, and they are half of a reconciled
+		// server (each status field the manager writes, listed again): each refresh copied
+		// them out of the cache and through its status patch's diff.
+		DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}: {Label: onlyHandOvers, Field: loginType, Transform: handOverMetadataOnly},
+			secretMeta:       {Label: onlyHandOvers, Field: loginType, Transform: handOverMetadataOnly},
+		}}
 	if shard != nil {
 		// Only the shard's servers are cached, so the gateway serves only those; other shards'
 		// are dropped at reconcile (controllers.Shard).
