@@ -250,7 +250,7 @@ func (c *catalog) connect(ctx context.Context, us *mcpv1alpha1.UpstreamServer, c
 		return nil, err
 	}
 	conn.sess = sess
-	conn.setTools(sess.Tools())
+	conn.setTools(internSchemas(sess.Tools()))
 	if cred != nil {
 		conn.exposed = exposeTools(key.nn, conn.tools)
 	}
@@ -265,6 +265,7 @@ func (c *catalog) list(ctx context.Context, conn *upstreamConn) error {
 	if err != nil {
 		return err
 	}
+	internSchemas(tools) // before the lock: it encodes and parses each schema
 	c.mu.Lock()
 	conn.setTools(tools)
 	if conn.key.cred != "" {

@@ -28,3 +28,20 @@ func NewEndpointRewriter(body io.ReadCloser, rewrite func(string) string) io.Rea
 func (g *Gateway) ServerSeen(ctx context.Context, nn types.NamespacedName) (*mcpv1alpha1.UpstreamServer, error) {
 	return g.server(ctx, nn)
 }
+
+// CatalogSchemas is the input schema of each tool the catalog's session of server nn holds,
+// by tool name, or nil while it holds none.
+func (g *Gateway) CatalogSchemas(nn types.NamespacedName) map[string]any {
+	c := g.catalog
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	conn := c.conns[connKey{nn: nn}]
+	if conn == nil || len(conn.tools) == 0 {
+		return nil
+	}
+	out := make(map[string]any, len(conn.tools))
+	for _, t := range conn.tools {
+		out[t.Name] = t.InputSchema
+	}
+	return out
+}

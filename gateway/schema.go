@@ -9,6 +9,7 @@ import (
 	"weak"
 
 	"github.com/google/jsonschema-go/jsonschema"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 // schemaOf returns schema s as a *jsonschema.Schema when that form encodes to exactly what s
@@ -49,6 +50,19 @@ func schemaOf(s any, input bool) any {
 		return s
 	}
 	return schemas.put(k, js)
+}
+
+// internSchemas replaces, in place, the schemas of a session's tool list by their shared
+// parsed form (schemaOf), and returns the list. The session and the catalog hold the list for as
+// long as the session lives; the maps its JSON decoded to were most of what a catalog session
+// held per server (8 KiB for three small tools), and equal schemas of a fleet were held once per
+// server. A schema whose parsed form would change what a client sees stays as it came.
+func internSchemas(tools []*mcp.Tool) []*mcp.Tool {
+	for _, t := range tools {
+		t.InputSchema = schemaOf(t.InputSchema, true)
+		t.OutputSchema = schemaOf(t.OutputSchema, false)
+	}
+	return tools
 }
 
 // schemaKey names a schema by its encoding, and by the check it passed (an input schema must
