@@ -129,24 +129,25 @@ func Dial(ctx context.Context, target Target, o Options) (*Session, error) {
 			}
 		}}
 	hc := &http.Client{CheckRedirect: netguard.CheckRedirect, Transport: s.bt}
-	var copts *mcp.ClientOptions
-	if o.OnToolsChanged != nil {
-		copts = &mcp.ClientOptions{ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { o.OnToolsChanged() }}
-	}
 	if o.ClientVersion == "" {
 		o.ClientVersion = "v1alpha1"
 	}
-	client := mcp.NewClient(&mcp.Implementation{Name: o.ClientName, Version: o.ClientVersion}, copts)
-	if err := s.connect(ctx, client, s.transport(hc)); err != nil {
+	if err := s.connect(ctx, clientFor(o.ClientName, o.ClientVersion), s.transport(hc)); err != nil {
 		return nil, err
 	}
+	// A change announced before this is in the tool list read next.
+	if o.OnToolsChanged != nil {
+		toolsChanged.Store(s.cs, o.OnToolsChanged)
+	}
 	if _, err := s.ListTools(ctx); err != nil {
+		toolsChanged.Delete(s.cs)
 		_ = s.cs.Close()
 		s.cancel()
 		return nil, err
 	}
 	go func() {
 		_ = s.cs.Wait()
+		toolsChanged.Delete(s.cs)
 		if !s.closed.Load() {
 			s.dropped.Store(true)
 			if o.Notify != nil {
