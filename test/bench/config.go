@@ -51,6 +51,9 @@ type Config struct {
 	HAN         int
 	HABursts    int
 	HALifetimes float64
+	// LeaseFlags are added to the command line of replicas that elect a leader (empty: the
+	// manager's own lease, renew deadline and retry period).
+	LeaseFlags []string
 	// Note is printed under the decoy report's title (say, what the source was changed to).
 	Note string
 	// RepoRoot is the module root (found from the working directory when empty).
@@ -91,6 +94,11 @@ func SmokeConfig() Config {
 	c.GCWait = 0
 	c.Credentials, c.CredentialServers, c.CredentialTTL = 20, 2, 5*time.Second
 	c.HASetups, c.HAN, c.HABursts, c.HALifetimes = []HASetup{{storeSecrets, 3}}, 20, 1, 0 // the window is the scale run's code
+	// The smoke shares two cores with the rest of the race-instrumented suite. A leader starved
+	// past its renew deadline exits, as it must, and a replica that is gone fails every scrape
+	// after it; the smoke checks that figures come out, and failover has its own e2e scenario.
+	c.LeaseFlags = []string{"--leader-election-lease-duration=90s", "--leader-election-renew-deadline=60s",
+		"--leader-election-retry-period=5s"}
 	return c
 }
 

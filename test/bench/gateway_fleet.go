@@ -113,6 +113,7 @@ func (f *gatewayFleet) storeArgs(a *managerArgs) error {
 	}
 	a.flags = []string{"--token-store-backend=secrets", "--token-store-namespace=" + storeNamespace,
 		"--token-encryption-key-file=" + keyFile, "--leader-elect", "--leader-election-namespace=" + storeNamespace}
+	a.flags = append(a.flags, f.cfg.LeaseFlags...)
 	return nil
 }
 

@@ -270,6 +270,7 @@ func waitConnected(m process, n int, timeout time.Duration) (time.Time, error) {
 	var at time.Time
 	last := time.Time{}
 	every := max(200*time.Millisecond, time.Duration(n)*time.Millisecond/2)
+	var seen string // what the last scrape showed, for the error
 	err := waitFor(timeout, func() bool {
 		if time.Since(last) < every {
 			return false
@@ -277,13 +278,19 @@ func waitConnected(m process, n int, timeout time.Duration) (time.Time, error) {
 		last = time.Now()
 		s, err := m.scrape()
 		if err != nil {
+			seen = "the last scrape failed: " + err.Error()
 			return false
 		}
-		if s.countEqual("mcpproxy_server_connected", 1) >= n && s.countEqual("mcpproxy_server_authorization_required", 1) == 0 {
+		connected, needLogin := s.countEqual("mcpproxy_server_connected", 1), s.countEqual("mcpproxy_server_authorization_required", 1)
+		if connected >= n && needLogin == 0 {
 			at = time.Now()
 			return true
 		}
+		seen = fmt.Sprintf("%d of %d connected, %d needing a login", connected, n, needLogin)
 		return false
 	})
+	if err != nil {
+		err = fmt.Errorf("waiting for %d servers connected: %w (%s)", n, err, seen)
+	}
 	return at, err
 }
