@@ -52,12 +52,7 @@ func burst(cfg Config, res *Result, c client.Client, kube *rest.Config, a *authS
 		}
 	})
 	res.Burst = b
-	if res.RawThroughput > 0 {
-		res.BurstRatio = res.BurstThroughput / res.RawThroughput
-	}
-	if res.RawPipeline > 0 {
-		res.BurstPipelineRat = res.BurstThroughput / res.RawPipeline
-	}
+	res.BurstRatio, res.BurstPipelineRat = over(b.BurstThroughput, res.RawThroughput), over(b.BurstThroughput, res.RawPipeline)
 	logf(cfg, "N=%d: burst: %d refreshes at %.1f/s (ratio to raw %.3f, to the raw pipeline %.3f; annotating took %.1fs; mean reconcile %.0fms, token call %.0fms; phases %s)",
 		n, b.BurstRefreshes, b.BurstThroughput, res.BurstRatio, res.BurstPipelineRat, b.BurstAnnotateS, 1000*b.BurstReconcileMean, 1000*b.BurstTokenCallMean, phasesCell(b.BurstPhases))
 	defer a.SetAccessTokenTTL(nil)
@@ -68,12 +63,19 @@ func burst(cfg Config, res *Result, c client.Client, kube *rest.Config, a *authS
 		logf(cfg, "N=%d: scheduled burst: skipped, the annotated burst outlasted its lead of %s", n, lead)
 		return nil
 	}
-	// The window opens a little before due (the jitter): its CPU and the API server's profile
-	// are taken from then until the last refresh.
+	return scheduledBurst(cfg, res, kube, a, m, n, dir, due, lead, timeout)
+}
+
+// scheduledBurst measures the scheduled burst (runScheduled) that the annotated one lined up
+// to fall due at due, with the CPU each process spent on it, the API server's requests, and the
+// API server's and the manager's profiles, and compares it with the raw pipelines.
+func scheduledBurst(cfg Config, res *Result, kube *rest.Config, a *authServer, m process, n int, dir string, due time.Time, lead, timeout time.Duration) error {
+	// The window opens a little before due (the jitter); it is measured from then until the
+	// last refresh.
 	if d := time.Until(due.Add(-lineUpMargin(lead))); d > 0 {
 		time.Sleep(d - min(d, time.Second))
 	}
-	// The profile covers the window's opening and the refreshes, at about 200/s.
+	// The profiles cover the window's opening and the refreshes, at about 200/s.
 	window := lineUpMargin(lead) + time.Duration(n)*5*time.Millisecond
 	apiProf, managerProf := profileAPIServer(cfg, kube, window), profileManager(cfg, m, window)
 	cpuBefore := sampleCPU(asReplicas(m))
@@ -86,15 +88,19 @@ func burst(cfg Config, res *Result, c client.Client, kube *rest.Config, a *authS
 	apiProf.write(cfg, dir, fmt.Sprintf("apiserver-n%d-scheduled", n))
 	managerProf.write(cfg, dir, fmt.Sprintf("manager-n%d-scheduled", n))
 	res.Scheduled = sb
-	if res.RawPipeline > 0 {
-		res.ScheduledPipelineRat = sb.ScheduledThroughput / res.RawPipeline
-	}
-	if res.RawPipelineFleet > 0 {
-		res.ScheduledFleetPipelineRat = sb.ScheduledThroughput / res.RawPipelineFleet
-	}
+	res.ScheduledPipelineRat = over(sb.ScheduledThroughput, res.RawPipeline)
+	res.ScheduledFleetPipelineRat = over(sb.ScheduledThroughput, res.RawPipelineFleet)
 	logf(cfg, "N=%d: scheduled burst: %d refreshes at %.1f/s over %.1fs (ratio to the raw pipeline %.3f, to it on the fleet's servers %.3f; mean reconcile %.0fms; phases %s; CPU per refresh %s; API server requests per refresh %s)",
 		n, sb.ScheduledRefreshes, sb.ScheduledThroughput, sb.ScheduledSpreadS, res.ScheduledPipelineRat, res.ScheduledFleetPipelineRat, 1000*sb.ScheduledReconcileMean, phasesCell(sb.ScheduledPhases), cpuCell(sb.ScheduledCPU), perKeyCell(sb.ScheduledAPIRequests))
 	return err
+}
+
+// over is a ÷ b, or 0 when b was not measured.
+func over(a, b float64) float64 {
+	if b <= 0 {
+		return 0
+	}
+	return a / b
 }
 
 // runBurst annotates every server with a refresh request at once and measures how fast the

@@ -236,9 +236,7 @@ func (r *nRun) catchUpThroughput(restart time.Time) {
 	if k > 1 && last.After(first) {
 		res.ControllerThroughput = float64(k) / last.Sub(first).Seconds()
 	}
-	if res.RawThroughput > 0 {
-		res.ThroughputRatio = res.ControllerThroughput / res.RawThroughput
-	}
+	res.ThroughputRatio = over(res.ControllerThroughput, res.RawThroughput)
 	logf(r.cfg, "N=%d: catch-up: %d refreshes at %.1f/s (raw endpoint %.0f/s, ratio %.2f); all connected after %.1fs",
 		r.n, k, res.ControllerThroughput, res.RawThroughput, res.ThroughputRatio, res.CatchUpAllReadyS)
 }

@@ -51,14 +51,11 @@ func lineUp(a *authServer, due time.Time, lead, ttl time.Duration) {
 	})
 }
 
-// runScheduled waits for the refreshes falling due at due (from a little before, for the
-// jitter) until n have arrived, and measures them as runBurst does.
+// runScheduled waits for the refreshes falling due at due (counted from a little before, for
+// the jitter) until n have arrived, and measures them as runBurst does.
 func runScheduled(a *authServer, m process, n int, due time.Time, lead, timeout time.Duration) (Scheduled, error) {
 	var s Scheduled
 	from := due.Add(-lineUpMargin(lead))
-	if d := time.Until(from); d > 0 {
-		time.Sleep(d - min(d, time.Second))
-	}
 	before, err := m.scrape()
 	if err != nil {
 		return s, err
