@@ -2,8 +2,6 @@ package bench
 
 import (
 	"fmt"
-	"os"
-	"slices"
 	"strings"
 )
 
@@ -41,28 +39,11 @@ func cpuCell(m map[string]float64) string {
 	if len(m) == 0 {
 		return "not measured"
 	}
-	roles := make([]string, 0, len(m))
-	for role := range m {
-		if role != "total" {
-			roles = append(roles, role)
-		}
-	}
-	slices.SortFunc(roles, func(a, b string) int {
-		if m[a] != m[b] {
-			if m[a] > m[b] {
-				return -1
-			}
-			return 1
-		}
-		return strings.Compare(a, b)
-	})
 	parts := []string{fmt.Sprintf("total %.1f", m["total"])}
-	for _, role := range roles {
-		parts = append(parts, fmt.Sprintf("%s %.1f", role, m[role]))
+	for _, role := range largestFirst(m) {
+		if role != "total" {
+			parts = append(parts, fmt.Sprintf("%s %.1f", role, m[role]))
+		}
 	}
 	return strings.Join(parts, ", ")
 }
-
-// apiServerPID is the control plane's kube-apiserver, a child of this process (each N has its
-// own and stops it before the next starts), or 0.
-func apiServerPID() int { return children(os.Getpid(), controlPlaneProcesses)["kube-apiserver"] }

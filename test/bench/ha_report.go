@@ -273,19 +273,17 @@ func coresCell(u CPUUse) string {
 		mgr, u.cores("kube-apiserver"), u.cores("etcd"), u.cores("harness"), u.MachineBusyPct)
 }
 
+// largestFirst is m's keys by value, the largest first (ties by key).
+func largestFirst(m map[string]float64) []string {
+	return slices.SortedFunc(maps.Keys(m), func(a, b string) int {
+		return cmp.Or(cmp.Compare(m[b], m[a]), strings.Compare(a, b))
+	})
+}
+
 // perKeyCell lists a per-refresh figure by key, the largest first.
 func perKeyCell(m map[string]float64) string {
-	keys := slices.SortedFunc(maps.Keys(m), func(a, b string) int {
-		if m[a] != m[b] {
-			if m[a] > m[b] {
-				return -1
-			}
-			return 1
-		}
-		return strings.Compare(a, b)
-	})
 	var parts []string
-	for _, k := range keys {
+	for _, k := range largestFirst(m) {
 		if m[k] >= 0.005 {
 			parts = append(parts, fmt.Sprintf("%s %.2f", k, m[k]))
 		}

@@ -184,7 +184,7 @@ func (r *nRun) fleetPipeline() error {
 	r.res.RawPipelineFleet = run.rate
 	r.res.RawPipelineFleetCPU = cpuPerRefresh(cpuUse(before, sampleCPU(nil)), run.refreshes)
 	prof.write(r.cfg, r.dir, fmt.Sprintf("apiserver-n%d-raw-pipeline-fleet", r.n))
-	logf(r.cfg, "N=%d: raw pipeline on copies of the fleet's servers (%d bytes; bare ones %d): %.0f refreshes/s; CPU per refresh: %s",
-		r.n, run.objectBytes, r.res.RawObjectBytes, run.rate, cpuCell(r.res.RawPipelineFleetCPU))
+	logf(r.cfg, "N=%d: raw pipeline on copies of the fleet's servers (copies %d bytes, the fleet's %d, bare ones %d): %.0f refreshes/s; CPU per refresh: %s",
+		r.n, run.objectBytes, r.res.FleetObjectBytes, r.res.RawObjectBytes, run.rate, cpuCell(r.res.RawPipelineFleetCPU))
 	return nil
 }
